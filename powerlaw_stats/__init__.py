@@ -1,0 +1,31 @@
+"""powerlaw-stats: R-exact statistics for power-law learning curves.
+
+Does an intervention (mixup, width, data source) change the intercept or the slope of
+``log error ~ log training size``? ``fit`` gives R's ``lm`` and ``MASS::rlm`` answers with prior
+weights; ``breusch_pagan`` tests the residual variance.
+
+Heavier parts (simulation, plots, report) load on first use, so ``import powerlaw_stats`` pulls in
+neither matplotlib nor statsmodels.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .diagnostics import TestResult
+from .errors import PowerlawStatsError
+from .fitting import breusch_pagan, fit
+from .results import FitResult
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first attribute access
+_LAZY: dict[str, str] = {}
+
+__all__ = sorted(["FitResult", "PowerlawStatsError", "TestResult", "__version__", "breusch_pagan", "fit", *_LAZY])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'powerlaw_stats' has no attribute {name!r}")

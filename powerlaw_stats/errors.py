@@ -1,0 +1,52 @@
+"""Every error the library raises on purpose, in one hierarchy.
+
+The CLI catches :class:`PowerlawStatsError` at its boundary and prints the message as one line, so
+each message says what went wrong, where, and what to do about it.
+
+    PowerlawStatsError
+    ├── DataError            the table: missing file, empty file, missing column, NA policy
+    ├── FormulaError         the formula: syntax, unknown names, non-finite values, one-level factors
+    ├── WeightsError         prior weights: missing, negative, NaN, non-numeric, all zero
+    ├── OptionError          an option outside its allowed values
+    └── SingularDesignError  a design the chosen estimator cannot fit
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceWarning",
+    "DataError",
+    "FormulaError",
+    "OptionError",
+    "PowerlawStatsError",
+    "SingularDesignError",
+    "WeightsError",
+]
+
+
+class PowerlawStatsError(Exception):
+    """Base class: a problem with the user's input that the user can fix."""
+
+
+class DataError(PowerlawStatsError):
+    """The data table cannot be read or lacks what the analysis needs."""
+
+
+class FormulaError(PowerlawStatsError):
+    """The formula cannot be parsed or evaluated on the data."""
+
+
+class WeightsError(PowerlawStatsError):
+    """The prior weights are unusable."""
+
+
+class OptionError(PowerlawStatsError):
+    """An option has a value outside the ones allowed."""
+
+
+class SingularDesignError(PowerlawStatsError):
+    """The model matrix is rank deficient where the estimator needs full rank."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at its iteration limit before meeting its tolerance."""

@@ -1,0 +1,87 @@
+"""Psi functions of M-estimation, written as R's MASS writes them.
+
+Each norm gives the IRWLS weight ``w(u) = psi(u) / u``, ``psi(u)`` itself and its derivative
+``psi'(u)``; all are vectorised over arrays of any shape, so one call serves a single fit and a
+batch of simulated trials alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .errors import OptionError
+
+NormName = Literal["huber", "bisquare"]
+
+DEFAULT_TUNING: dict[str, float] = {"huber": 1.345, "bisquare": 4.685}
+
+
+@dataclass(frozen=True)
+class Huber:
+    """Huber's psi: quadratic near zero, linear beyond ``k``.
+
+    Examples
+    --------
+    >>> Huber(1.345).weight(np.array([0.5, 2.69]))
+    array([1. , 0.5])
+    """
+
+    k: float = 1.345
+
+    def weight(self, u: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.minimum(1.0, self.k / np.abs(u))
+
+    def psi(self, u: np.ndarray) -> np.ndarray:
+        return np.clip(u, -self.k, self.k)
+
+    def dpsi(self, u: np.ndarray) -> np.ndarray:
+        return (np.abs(u) <= self.k).astype(float)
+
+
+@dataclass(frozen=True)
+class Bisquare:
+    """Tukey's biweight: redescending, zero weight beyond ``c``.
+
+    Examples
+    --------
+    >>> Bisquare(4.685).weight(np.array([0.0, 5.0]))
+    array([1., 0.])
+    """
+
+    c: float = 4.685
+
+    def weight(self, u: np.ndarray) -> np.ndarray:
+        z = (u / self.c) ** 2
+        return np.where(np.abs(u) < self.c, (1.0 - z) ** 2, 0.0)
+
+    def psi(self, u: np.ndarray) -> np.ndarray:
+        return u * self.weight(u)
+
+    def dpsi(self, u: np.ndarray) -> np.ndarray:
+        z = (u / self.c) ** 2
+        return np.where(np.abs(u) < self.c, (1.0 - z) * (1.0 - 5.0 * z), 0.0)
+
+
+Norm = Huber | Bisquare
+
+_NORMS: dict[str, type] = {"huber": Huber, "bisquare": Bisquare}
+
+
+def make_norm(name: str, tuning: float | None = None) -> Norm:
+    """The norm called ``name`` with its tuning constant (MASS's default when ``None``).
+
+    Examples
+    --------
+    >>> make_norm("bisquare")
+    Bisquare(c=4.685)
+    """
+    if name not in _NORMS:
+        raise OptionError(f"unknown psi function {name!r}; choose one of {', '.join(_NORMS)}")
+    value = DEFAULT_TUNING[name] if tuning is None else float(tuning)
+    if not np.isfinite(value) or value <= 0:
+        raise OptionError(f"tuning constant must be a positive number, got {tuning!r}")
+    return _NORMS[name](value)
