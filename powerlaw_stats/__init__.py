@@ -22,7 +22,15 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported on first attribute access
 _LAZY: dict[str, str] = {}
 
-__all__ = sorted(["FitResult", "PowerlawStatsError", "TestResult", "__version__", "breusch_pagan", "fit", *_LAZY])
+__all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
+    "FitResult",
+    "PowerlawStatsError",
+    "TestResult",
+    "__version__",
+    "breusch_pagan",
+    "fit",
+    *sorted(_LAZY),
+]
 
 
 def __getattr__(name: str):
