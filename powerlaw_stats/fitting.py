@@ -15,6 +15,7 @@ import pandas as pd
 
 from .data import SCHEMA_COLUMNS, ModelFrame, NaPolicy, model_frame
 from .diagnostics import TestResult, bp_statistic
+from .distributions import f_sf
 from .errors import ConvergenceWarning, FormulaError, OptionError, SingularDesignError
 from .estimators import IrwlsControl, irwls, least_squares
 from .formula import DesignMatrices, ParsedFormula, build_design, factor_levels, parse
@@ -176,8 +177,6 @@ def _fit_least_squares(design: DesignMatrices, mf: ModelFrame, opts: FitOptions,
 
 
 def _ls_summary(yw, root, resid_w, rank, df, intercept) -> LeastSquaresSummary:
-    from scipy.special import fdtrc
-
     rss = resid_w @ resid_w
     if intercept:
         center = (root @ yw) / (root @ root)  # weighted mean of y
@@ -191,7 +190,7 @@ def _ls_summary(yw, root, resid_w, rank, df, intercept) -> LeastSquaresSummary:
     return LeastSquaresSummary(
         rsquared=float(r2), rsquared_adj=float(1 - (1 - r2) * (df + rank - df_int) / df),
         fvalue=float(fvalue), f_df=(float(numdf), float(df)),
-        f_pvalue=float(fdtrc(numdf, df, fvalue)) if numdf > 0 else np.nan,
+        f_pvalue=f_sf(fvalue, numdf, df) if numdf > 0 else np.nan,
     )
 
 

@@ -1,7 +1,7 @@
 """Covariances and the t machinery: classic, HC0/HC1/HC3, cluster CR1, and MASS's rlm formula.
 
-Tails come from ``scipy.special`` (Student t and chi-square), which imports in milliseconds;
-``scipy.stats`` would cost a quarter of a second on every ``fit``.
+Tails come from :mod:`powerlaw_stats.distributions`, which needs no scipy: importing
+``scipy.special`` alone would cost more than the whole fit.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from .distributions import chi2_sf as _chi2_sf
+from .distributions import t_ppf, t_sf2
 from .errors import OptionError
 from .norms import Norm
 
@@ -37,9 +39,7 @@ def t_quantile(level: float, df: float) -> float:
     >>> round(t_quantile(0.95, 10), 6)
     2.228139
     """
-    from scipy.special import stdtrit
-
-    return float(stdtrit(df, 0.5 + level / 2))
+    return t_ppf(0.5 + level / 2, df)
 
 
 def t_tests(params: np.ndarray, bse: np.ndarray, df: float, level: float = 0.95) -> TTests:
@@ -51,12 +51,10 @@ def t_tests(params: np.ndarray, bse: np.ndarray, df: float, level: float = 0.95)
     >>> round(float(t.pvalues[0]), 6)
     0.073388
     """
-    from scipy.special import stdtr
-
     check_level(level)
     with np.errstate(invalid="ignore", divide="ignore"):
         tvalues = params / bse
-    pvalues = 2 * stdtr(df, -np.abs(tvalues))
+    pvalues = t_sf2(df, tvalues)
     q = t_quantile(level, df)
     return TTests(tvalues, pvalues, params - q * bse, params + q * bse, level)
 
@@ -74,9 +72,7 @@ def chi2_sf(statistic: float, df: float) -> float:
     >>> round(chi2_sf(3.841458820694124, 1), 6)
     0.05
     """
-    from scipy.special import chdtrc
-
-    return float(chdtrc(df, statistic))
+    return _chi2_sf(statistic, df)
 
 
 # ----------------------------------------------------------------------------- least squares

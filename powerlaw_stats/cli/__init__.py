@@ -1,0 +1,23 @@
+"""The ``powerlaw-stats`` command: a thin typer layer over the library.
+
+Each command lives in its own module and registers itself on ``app`` when imported below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="powerlaw-stats",
+    help="Does an intervention change the power law of a learning curve? R-exact fits, tests and reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,102 @@
+"""What every command shares: the error boundary, output writing, number formats, rich tables."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import PowerlawStatsError
+
+FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one line on stderr and return the exit to raise (status 1)."""
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(1)
+
+
+def boundary(func: Callable) -> Callable:
+    """Turn the library's errors into one line on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # numpy's log(0) noise; we report it ourselves
+                return func(*args, **kwargs)
+        except PowerlawStatsError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; nothing was written") from None
+
+    return wrapper
+
+
+def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise PowerlawStatsErrorOption(f"{option} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+class PowerlawStatsErrorOption(PowerlawStatsError):
+    """A CLI option outside its allowed values."""
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it to ``output`` atomically (a temporary file renamed into place)."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output = Path(output)
+    if not output.parent.exists():
+        raise PowerlawStatsErrorOption(f"--output {output}: folder {output.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, allow_nan=False) + "\n"
+
+
+def fmt_num(x: float, digits: int = 7) -> str:
+    """R-like: ``digits`` significant figures, NA for missing."""
+    if x is None or x != x:
+        return "NA"
+    return f"{x:.{digits}g}"
+
+
+def fmt_p(p: float) -> str:
+    """p-values as R prints them in coefficient tables, with R's floor of 2e-16."""
+    if p is None or p != p:
+        return "NA"
+    if p < 2.2e-16:
+        return "<2e-16"
+    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def render(renderables: list, width: int | None = None) -> str:
+    """Render rich objects to text (colour only when writing to a terminal)."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or 120, force_terminal=sys.stdout.isatty(), highlight=False)
+    for r in renderables:
+        console.print(r)
+    return buf.getvalue()

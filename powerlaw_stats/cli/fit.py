@@ -1,0 +1,170 @@
+"""``powerlaw-stats fit`` and ``powerlaw-stats bptest``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from .. import datasets
+from ..diagnostics import TestResult
+from ..errors import ConvergenceWarning
+from ..fitting import breusch_pagan, fit
+from ..results import FitResult
+from . import app
+from .common import FORMATS, boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
+from .common import PowerlawStatsErrorOption as OptionErr
+
+DATA_HELP = "learning-curve table (.csv, .tsv, .parquet); omit it to use the bundled example"
+METHOD_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
+
+
+def resolve_formula(data: Optional[Path], formula: Optional[str]) -> str:
+    """The formula to use: the one given, or the seed's on the bundled example."""
+    if formula:
+        return formula
+    if data is None:
+        return datasets.EXAMPLE_FORMULA
+    raise OptionErr("--formula is required with DATA, e.g. --formula \"log_err ~ I(log2(TS)-IXMin)*mix\"")
+
+
+@app.command("fit")
+@boundary
+def fit_command(
+    data: Optional[Path] = typer.Argument(None, help=DATA_HELP, show_default=False),
+    formula: Optional[str] = typer.Option(None, "--formula", "-f", help="model formula; default on the example: the seed's"),
+    method: str = typer.Option("ols", help="ols | huber | bisquare"),
+    weights: Optional[str] = typer.Option(None, help="prior weights: a column or an expression such as 1/trials"),
+    weight_type: str = typer.Option("inv.var", help="inv.var | case (how M-estimation uses the weights)"),
+    vcov: str = typer.Option("classic", help="least-squares covariance: classic | HC0 | HC1 | HC3"),
+    cluster: Optional[str] = typer.Option(None, help="column of clusters for CR1 standard errors (least squares)"),
+    where: Optional[str] = typer.Option(None, help="keep rows where this pandas query holds, e.g. \"error > 0\""),
+    let: list[str] = typer.Option([], help="NAME=EXPR, a constant or column (repeatable), e.g. IXMin=log2(3125)"),
+    na: str = typer.Option("drop", help="drop | fail: what to do with rows missing a used value"),
+    sort: str = typer.Option("t", help="t (by |t|, largest first) | none (model order)"),
+    level: float = typer.Option(0.95, help="confidence level of the intervals"),
+    r_defaults: bool = typer.Option(False, "--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4"),
+    output_format: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of standard output"),
+) -> None:
+    """Fit a power-law model and print R's coefficient table, sorted by |t|."""
+    check_choice(output_format, FORMATS, "--format")
+    check_choice(sort, ("t", "none"), "--sort")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = fit(resolve_formula(data, formula), data, method=method, weights=weights, weight_type=weight_type,
+                     vcov=vcov, cluster=cluster, level=level, r_defaults=r_defaults, na=na, where=where, let=let)
+    notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if data is None:
+        notes.insert(0, datasets.EXAMPLE_NOTE)
+    bp = breusch_pagan(result)
+    emit(RENDERERS[output_format](result, bp, sort, notes), output)
+
+
+@app.command("bptest")
+@boundary
+def bptest_command(
+    data: Optional[Path] = typer.Argument(None, help=DATA_HELP, show_default=False),
+    formula: Optional[str] = typer.Option(None, "--formula", "-f", help="model formula"),
+    weights: Optional[str] = typer.Option(None, help="prior weights: a column or an expression"),
+    classic: bool = typer.Option(False, "--classic", help="Breusch and Pagan's original statistic, not Koenker's"),
+    r_compatible: bool = typer.Option(False, "--r-compatible", help="lmtest's form on a weighted fit (raw residuals)"),
+    where: Optional[str] = typer.Option(None, help="keep rows where this pandas query holds"),
+    let: list[str] = typer.Option([], help="NAME=EXPR (repeatable)"),
+    output_format: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Breusch–Pagan test for heteroscedasticity of the least-squares residuals."""
+    check_choice(output_format, ("table", "json"), "--format")
+    result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let)
+    bp = breusch_pagan(result, studentize=not classic, whitened=False if r_compatible else None)
+    emit(to_json(bp.to_dict()) if output_format == "json" else bp_line(bp) + "\n", None)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def bp_line(bp: TestResult) -> str:
+    return f"{bp.method}: BP = {bp.statistic:.4f}, df = {bp.df:g}, p-value = {fmt_p(bp.pvalue)}"
+
+
+def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
+    """The lines under the table: sample, fit quality, weights, dropped rows, convergence, BP."""
+    lines = [f"n = {result.nobs}, residual df = {result.df_resid:g}"]
+    if result.ls_summary is not None:
+        s = result.ls_summary
+        lines[0] += f", residual standard error = {fmt_num(result.scale, 5)}"
+        lines.append(f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}, F = {fmt_num(s.fvalue, 5)} "
+                     f"on {s.f_df[0]:g} and {s.f_df[1]:g} df, p-value = {fmt_p(s.f_pvalue)}")
+    else:
+        lines[0] += f", scale s = {fmt_num(result.scale, 5)} (MAD), tuning constant {result.tuning:g}"
+        lines.append(f"{'converged' if result.converged else 'NOT CONVERGED'} after {result.n_iter} iterations "
+                     f"(acc {result.control['acc']:g}, maxit {result.control['maxit']})")
+    lines.append(weights_line(result))
+    if result.dropped_rows:
+        why = ", ".join(f"{k}: {v}" for k, v in result.dropped_reasons.items())
+        lines.append(f"rows dropped: {result.dropped_rows} ({why})")
+    if result.aliased:
+        lines.append(f"{len(result.aliased)} not defined because of singularities: {', '.join(result.aliased)}")
+    if result.vcov not in ("classic", "rlm (MASS, XtX)"):
+        lines.append(f"standard errors: {result.vcov}")
+    lines.append(bp_line(bp))
+    return lines
+
+
+def weights_line(result: FitResult) -> str:
+    if result.prior_weights is None:
+        return "prior weights: none"
+    w = np.asarray(result.prior_weights)
+    kind = "inverse-variance" if result.weight_type == "inv.var" or result.method == "ols" else "case"
+    return f"prior weights ({kind}): min {fmt_num(w.min(), 4)}, median {fmt_num(float(np.median(w)), 4)}, max {fmt_num(w.max(), 4)}"
+
+
+def _title(result: FitResult) -> str:
+    weighted = " (weighted)" if result.prior_weights is not None else ""
+    return f"{METHOD_TITLES[result.method]}{weighted}: {result.formula}"
+
+
+def _cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
+    tab = result.table(sort)
+    header = ["term", *tab.columns]
+    rows = [[term, *(fmt_num(v) for v in r.iloc[:5]), fmt_p(r.iloc[5])] for term, r in tab.iterrows()]
+    return header, rows
+
+
+def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+    from rich.table import Table
+
+    header, rows = _cells(result, sort)
+    table = Table(title=_title(result), title_justify="left")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    extra = [f"[yellow]note: {n}[/yellow]" for n in notes]
+    return render([*extra, table, *footer_lines(result, bp)])
+
+
+def render_markdown(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+    header, rows = _cells(result, sort)
+    header = [h.replace("|", "\\|") for h in header]  # Pr(>|t|) would split the column
+    lines = [f"**{_title(result)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
+    return "\n".join([*(f"> note: {n}" for n in notes), *lines, "", *(f"- {line}" for line in footer_lines(result, bp))]) + "\n"
+
+
+def render_csv(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+    tab = result.table(sort)
+    tab.index.name = "term"
+    return tab.to_csv(float_format="%.17g")
+
+
+def render_json(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+    doc = result.to_dict(sort, breusch_pagan=bp)
+    doc["notes"] = notes
+    return to_json(doc)
+
+
+RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv, "json": render_json}
