@@ -84,13 +84,13 @@ def write_cinic(root: Path, cifar: FakeCifar, per_split: int = 120, seed: int = 
         "test": [("cifar10-train", i) for i in overlap] + [("cifar10-test", i) for i in range(20)],
     }
     test_names = []
-    for split, cifar_items in splits.items():
+    for s, (split, cifar_items) in enumerate(splits.items()):
         for source, i in cifar_items:
             x, y = (cifar.train_x, cifar.train_y) if source == "cifar10-train" else (cifar.test_x, cifar.test_y)
             _png(root / split / CLASSES[y[i]] / f"{source}-{i}.png", x[i])
         labels = rng.integers(0, 10, per_split - len(cifar_items))
         for k, (img, y) in enumerate(zip(images(rng, labels, shift=-25.0), labels, strict=True)):
-            _png(root / split / CLASSES[y] / f"n{1440764 + 17 * y:08d}_{k}.png", img)
+            _png(root / split / CLASSES[y] / f"n{1440764 + 17 * y:08d}_{1000 * s + k}.png", img)
     for c in CLASSES:
         test_names += sorted(p.stem for p in (root / "test" / c).glob("*.png"))
     names = frozenset(f"cifar10-train-{i}" for i in overlap)
