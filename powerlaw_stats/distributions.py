@@ -153,7 +153,7 @@ def f_sf(f: float, df1: float, df2: float) -> float:
     Examples
     --------
     >>> round(f_sf(3.0, 2, 10), 6)
-    0.095581
+    0.095367
     """
     if not np.isfinite(f):
         return float("nan")
