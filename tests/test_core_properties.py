@@ -121,3 +121,18 @@ def test_nonconvergence_is_reported_not_hidden():
     with pytest.warns(ps.errors.ConvergenceWarning, match="did not converge"):
         res = ps.fit(FORMULA, d, "bisquare", maxit=1, acc=1e-15)
     assert not res.converged and res.n_iter == 1
+
+
+@quick
+@given(seed=seeds)
+def test_proposal2_scale_solves_its_estimating_equation(seed):
+    """At convergence Huber's proposal 2 satisfies Σ min(r², (k·s)²) = (n − p)·γ·s² (MASS's update)."""
+    import math
+
+    d = make_frame(seed, n=60)
+    res = ps.fit(FORMULA, d, "huber", scale_est="proposal2", **TIGHT)
+    k, s, r = 1.345, res.scale, res.resid
+    theta = math.erf(k / math.sqrt(2))
+    gamma = theta + k**2 * (1 - theta) - 2 * k * math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
+    lhs = np.minimum(r**2, (k * s) ** 2).sum()
+    assert lhs == pytest.approx((len(d) - 4) * gamma * s**2, rel=1e-6)

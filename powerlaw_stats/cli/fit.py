@@ -47,6 +47,10 @@ def fit_command(
     sort: str = typer.Option("t", help="t (by |t|, largest first) | none (model order)"),
     level: float = typer.Option(0.95, help="confidence level of the intervals"),
     r_defaults: bool = typer.Option(False, "--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4"),
+    tuning: Optional[float] = typer.Option(None, help="psi tuning constant (default 1.345 Huber, 4.685 bisquare)"),
+    scale_est: str = typer.Option("MAD", help="MAD | proposal2 (Huber's proposal 2 scale)"),
+    maxit: Optional[int] = typer.Option(None, help="IRWLS iteration limit (default 200; 20 with --r-defaults)"),
+    acc: Optional[float] = typer.Option(None, help="IRWLS convergence tolerance (default 1e-10; 1e-4 with --r-defaults)"),
     output_format: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of standard output"),
 ) -> None:
@@ -56,7 +60,8 @@ def fit_command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(resolve_formula(data, formula), data, method=method, weights=weights, weight_type=weight_type,
-                     vcov=vcov, cluster=cluster, level=level, r_defaults=r_defaults, na=na, where=where, let=let)
+                     vcov=vcov, cluster=cluster, level=level, tuning=tuning, scale_est=scale_est, maxit=maxit, acc=acc,
+                     r_defaults=r_defaults, na=na, where=where, let=let)
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
         notes.insert(0, datasets.EXAMPLE_NOTE)
@@ -99,7 +104,7 @@ def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
         lines.append(f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}, F = {fmt_num(s.fvalue, 5)} "
                      f"on {s.f_df[0]:g} and {s.f_df[1]:g} df, p-value = {fmt_p(s.f_pvalue)}")
     else:
-        lines[0] += f", scale s = {fmt_num(result.scale, 5)} (MAD), tuning constant {result.tuning:g}"
+        lines[0] += f", scale s = {fmt_num(result.scale, 5)} ({result.control['scale_est']}), tuning constant {result.tuning:g}"
         lines.append(f"{'converged' if result.converged else 'NOT CONVERGED'} after {result.n_iter} iterations "
                      f"(acc {result.control['acc']:g}, maxit {result.control['maxit']})")
     lines.append(weights_line(result))
