@@ -180,6 +180,8 @@ class RayBackend:
 
     def run(self, packs: Sequence[Pack]) -> Iterator[RunResult]:
         ray = _import_ray()
+        # the first failure is reported as one line; tasks that fail after it must not print tracebacks
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
         started = not ray.is_initialized()
         if started:
             _init_ray(ray, self.address)
