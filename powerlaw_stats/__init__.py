@@ -20,7 +20,10 @@ from .results import FitResult
 __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first attribute access
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "load_example": ".datasets",
+    "load_lcdb": ".datasets",
+}
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
     "FitResult",

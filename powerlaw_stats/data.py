@@ -102,8 +102,10 @@ def with_schema_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, floa
     for name, (derived, source) in SCHEMA_SCALARS.items():
         col = derived if derived in out.columns else source
         if name not in out.columns and col in out.columns and pd.api.types.is_numeric_dtype(out[col]):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scalars[name] = float(np.log2(out[col].min()))
+            smallest = out[col].min()  # NA when the column is empty, as LCDB's params are
+            if not pd.isna(smallest):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scalars[name] = float(np.log2(smallest))
     return out, scalars
 
 

@@ -20,7 +20,15 @@ EXAMPLE_NOTE = ("bundled example: synthetic curves (seed study's coefficients pl
                 "not real training runs")
 
 __all__ = ["EXAMPLE_EFFECT", "EXAMPLE_FORMULA", "EXAMPLE_IS_SYNTHETIC", "EXAMPLE_NOTE", "EXAMPLE_WEIGHTS",
-           "example_path", "load_example"]
+           "example_path", "load_example", "load_lcdb"]
+
+
+def __getattr__(name: str):
+    if name == "load_lcdb":  # keeps the LCDB code out of every import of the example
+        from .lcdb import load_lcdb
+
+        return load_lcdb
+    raise AttributeError(f"module 'powerlaw_stats.datasets' has no attribute {name!r}")
 
 
 def example_path() -> Path:
