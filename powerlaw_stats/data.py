@@ -76,6 +76,8 @@ SCHEMA_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], object
     "mix": (("mixup",), lambda d: _factor01(d["mixup"])),
     "CinicTr": (("train_set",), lambda d: _factor01(d["train_set"] == "cinic10")),
     "CinicEv": (("eval_set",), lambda d: _factor01(d["eval_set"] == "cinic10")),
+    "TrainSet": (("train_set",), lambda d: pd.Categorical(d["train_set"].astype(str))),
+    "EvalSet": (("eval_set",), lambda d: pd.Categorical(d["eval_set"].astype(str))),
     "param": (("params",), lambda d: d["params"]),
     "w": (("trials",), lambda d: 1.0 / d["trials"]),
 }
