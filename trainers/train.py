@@ -49,7 +49,7 @@ def step_budget(train_size: int, batch_size: int, epochs: float, min_steps: int 
     Examples
     --------
     >>> step_budget(50_000, 512, 30)
-    Budget(steps=2930, batch=512, epochs=30.0016)
+    Budget(steps=2930, batch=512, epochs=30.0032)
     >>> step_budget(3125, 512, 30, min_steps=400)
     Budget(steps=400, batch=512, epochs=65.536)
     """
