@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
+from . import plot as _plot  # noqa: E402,F401  (registers plot)
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""``powerlaw-stats plot``: one diagnostic figure of a fit, written as PNG or SVG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import datasets
+from ..fitting import fit
+from . import app
+from .common import PowerlawStatsErrorOption as OptionErr
+from .common import boundary, check_choice
+from .fit import DATA_HELP, resolve_formula
+
+KINDS: tuple[str, ...] = ("curves", "qq", "hist", "resid", "weights")
+
+
+@app.command("plot")
+@boundary
+def plot_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="figure file to write; .png or .svg picks the format")],
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example's default: the seed's")] = None,
+    kind: Annotated[str, typer.Option(help="curves | qq | hist | resid | weights")] = "curves",
+    method: Annotated[str, typer.Option(help="ols | huber | bisquare")] = "ols",
+    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression; example's default: w")] = None,
+    effect: Annotated[str | None, typer.Option(help="curves: the term whose factor sets the line style")] = None,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+) -> None:
+    """Draw one diagnostic figure: learning curves, QQ plot, residual histogram, residual plots."""
+    from .. import plots
+
+    check_choice(kind, KINDS, "--kind")
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise OptionErr(f"--out {out}: name the file .png or .svg (the extension picks the format)")
+    if not out.parent.exists():
+        raise OptionErr(f"--out {out}: folder {out.parent} does not exist")
+    example = data is None and formula is None
+    weights = weights if weights or not example else datasets.EXAMPLE_WEIGHTS
+    effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
+    result = fit(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
+    fig = plots.plot(kind, result, **({"effect": effect} if kind == "curves" else {}))
+    _write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a figure is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
