@@ -421,4 +421,7 @@ def run_data(config: RunConfig) -> RunData:
 
 def _eval_set(train: Dataset, name: str, config: RunConfig) -> EvalSet:
     ds = train if name == train.name else load_dataset(name, config.data_root(name), config.cache_dir)
-    return EvalSet(name, ds.test.x, ds.test.y, overlap_mask(train, ds.test))
+    overlap = overlap_mask(train, ds.test)
+    if overlap.all():
+        raise DataError(f"every test image of {name} is also in the training split of {train.name}; nothing to score")
+    return EvalSet(name, ds.test.x, ds.test.y, overlap)
