@@ -287,7 +287,7 @@ def curve_layout(result: FitResult, effect: str | None = None, x: str | None = N
     if x not in frame.columns:
         raise DataError(f"no column {x!r} to put on the learning curve's x axis")
     effect_factor = _effect_factor(result, effect, factors)
-    groups = tuple(v for v in used if v not in (x, effect_factor) and (v in factors or frame[v].nunique() <= 8))
+    groups = tuple(v for v in used if v not in (x, effect_factor) and (v in factors or 1 < frame[v].nunique() <= 8))
     label, inverse = _data_units(parsed.response, frame)
     y = np.asarray(result.design.y) if result.design is not None else np.asarray(result.fittedvalues) + result.resid
     return CurveLayout(x, label, inverse(y), inverse(np.asarray(result.fittedvalues)), groups, effect_factor)
