@@ -1,0 +1,264 @@
+"""The numbers behind the report: the data's layout, the three fits, Breusch–Pagan, the verdict.
+
+Functions here compute; :mod:`.sections` turns their results into prose, tables and figures, and
+``results.json`` is written from the same objects, so the page and the JSON cannot disagree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..diagnostics import TestResult
+from ..errors import ConvergenceWarning
+from ..fitting import breusch_pagan, fit
+from ..plots import CurveLayout
+from ..results import FitResult
+
+ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare")
+ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisquare"}
+
+
+# ----------------------------------------------------------------------------- fits
+
+
+@dataclass(frozen=True)
+class Fits:
+    """The model fitted by each estimator with the same prior weights, and what went wrong."""
+
+    results: Mapping[str, FitResult]
+    warnings: tuple[str, ...]
+
+    @property
+    def ols(self) -> FitResult:
+        return self.results["ols"]
+
+
+def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float) -> Fits:
+    """Least squares, Huber and bisquare on the same rows and weights, collecting convergence warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        results = {m: fit(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS}
+    return Fits(results, tuple(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the data look like to the model: groups, sizes, runs per size, rows dropped."""
+
+    rows_read: int
+    rows_used: int
+    dropped: Mapping[str, int]
+    x: str
+    groups: tuple[str, ...]
+    effect_factor: str | None
+    sizes: tuple[float, ...]
+    counts: pd.DataFrame  # rows: group and effect level; columns: sizes; cells: runs (rows)
+    trials_column: Mapping[float, tuple[int, ...]] | None  # the `trials` column's values at each size
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read, "rows_used": self.rows_used, "dropped": dict(self.dropped), "x": self.x,
+            "group_columns": list(self.groups), "effect_factor": self.effect_factor, "sizes": list(self.sizes),
+            "runs_per_size": {g: {_key(s): int(v) for s, v in row.items()} for g, row in self.counts.iterrows()},
+            "trials_column": None if self.trials_column is None else {_key(s): list(v) for s, v in self.trials_column.items()},
+        }
+
+
+def _key(size: float) -> str:
+    return f"{size:g}"
+
+
+def summarize_data(result: FitResult, layout: CurveLayout, rows_read: int, dropped: Mapping[str, int]) -> DataSummary:
+    """Count runs by size and group (and effect level) in the rows the model used."""
+    frame = result.data.reset_index(drop=True)
+    columns = _group_labels(frame, layout)
+    counts = pd.crosstab(columns, frame[layout.x]).sort_index(axis=1)
+    counts.index.name = None
+    trials = None
+    if "trials" in frame.columns:
+        trials = {float(s): tuple(sorted(int(t) for t in g.unique())) for s, g in frame.groupby(layout.x)["trials"]}
+    return DataSummary(
+        rows_read=rows_read, rows_used=len(frame), dropped=dict(dropped), x=layout.x, groups=layout.groups,
+        effect_factor=layout.effect, sizes=tuple(float(s) for s in counts.columns), counts=counts, trials_column=trials,
+    )
+
+
+def _group_labels(frame: pd.DataFrame, layout: CurveLayout) -> pd.Series:
+    cols = [*layout.groups, *([layout.effect] if layout.effect else [])]
+    if not cols:
+        return pd.Series("all runs", index=frame.index)
+    text = frame[cols].astype(str)
+    return text.apply(lambda r: ", ".join(f"{c}={r[c]}" for c in cols), axis=1)
+
+
+def weight_summary(result: FitResult) -> dict:
+    """How many runs an IRWLS fit down-weighted or rejected, and its smallest weight."""
+    w = np.asarray(result.weights)
+    return {"down_weighted": int(np.sum(w < 1)), "rejected": int(np.sum(w == 0)), "min_weight": float(w.min()), "n": len(w)}
+
+
+# ----------------------------------------------------------------------------- residual shape and variance
+
+
+@dataclass(frozen=True)
+class ResidualShape:
+    """Skewness and excess kurtosis of the raw residuals: what the QQ plot shows, in two numbers."""
+
+    skewness: float
+    excess_kurtosis: float
+
+    def to_dict(self) -> dict:
+        return {"skewness": self.skewness, "excess_kurtosis": self.excess_kurtosis}
+
+
+def residual_shape(resid: np.ndarray) -> ResidualShape:
+    """Moment skewness and excess kurtosis (biased, as ``e1071::skewness`` type 1).
+
+    Examples
+    --------
+    >>> round(residual_shape(np.array([0.0, 0.0, 0.0, 3.0])).skewness, 3)
+    1.155
+    """
+    z = np.asarray(resid, dtype=float) - np.mean(resid)
+    m2 = np.mean(z**2)
+    return ResidualShape(float(np.mean(z**3) / m2**1.5), float(np.mean(z**4) / m2**2 - 3.0))
+
+
+@dataclass(frozen=True)
+class VarianceTests:
+    """Breusch–Pagan as the report uses it (``main``) and in lmtest's form for comparison with R."""
+
+    main: TestResult
+    lmtest: TestResult | None  # None when it is the same test (an unweighted fit)
+
+    def to_dict(self) -> dict:
+        return {"main": self.main.to_dict(), "lmtest": None if self.lmtest is None else self.lmtest.to_dict()}
+
+
+def variance_tests(result: FitResult) -> VarianceTests:
+    main = breusch_pagan(result)
+    return VarianceTests(main, breusch_pagan(result, whitened=False) if result.is_weighted else None)
+
+
+# ----------------------------------------------------------------------------- simulation verdict
+
+
+@dataclass(frozen=True)
+class SeCheck:
+    """One estimator in one simulated scenario: is its standard error honest?"""
+
+    estimator: str
+    scenario: str
+    se_ratio: float
+    coverage: float
+    sd_estimate: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Which estimator's standard error the simulation says to trust, and why."""
+
+    trusted: tuple[str, ...]  # estimators whose SE was honest in every scenario
+    recommended: str
+    reason: str
+    ratio_tolerance: float
+    coverage_tolerance: float
+    checks: tuple[SeCheck, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "trusted": list(self.trusted), "recommended": self.recommended, "reason": self.reason,
+            "ratio_tolerance": self.ratio_tolerance, "coverage_tolerance": self.coverage_tolerance,
+            "checks": [c.__dict__ for c in self.checks],
+        }
+
+
+def tolerances(n_trials: int, level: float) -> tuple[float, float]:
+    """How far SE ratio and coverage may stray from 1 and ``level`` before an SE counts as wrong.
+
+    Three Monte-Carlo standard errors (the SD of T estimates is itself off by about 1/sqrt(2T);
+    a coverage by sqrt(level(1-level)/T)), but never tighter than 10 % and 1.5 points: smaller
+    errors do not change a conclusion.
+
+    Examples
+    --------
+    >>> [round(t, 4) for t in tolerances(1000, 0.95)]
+    [0.1, 0.0207]
+    """
+    ratio = max(0.10, 3 / np.sqrt(2 * max(n_trials - 1, 1)))
+    coverage = max(0.015, 3 * np.sqrt(level * (1 - level) / n_trials))
+    return float(ratio), float(coverage)
+
+
+def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: Sequence[str]) -> Verdict:
+    """Judge each estimator from the simulation's summary rows of the effect term.
+
+    ``rows`` carry ``estimator, scenario, se_ratio, coverage, sd_estimate``. An estimator's SE is
+    trusted when, in every scenario, its SE ratio is within the ratio tolerance of 1 and its
+    coverage within the coverage tolerance of ``level``. Among the trusted, the one with the
+    smallest spread of estimates in the ``realistic`` scenarios (the residuals like the data's) is
+    recommended: honest and most precise. If none is trusted everywhere, the one whose worst SE
+    ratio is closest to 1.
+    """
+    tol_r, tol_c = tolerances(n_trials, level)
+    checks = tuple(SeCheck(r["estimator"], r["scenario"], float(r["se_ratio"]), float(r["coverage"]), float(r["sd_estimate"]),
+                           bool(abs(r["se_ratio"] - 1) <= tol_r and abs(r["coverage"] - level) <= tol_c)) for r in rows)
+    estimators = list(dict.fromkeys(c.estimator for c in checks))
+    trusted = tuple(e for e in estimators if all(c.ok for c in checks if c.estimator == e))
+    if trusted:
+        spread = {e: np.mean([c.sd_estimate for c in checks if c.estimator == e and c.scenario in realistic] or [np.inf])
+                  for e in trusted}
+        best = min(trusted, key=lambda e: spread[e])
+        reason = (f"its standard error was honest in every scenario, and its estimates varied least "
+                  f"(SD {spread[best]:.3g}) under residuals like the data's")
+    else:
+        worst = {e: max(abs(c.se_ratio - 1) for c in checks if c.estimator == e) for e in estimators}
+        best = min(estimators, key=lambda e: worst[e])
+        reason = (f"no estimator's standard error was honest in every scenario; {ESTIMATOR_NAMES.get(best, best)}'s "
+                  f"strayed least (worst SE ratio off by {worst[best]:.0%})")
+    return Verdict(trusted, best, reason, tol_r, tol_c, checks)
+
+
+# ----------------------------------------------------------------------------- conclusion
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Do the estimators tell the same story about the effect?"""
+
+    same_sign: bool
+    same_significance: bool
+    within_each_others_ci: bool
+
+    @property
+    def agree(self) -> bool:
+        return self.same_sign and self.same_significance
+
+    def to_dict(self) -> dict:
+        return {"same_sign": self.same_sign, "same_significance": self.same_significance,
+                "within_each_others_ci": self.within_each_others_ci, "agree": self.agree}
+
+
+def agreement(rows: Mapping[str, Mapping[str, float]], alpha: float) -> Agreement:
+    """Compare per-estimator ``estimate, ci_low, ci_high, p_value`` of one term.
+
+    Examples
+    --------
+    >>> a = {"estimate": -1.0, "ci_low": -2.0, "ci_high": -0.5, "p_value": 0.01}
+    >>> b = {"estimate": -0.8, "ci_low": -1.5, "ci_high": -0.1, "p_value": 0.03}
+    >>> agreement({"ols": a, "huber": b}, 0.05).agree
+    True
+    """
+    est = [r["estimate"] for r in rows.values()]
+    sig = [r["p_value"] < alpha for r in rows.values()]
+    inside = all(o["ci_low"] <= r["estimate"] <= o["ci_high"] for r in rows.values() for o in rows.values())
+    return Agreement(len({np.sign(e) for e in est}) == 1, len(set(sig)) == 1, bool(inside))

@@ -1,0 +1,298 @@
+"""``build_report``: the seed study's whole analysis as one page, and ``Report.write`` to put it on disk.
+
+The report is built in memory (numbers, then sections, then HTML/Markdown/JSON) and written to a
+fresh temporary folder that replaces the output folder only when everything is there, so an
+error never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import string
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import datasets
+from ..data import model_frame
+from ..errors import OptionError
+from ..formula import parse
+from ..inference import check_level
+from ..plots import curve_layout
+from .analysis import ESTIMATORS, fit_all, residual_shape, se_verdict, summarize_data, variance_tests, weight_summary
+from .blocks import Note, Section, table_of_contents
+from .sections import (
+    Analysis,
+    conclusion_section,
+    conclusion_words,
+    curves_section,
+    data_section,
+    irwls_section,
+    least_squares_section,
+    simulation_section,
+)
+from .simulation import REALISTIC, Progress, SimulationCheck, run_check
+
+REPORT_FILES: tuple[str, ...] = ("index.html", "report.md", "results.json")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A built report: its sections, the numbers behind them, and how to render or write it."""
+
+    title: str
+    subtitle: str
+    notes: tuple[str, ...]
+    sections: tuple[Section, ...]
+    results: Mapping = field(repr=False)
+    command: str = "powerlaw-stats report"
+
+    def html(self) -> str:
+        """The page: one file, its CSS inline and its figures as data URIs, so it opens offline."""
+        from .. import __version__
+
+        template = string.Template(resources.files(__package__).joinpath("template.html").read_text("utf-8"))
+        css = resources.files(__package__).joinpath("style.css").read_text("utf-8")
+
+        return template.substitute(
+            title=_esc(self.title), subtitle=_esc(self.subtitle), css=css, version=__version__,
+            notes="\n".join(Note(n, "warn").html() for n in self.notes), toc=table_of_contents(self.sections),
+            sections="\n".join(s.html() for s in self.sections), command=_esc(self.command),
+        )
+
+    def markdown(self) -> str:
+        head = [f"# {self.title}", "", self.subtitle, "", *(f"> {n}" for n in self.notes)]
+        return "\n".join(head) + "\n\n" + "\n\n".join(s.md() for s in self.sections) + "\n"
+
+    def json(self) -> str:
+        return json.dumps(self.results, indent=2, allow_nan=False, default=_jsonable) + "\n"
+
+    def write(self, out: str | Path) -> Path:
+        """Write ``index.html``, ``report.md``, ``results.json`` and ``figures/`` into ``out``, atomically.
+
+        ``out`` must be new, empty, or a folder holding an earlier report, which is replaced whole.
+        """
+        out = Path(out)
+        check_target(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        try:
+            self._write_files(tmp)
+            _swap_in(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    def _write_files(self, folder: Path) -> None:
+        os.chmod(folder, 0o755 & ~_umask())  # mkdtemp makes it private; a report is for reading
+        (folder / "figures").mkdir()
+        for sec in self.sections:
+            for fig in sec.figures():
+                (folder / "figures" / f"{fig.name}.png").write_bytes(fig.png)
+        (folder / "results.json").write_text(self.json(), "utf-8")
+        (folder / "report.md").write_text(self.markdown(), "utf-8")
+        (folder / "index.html").write_text(self.html(), "utf-8")
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def check_target(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, or a folder with other things in it."""
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out}: is a file; give a folder for the report")
+    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").exists():
+        raise OptionError(f"--out {out}: folder exists and does not hold a report; choose a new or empty folder")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp`` with renames only, so readers see the old report or the new one."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.old.{os.getpid()}")
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The report's inputs after defaults: the bundled example supplies formula, weights and effect."""
+
+    data: str | Path | pd.DataFrame | None
+    formula: str
+    weights: str | None
+    effect: str | None
+    trials: int
+    seed: int
+    level: float
+    where: str | None
+    let: tuple[str, ...]
+
+    @property
+    def is_example(self) -> bool:
+        return self.data is None
+
+    @property
+    def source(self) -> str:
+        if self.data is None:
+            return "the bundled example" + (" (synthetic)" if datasets.EXAMPLE_IS_SYNTHETIC else "")
+        return "a data frame" if isinstance(self.data, pd.DataFrame) else str(self.data)
+
+
+def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let) -> ReportInputs:
+    """Fill in the example's defaults and check the options once, at the boundary."""
+    example = data is None
+    if formula is None and not example:
+        raise OptionError("a formula is required with data, e.g. \"log_err ~ I(log2(TS)-IXMin)*mix\"")
+    if trials < 0:
+        raise OptionError(f"--trials must be 0 (no simulation) or more, got {trials}")
+    check_level(level)
+    return ReportInputs(data, formula or datasets.EXAMPLE_FORMULA,
+                        weights if (weights or not example) else datasets.EXAMPLE_WEIGHTS,
+                        effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
+                        int(trials), int(seed), float(level), where, tuple(let))
+
+
+def build_report(
+    data: str | Path | pd.DataFrame | None = None,
+    formula: str | None = None,
+    *,
+    weights: str | None = None,
+    effect: str | None = None,
+    trials: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    where: str | None = None,
+    let: Sequence[str] = (),
+    progress: Progress | None = None,
+    command: str = "powerlaw-stats report",
+) -> Report:
+    """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
+
+    With no ``data`` it runs on the bundled example with the seed's formula, weights ``w`` and
+    effect ``I(log2(TS)-IXMin):mix1``. ``trials=0`` skips the simulation check.
+
+    Examples
+    --------
+    >>> from powerlaw_stats.report import build_report
+    >>> rep = build_report(trials=0)
+    >>> [s.id for s in rep.sections]
+    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'conclusion']
+    >>> rep.results["fits"]["ols"]["coefficients"][0]["term"]
+    'I(log2(TS) - IXMin)'
+    """
+    inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let)
+    frame, rows_read, dropped = _model_rows(inputs)
+    fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level)
+    term = fits.ols.term(inputs.effect) if inputs.effect else None
+    sim, verdict = _simulate(inputs, frame, term, progress)
+    an = Analysis(
+        formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
+        data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
+        shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
+        synthetic_note=datasets.EXAMPLE_NOTE if inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC else None,
+    )
+    sections = _sections(an, progress)
+    subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
+    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results_document(inputs, an), command)
+
+
+def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows the model uses, with its constants (IXMin, --let scalars) as columns.
+
+    Filtering once here means every fit and every simulation sees exactly the same rows, and
+    constants computed on the whole table (IXMin before --where) keep their values.
+    """
+    parsed = parse(inputs.formula)
+    mf = model_frame(inputs.data, parsed.variables, weights=inputs.weights, where=inputs.where, let=inputs.let)
+    scalars = {k: v for k, v in mf.namespace.items() if np.ndim(v) == 0 and k not in mf.frame.columns}
+    return mf.frame.assign(**scalars).reset_index(drop=True), mf.source_rows, dict(mf.dropped)
+
+
+def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progress: Progress | None):
+    if term is None or inputs.trials == 0:
+        return None, None
+    sim: SimulationCheck = run_check(inputs.formula, frame, weights=inputs.weights, term=term, n_trials=inputs.trials,
+                                     seed=inputs.seed, level=inputs.level, estimators=ESTIMATORS, progress=progress)
+    rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
+    realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
+    return sim, se_verdict(rows, inputs.trials, inputs.level, realistic)
+
+
+def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
+    from .panels import scenario_panels
+
+    panels = [scenario_panels(sc) for sc in an.simulation.scenarios] if an.simulation else []
+    return (data_section(an), curves_section(an), least_squares_section(an), irwls_section(an),
+            simulation_section(an, panels), conclusion_section(an))
+
+
+def _title(an: Analysis) -> str:
+    if an.effect:
+        return f"Does {an.effect} change the power law?"
+    return "Power-law learning curves: fit and diagnostics"
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def results_document(inputs: ReportInputs, an: Analysis) -> dict:
+    """Every number the page shows, by section."""
+    from .. import __version__
+
+    fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None),
+                **({"weights_summary": weight_summary(r)} if m != "ols" else {})} for m, r in an.fits.results.items()}
+    return {
+        "powerlaw_stats_version": __version__, "data_source": inputs.source, "synthetic": an.synthetic_note is not None,
+        "formula": inputs.formula, "weights": inputs.weights, "effect": an.effect, "level": inputs.level,
+        "where": inputs.where, "let": list(inputs.let),
+        "data": an.data.to_dict(), "fits": fits, "convergence_warnings": list(an.fits.warnings),
+        "residual_shape": an.shape.to_dict(), "breusch_pagan": an.bp.to_dict(),
+        "simulation": None if an.simulation is None else an.simulation.to_dict(),
+        "verdict": None if an.verdict is None else an.verdict.to_dict(),
+        "conclusion": _conclusion_doc(an),
+    }
+
+
+def _conclusion_doc(an: Analysis) -> dict | None:
+    if an.effect is None:
+        return None
+    from .analysis import agreement
+
+    rows = {m: r.coefficient(an.effect).__dict__ for m, r in an.fits.results.items()}
+    agree = agreement(rows, 1 - an.level)
+    return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
+            "believe": an.verdict.recommended if an.verdict else None, "text": conclusion_words(an, rows, agree)}
+

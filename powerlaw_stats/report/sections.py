@@ -1,0 +1,326 @@
+"""The report's six sections, in the seed study's order, as blocks of prose, tables and figures.
+
+Each function takes the computed :class:`Analysis` and returns one :class:`Section`; nothing
+here computes a statistic, it only says what the numbers mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import plots
+from ..results import FitResult, ci_labels
+from .analysis import ESTIMATOR_NAMES, DataSummary, Fits, ResidualShape, VarianceTests, Verdict, agreement, weight_summary
+from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
+from .simulation import REALISTIC, SimulationCheck
+
+DPI = 100
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the sections talk about."""
+
+    formula: str
+    weights: str | None
+    effect: str | None  # the stored term name
+    level: float
+    data: DataSummary
+    fits: Fits
+    shape: ResidualShape
+    bp: VarianceTests
+    simulation: SimulationCheck | None
+    verdict: Verdict | None
+    synthetic_note: str | None
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def num(x: float, digits: int = 4) -> str:
+    """``digits`` significant figures; NA for missing (as R prints it).
+
+    Examples
+    --------
+    >>> num(-0.0325890841), num(float("nan"))
+    ('-0.03259', 'NA')
+    """
+    return "NA" if x is None or x != x else f"{x:.{digits}g}"
+
+
+def pval(p: float) -> str:
+    """p-values as R prints them, with R's floor of 2e-16."""
+    if p is None or p != p:
+        return "NA"
+    return "< 2e-16" if p < 2.2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
+
+
+def _figure(name: str, fig, caption: str, alt: str) -> Figure:
+    return Figure(name, plots.to_bytes(fig, "png", DPI), caption, alt)
+
+
+def coefficient_table(result: FitResult, effect: str | None, caption: str) -> Table:
+    """The coefficient table sorted by |t|, R's columns, the effect row emphasised."""
+    tab = result.table("t")
+    header = ("term", *tab.columns)
+    rows = tuple((term, *(num(v, 7) for v in r.iloc[:5]), pval(r.iloc[5])) for term, r in tab.iterrows())
+    strong = tuple(i for i, term in enumerate(tab.index) if term == effect)
+    return Table(header, rows, caption, strong_rows=strong)
+
+
+# ----------------------------------------------------------------------------- 1. data
+
+
+def data_section(an: Analysis) -> Section:
+    d = an.data
+    blocks: list = []
+    if an.synthetic_note:
+        blocks.append(Note(an.synthetic_note[0].upper() + an.synthetic_note[1:] + ".", "warn"))
+    blocks.append(Para(f"The model `{an.formula}` was fitted to {d.rows_used} rows"
+                       + (f" with prior weights `{an.weights}`" if an.weights else " without prior weights") + ". "
+                       + _dropped_sentence(d)))
+    blocks.append(Para(_groups_sentence(d)))
+    blocks.append(_counts_table(d))
+    if d.trials_column is not None:
+        per = "; ".join(f"{s:,.0f}: {', '.join(map(str, t))}" for s, t in d.trials_column.items())
+        blocks.append(Para(f"The table's `trials` column, by {d.x} (several values where groups differ): {per}."
+                           + (" Weights `1/trials` give each training size the same total weight within a group."
+                              if an.weights in ("w", "1/trials") else "")))
+    return Section("data", "1. The data", tuple(blocks))
+
+
+def _dropped_sentence(d: DataSummary) -> str:
+    if not d.dropped:
+        return f"All {d.rows_read} rows of the table were used; none were dropped."
+    why = "; ".join(f"{n} {reason}" for reason, n in d.dropped.items())
+    return f"Of {d.rows_read} rows in the table, {d.rows_read - d.rows_used} were dropped: {why}."
+
+
+def _groups_sentence(d: DataSummary) -> str:
+    groups = f"the combinations of {', '.join(f'`{g}`' for g in d.groups)}" if d.groups else "a single group"
+    effect = f", each with and without the effect factor `{d.effect_factor}`" if d.effect_factor else ""
+    sizes = ", ".join(f"{s:,.0f}" for s in d.sizes)
+    return (f"Groups are {groups}{effect}. Training sizes (`{d.x}`): {sizes}. "
+            f"The table below counts runs (rows) per size and group: small sizes have many runs on disjoint parts "
+            f"of the training pool, large sizes repeat the pool with fresh initialisations.")
+
+
+def _counts_table(d: DataSummary) -> Table:
+    header = ("group", *(f"{s:,.0f}" for s in d.counts.columns), "total")
+    rows = tuple((str(g), *(str(int(v)) for v in r), str(int(r.sum()))) for g, r in d.counts.iterrows())
+    return Table(header, rows, f"runs (rows) per group and {d.x}", code_labels=False)
+
+
+# ----------------------------------------------------------------------------- 2. curves
+
+
+def curves_section(an: Analysis) -> Section:
+    res = an.fits.ols
+    fig = plots.learning_curves(res, effect=an.effect)
+    lay = plots.curve_layout(res, an.effect)
+    style = (f"line style and marker the level of `{lay.effect}`" if lay.effect else "one line style (no effect factor)")
+    caption = (f"Each point is a run; lines are the {plots.METHOD_NAMES['ols']} fit's power laws, one per group. "
+               f"Colour marks the group, {style}. Both axes are logarithmic in the data's units ({lay.x}, "
+               f"{lay.y_label}); points of different effect levels are nudged apart sideways to stay visible.")
+    para = Para("A power law is a straight line on log-log axes. The model gives every group its own intercept and "
+                "slope, except where terms are shared across groups — which is how one coefficient, the effect, is "
+                "estimated from all groups at once.")
+    figure = _figure("learning-curves", fig, caption, "learning curves on log-log axes")
+    return Section("curves", "2. Learning curves", (para, figure))
+
+
+# ----------------------------------------------------------------------------- 3. least squares
+
+
+def least_squares_section(an: Analysis) -> Section:
+    res = an.fits.ols
+    weighted = "weighted " if res.is_weighted else ""
+    s = res.ls_summary
+    intro = Para(f"The {weighted}least-squares fit, sorted by |t| so the weakest terms sink to the bottom. "
+                 f"n = {res.nobs}, residual df = {res.df_resid:g}, residual standard error = {num(res.scale)}, "
+                 f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}.")
+    lo, hi = ci_labels(res.level)
+    table = coefficient_table(res, an.effect, f"{weighted}least squares; {lo}/{hi}: {res.level:.0%} confidence interval")
+    figs = FigureRow((
+        _figure("ls-qq", plots.qq(res), "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
+                "QQ plot of least-squares residuals"),
+        _figure("ls-hist", plots.residual_histogram(res), "Residual histogram with the normal of the same mean and SD.",
+                "histogram of least-squares residuals"),
+    ))
+    return Section("least-squares", "3. Least squares", (intro, table, Heading("Are the residuals normal?"), figs,
+                                                          Para(_shape_words(an.shape)), Heading("Is their variance constant?"),
+                                                          *_bp_blocks(an.bp)))
+
+
+def _shape_words(shape: ResidualShape) -> str:
+    side = "right" if shape.skewness > 0 else "left"
+    skew = (f"skewed to the {side} (skewness {shape.skewness:.2f}): one tail is heavier than the other"
+            if abs(shape.skewness) > 0.5 else f"roughly symmetric (skewness {shape.skewness:.2f})")
+    tails = ("heavier-tailed than normal" if shape.excess_kurtosis > 1 else
+             "about as heavy-tailed as a normal" if shape.excess_kurtosis > -0.5 else "lighter-tailed than normal")
+    return (f"The residuals are {skew}, and {tails} (excess kurtosis {shape.excess_kurtosis:.2f}). Least squares stays "
+            "unbiased under such residuals, but its standard errors and p-values assume normal, equal-variance noise; "
+            "whether they still hold is what the simulation in section 5 checks.")
+
+
+def _bp_blocks(bp: VarianceTests) -> list:
+    m = bp.main
+    verdict = ("rejects constant variance: the classic standard errors, which assume it, may be wrong, and the robust "
+               "fits below or a simulation are needed to judge them" if m.pvalue < 0.05 else
+               "finds no evidence against constant variance at the 5 % level (it does not test the shape of the "
+               "distribution, which the QQ plot shows)")
+    words = (f"The {m.method}: BP = {m.statistic:.3f} on {m.df:g} df, p = {pval(m.pvalue)}. It regresses the squared "
+             f"residuals on the model's regressors; a small p says their variance changes with them. It {verdict}.")
+    out: list = [Para(words)]
+    if bp.lmtest is not None:
+        r = bp.lmtest
+        out.append(Note(f"For a weighted fit the test above uses the whitened residuals √w·e, whose variance the weights "
+                        f"are meant to make constant. R's `lmtest::bptest` tests the raw residuals instead: BP = "
+                        f"{r.statistic:.3f}, p = {pval(r.pvalue)} ({r.method}).", "info"))
+    return out
+
+
+# ----------------------------------------------------------------------------- 4. IRWLS
+
+
+def irwls_section(an: Analysis) -> Section:
+    blocks: list = [Para("Iteratively reweighted least squares (M-estimation, as R's `MASS::rlm`) gives each run a weight "
+                         "between 0 and 1 from its scaled residual, so outliers and the heavy tail pull less. Huber's psi "
+                         "only shrinks large residuals; the bisquare's can reject a run entirely (weight 0). Both use the "
+                         f"same prior weights as least squares{' (`' + an.weights + '`)' if an.weights else ''}.")]
+    for w in an.fits.warnings:
+        blocks.append(Note(w, "warn"))
+    for method in ("huber", "bisquare"):
+        blocks += _irwls_blocks(an, an.fits.results[method])
+    return Section("irwls", "4. Robust fits (IRWLS)", tuple(blocks))
+
+
+def _irwls_blocks(an: Analysis, res: FitResult) -> list:
+    name = ESTIMATOR_NAMES[res.method]
+    ws = weight_summary(res)
+    conv = (f"converged after {res.n_iter} iterations" if res.converged else
+            f"did NOT converge in {res.n_iter} iterations; the estimates are the last iterate")
+    words = (f"{name.capitalize()} (tuning constant {res.tuning:g}, scale {res.control['scale_est']} s = {num(res.scale)}) "
+             f"{conv} (tolerance {res.control['acc']:g}, limit {res.control['maxit']}). Final weights: "
+             f"{ws['down_weighted']} of {ws['n']} runs down-weighted, {ws['rejected']} rejected (weight 0), "
+             f"smallest {num(ws['min_weight'], 3)}.")
+    m = res.method
+    figs = FigureRow((
+        _figure(f"{m}-resid", plots.residuals_vs_fitted(res), "Residuals against fitted values; each point as opaque as "
+                "its final IRWLS weight (empty rings were ignored).", f"{name} residuals shaded by weight"),
+        _figure(f"{m}-wresid", plots.weighted_residuals_vs_fitted(res), "Weighted residuals √(w₀w)·e: what the final "
+                "weighted least-squares step sees.", f"{name} weighted residuals"),
+    ))
+    qq = _figure(f"{m}-qq", plots.qq_raw_weighted(res), "QQ plots of the raw residuals (left) and of the weighted "
+                 "residuals (right). The weights pull the tails in where the weighted QQ is straighter.", f"{name} QQ plots")
+    table = coefficient_table(res, an.effect, f"{name} IRWLS, sorted by |t|")
+    return [Heading(f"{name.capitalize()} M-estimation"), Para(words), table, figs, qq]
+
+
+# ----------------------------------------------------------------------------- 5. simulation
+
+
+def simulation_section(an: Analysis, panels: list) -> Section:
+    sim = an.simulation
+    if sim is None:
+        return Section("simulation", "5. Simulation check of the standard errors", (Note(
+            "Skipped: run with `--trials N` (N > 0) and an effect term (`--effect TERM`) to check by simulation which "
+            "estimator's standard error to trust.", "warn"),))
+    v = an.verdict
+    blocks: list = [Para(
+        f"Do the standard errors in the tables above tell the truth about `{sim.term}`? Each scenario draws "
+        f"{sim.n_trials} synthetic data sets from the least-squares coefficients plus simulated residuals, fits each by "
+        "every estimator, and compares the spread of the estimates (the measured SE) with the average reported SE. "
+        "An SE ratio below 1 means the reported standard error is too small and p-values too optimistic."),
+        Bullets((
+            "`normal`: normal residuals with the fitted variance (what least squares assumes);",
+            f"`{REALISTIC}`: skewed, heteroscedastic residuals shaped like the data's (what the data look like);",
+            "designs: the seed's trial schemes, n trials at 1/n of the pool, and at least 4 trials at every size.",
+        ))]
+    blocks += [Note(n, "info") for n in sim.notes]
+    blocks += [_verdict_table(an), Note(_verdict_words(an), "verdict" if v.trusted else "warn")]
+    for sc, figs in zip(sim.scenarios, panels):
+        blocks += [Heading(sc.name.capitalize()), *([Para(sc.description)] if sc.description else []), _scenario_table(sc), *figs]
+    return Section("simulation", "5. Simulation check of the standard errors", tuple(blocks))
+
+
+def _verdict_table(an: Analysis) -> Table:
+    v = an.verdict
+    scenarios = list(dict.fromkeys(c.scenario for c in v.checks))
+    estimators = list(dict.fromkeys(c.estimator for c in v.checks))
+    cell = {(c.estimator, c.scenario): f"{c.se_ratio:.2f} / {c.coverage:.1%} {'✓' if c.ok else '✗'}" for c in v.checks}
+    rows = tuple((ESTIMATOR_NAMES.get(e, e), *(cell[e, s] for s in scenarios), "yes" if e in v.trusted else "no")
+                 for e in estimators)
+    caption = (f"SE ratio (reported / measured) and {an.level:.0%} CI coverage per scenario; ✓ within "
+               f"±{v.ratio_tolerance:.0%} of 1 and ±{v.coverage_tolerance:.1%} of {an.level:.0%}")
+    return Table(("estimator", *scenarios, "trusted"), rows, caption, code_labels=False,
+                 strong_rows=tuple(i for i, e in enumerate(estimators) if e == v.recommended))
+
+
+def _verdict_words(an: Analysis) -> str:
+    v = an.verdict
+    name = ESTIMATOR_NAMES.get(v.recommended, v.recommended)
+    return f"**Verdict: trust {name}'s standard error** — {v.reason}."
+
+
+SCENARIO_COLUMNS = ("estimator", "truth", "mean estimate", "bias", "measured SE (SD)", "mean reported SE", "SE ratio",
+                    "coverage", "failures")
+
+
+def _scenario_table(sc) -> Table:
+    rows = tuple(_scenario_row(r) for r in sc.rows)
+    return Table(SCENARIO_COLUMNS, rows, f"`{sc.rows[0]['term']}`, {sc.name}", code_labels=False)
+
+
+def _scenario_row(r: dict) -> tuple[str, ...]:
+    return (ESTIMATOR_NAMES.get(r["estimator"], r["estimator"]), num(r["truth"]), num(r["mean_estimate"]), num(r["bias"], 2),
+            num(r["sd_estimate"]), num(r["mean_se"]), f"{r['se_ratio']:.3f}", f"{r['coverage']:.1%}", str(int(r["failures"])))
+
+
+# ----------------------------------------------------------------------------- 6. conclusion
+
+
+def conclusion_section(an: Analysis) -> Section:
+    if an.effect is None:
+        return Section("conclusion", "6. Conclusion", (Note(
+            "No effect term was named. Pass `--effect TERM` (one of the table's terms) for a conclusion about it.", "warn"),))
+    rows = {m: an.fits.results[m].coefficient(an.effect).__dict__ for m in an.fits.results}
+    agree = agreement({m: {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"]}
+                       for m, r in rows.items()}, 1 - an.level)
+    lo, hi = ci_labels(an.level)
+    table = Table(("estimator", "estimate", lo, hi, "std. error", "p"),
+                  tuple((ESTIMATOR_NAMES[m], num(r["estimate"]), num(r["ci_low"]), num(r["ci_high"]), num(r["std_error"]),
+                         pval(r["p_value"])) for m, r in rows.items()),
+                  f"`{an.effect}` by estimator", code_labels=False,
+                  strong_rows=tuple(i for i, m in enumerate(rows) if an.verdict and m == an.verdict.recommended))
+    return Section("conclusion", "6. Conclusion", (table, *(Para(p) for p in conclusion_words(an, rows, agree))))
+
+
+def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
+    """The answer in plain words: what the effect is, whether the estimators agree, which to believe."""
+    best = an.verdict.recommended if an.verdict else "ols"
+    r = rows[best]
+    sig = r["p_value"] < 1 - an.level
+    first = (f"{_meaning(an, r['estimate'])} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
+             f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, p = {pval(r['p_value'])}): "
+             + ("distinguishable from zero." if sig else "not distinguishable from zero at this level."))
+    each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} (p = {pval(x['p_value'])})" for m, x in rows.items())
+    how = ("The estimators agree" if agree.agree else "The estimators disagree") + f": {each}."
+    if agree.agree and not agree.within_each_others_ci:
+        how += " They tell the same story, though some estimate lies outside another's interval."
+    trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
+             "Without the simulation check it is not known which standard error to believe; least squares is shown.")
+    return [first, how, trust]
+
+
+def _meaning(an: Analysis, estimate: float) -> str:
+    term, x = an.effect, an.data.x
+    parts = term.split(":")
+    slope = len(parts) > 1 and any(x in p for p in parts)
+    if slope and "log2" in term and an.formula.split("~")[0].strip() == "log_err":
+        change = 2.0**estimate - 1
+        return (f"`{term}` is the change in the power-law slope (log2 error per doubling of {x}). Each doubling of the "
+                f"training set changes the error by a further {change:+.1%} where the effect applies.")
+    if slope:
+        return f"`{term}` is the change in the slope with respect to `{x}` where the effect applies."
+    return f"`{term}` shifts the fitted curve (its intercept) where the effect applies."

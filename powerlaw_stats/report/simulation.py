@@ -1,0 +1,115 @@
+"""The report's simulation check: ``powerlaw_stats.simulate`` over residual models × designs.
+
+Each scenario simulates the effect term under one residual model and one trial design and keeps
+the summary row of every estimator; the panels come from :mod:`powerlaw_stats.plots_simulation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import OptionError, PowerlawStatsError
+
+RESIDUAL_MODELS: tuple[str, ...] = ("normal", "skewed-hetero")
+DESIGNS: tuple[str, ...] = ("n", "min4")
+REALISTIC: str = "skewed-hetero"  # the residual model built to look like the data's
+DESIGN_NAMES = {"observed": "the observed design", "n": "n trials at 1/n of the pool",
+                "min4": "at least 4 trials at every size"}
+SUMMARY_FIELDS = ("truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "se_ratio", "coverage", "rmse", "failures")
+
+Progress = Callable[[str, int, int], None]  # (what is running, scenarios done, scenarios in all)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One residual model × design: the effect term's summary row per estimator."""
+
+    residuals: str
+    design: str
+    description: str
+    rows: tuple[dict, ...]
+    result: object = field(repr=False, compare=False)  # the SimulationResult, for its panels
+
+    @property
+    def name(self) -> str:
+        return f"{self.residuals} residuals, {DESIGN_NAMES.get(self.design, self.design)}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.residuals}/{self.design}"
+
+    def to_dict(self) -> dict:
+        return {"residuals": self.residuals, "design": self.design, "description": self.description, "rows": list(self.rows)}
+
+
+@dataclass(frozen=True)
+class SimulationCheck:
+    """All scenarios of the check, the designs used, and why a design was replaced, if it was."""
+
+    n_trials: int
+    seed: int
+    term: str
+    scenarios: tuple[Scenario, ...]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"n_trials": self.n_trials, "seed": self.seed, "term": self.term, "notes": list(self.notes),
+                "scenarios": [s.to_dict() for s in self.scenarios]}
+
+
+def designs_for(frame: pd.DataFrame, formula: str, weights: str | None, term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The seed's two designs when the table has the schema's trial columns, else the observed one."""
+    need = ("train_size", "n_splits", "trials")
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        return ("observed",), (f"the table lacks {', '.join(missing)}, so the trial designs cannot be rebuilt; "
+                               "the simulation uses the observed design only",)
+    return DESIGNS, ()
+
+
+def run_check(formula: str, frame: pd.DataFrame, *, weights: str | None, term: str, n_trials: int, seed: int, level: float,
+              estimators: Sequence[str], progress: Progress | None = None) -> SimulationCheck:
+    """Simulate ``term`` under every residual model × design; ``progress`` hears of each scenario."""
+    designs, notes = designs_for(frame, formula, weights, term)
+    plan = [(r, d) for d in designs for r in RESIDUAL_MODELS]
+    scenarios = []
+    for i, (residuals, design) in enumerate(plan):
+        if progress:
+            progress(f"simulating {residuals} residuals, design {design}", i, len(plan))
+        scenarios.append(_scenario(formula, frame, weights, term, n_trials, seed + i, level, estimators, residuals, design))
+    if progress:
+        progress("simulation done", len(plan), len(plan))
+    return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes)
+
+
+def _simulate_function():
+    try:
+        from ..simulate import simulate
+    except ImportError:
+        raise OptionError("this installation has no powerlaw_stats.simulate; run the report with --trials 0") from None
+    return simulate
+
+
+def _scenario(formula, frame, weights, term, n_trials, seed, level, estimators, residuals, design) -> Scenario:
+    simulate = _simulate_function()
+    try:
+        sim = simulate(formula, frame, weights=weights, estimators=tuple(estimators), residuals=residuals, design=design,
+                       n_trials=n_trials, seed=seed, terms=[term], level=level)
+    except PowerlawStatsError as exc:
+        raise type(exc)(f"simulation ({residuals} residuals, design {design}): {exc}") from None
+    summary = sim.summary
+    rows = tuple({"estimator": r["estimator"], "term": r["term"], **{k: _plain(r[k]) for k in SUMMARY_FIELDS}}
+                 for r in summary.to_dict("records"))
+    return Scenario(residuals, design, _description(sim), rows, sim)
+
+
+def _description(sim) -> str:
+    parts = [getattr(sim, name, None) for name in ("residuals_description", "design_description")]
+    return " ".join(p for p in parts if p)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
