@@ -252,9 +252,11 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progr
 
 
 def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
-    from .panels import scenario_panels
+    panels = []
+    if an.simulation:
+        from .panels import scenario_panels
 
-    panels = [scenario_panels(sc) for sc in an.simulation.scenarios] if an.simulation else []
+        panels = [scenario_panels(sc) for sc in an.simulation.scenarios]
     return (data_section(an), curves_section(an), least_squares_section(an), irwls_section(an),
             simulation_section(an, panels), conclusion_section(an))
 

@@ -1,0 +1,240 @@
+"""``build_report`` and ``powerlaw-stats report``: content, numbers, files, atomic writing, errors.
+
+Tolerances: the report's JSON holds the fits' own floats, so they must equal a direct ``fit`` to the
+last bit (EXACT = 0, compared as JSON); the page shows numbers rounded to 4–7 significant figures,
+so the page is checked for the formatted strings themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import powerlaw_stats as ps
+from powerlaw_stats import datasets
+from powerlaw_stats.cli import app
+from powerlaw_stats.report import Report, build_report
+from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict, tolerances
+from powerlaw_stats.report.sections import num, pval
+
+DATA = Path(__file__).parent / "data"
+SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
+METHODS = ("ols", "huber", "bisquare")
+SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return build_report(trials=0)
+
+
+@pytest.fixture(scope="module")
+def written(report, tmp_path_factory) -> Path:
+    return report.write(tmp_path_factory.mktemp("rep") / "report")
+
+
+# ----------------------------------------------------------------------------- content
+
+
+def test_sections_in_the_seeds_order(report):
+    assert [s.id for s in report.sections] == SECTIONS
+    assert all(s.blocks for s in report.sections)
+
+
+def test_example_defaults_and_synthetic_note(report):
+    r = report.results
+    assert (r["formula"], r["weights"], r["synthetic"]) == (datasets.EXAMPLE_FORMULA, datasets.EXAMPLE_WEIGHTS, True)
+    assert r["effect"] == ps.fit(datasets.EXAMPLE_FORMULA).term(datasets.EXAMPLE_EFFECT)
+    assert "synthetic" in report.sections[0].md().lower()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_results_json_coefficients_are_fit_format_json(report, method):
+    direct = ps.fit(datasets.EXAMPLE_FORMULA, method=method, weights=datasets.EXAMPLE_WEIGHTS)
+    bp = ps.breusch_pagan(direct) if method == "ols" else None
+    expect = json.loads(json.dumps(direct.to_dict("t", breusch_pagan=bp)))
+    got = json.loads(report.json())["fits"][method]
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_cli_fit_json_matches_report_json(report):
+    out = CliRunner().invoke(app, ["fit", "--method", "huber", "--weights", "w", "--format", "json"])
+    assert out.exit_code == 0
+    assert json.loads(out.stdout)["coefficients"] == json.loads(report.json())["fits"]["huber"]["coefficients"]
+
+
+def test_page_shows_the_json_numbers(report):
+    page, res = report.html(), report.results
+    for m in METHODS:
+        for c in res["fits"][m]["coefficients"]:
+            assert num(c["estimate"], 7) in page and pval(c["p_value"]).replace("<", "&lt;") in page
+    bp = res["breusch_pagan"]["main"]
+    assert f"BP = {bp['statistic']:.3f}" in page and f"p = {pval(bp['p_value'])}" in page
+    for row in res["conclusion"]["by_estimator"].values():
+        assert num(row["estimate"]) in page and num(row["ci_low"]) in page
+
+
+def test_data_section_counts_runs_per_group_and_size(report):
+    d = report.results["data"]
+    assert d["rows_read"] == d["rows_used"] == 416 and d["dropped"] == {}
+    assert d["group_columns"] == ["CinicEv", "CinicTr"] and d["effect_factor"] == "mix"
+    assert sum(sum(v.values()) for v in d["runs_per_size"].values()) == 416
+    assert d["runs_per_size"]["CinicEv=0, CinicTr=1, mix=1"]["3125"] == 32
+
+
+def test_rows_dropped_and_why(tmp_path):
+    rep = build_report(DATA / "curves_a.csv", datasets.EXAMPLE_FORMULA, weights="w", effect=datasets.EXAMPLE_EFFECT,
+                       trials=0, where="width == 16")
+    assert rep.results["data"]["dropped"] == {"excluded by --where": 416}
+    assert "416 excluded by --where" in rep.sections[0].md()
+
+
+def test_breusch_pagan_names_its_variant(report):
+    text = report.sections[2].md()
+    assert "whitened" in text and "lmtest::bptest" in text  # the weighted fit: both forms, said which is which
+
+
+def test_irwls_section_reports_convergence_and_weights(report):
+    text = report.sections[3].md()
+    for m in ("huber", "bisquare"):
+        f = report.results["fits"][m]
+        assert f"converged after {f['n_iter']} iterations" in text
+        assert f"{f['weights_summary']['rejected']} rejected" in text
+
+
+def test_conclusion_words(report):
+    c = report.results["conclusion"]
+    assert c["agreement"]["agree"] and c["believe"] is None  # no simulation: nothing to believe yet
+    assert "change in the power-law slope" in c["text"][0]
+    assert "Without the simulation" in c["text"][2]
+
+
+def test_without_effect_the_conclusion_asks_for_one():
+    rep = build_report(datasets.example_path(), "log_err ~ I(log2(TS)-IXMin)*mix", trials=0)
+    assert rep.results["effect"] is None and rep.results["conclusion"] is None
+    assert "--effect TERM" in rep.sections[-1].md()
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_writes_the_three_files_and_figures(written):
+    assert sorted(p.name for p in written.iterdir()) == ["figures", "index.html", "report.md", "results.json"]
+    md = (written / "report.md").read_text()
+    linked = re.findall(r"\(figures/([^)]+)\)", md)
+    assert linked and sorted(linked) == sorted(p.name for p in (written / "figures").iterdir())
+
+
+def test_page_is_offline(written):
+    page = (written / "index.html").read_text()
+    assert "<script" not in page and "<link" not in page
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_rewriting_replaces_an_earlier_report(report, tmp_path):
+    out = tmp_path / "rep"
+    report.write(out)
+    (out / "stale.txt").write_text("from an older run")
+    report.write(out)
+    assert not (out / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary or old folder left
+
+
+def test_refuses_a_folder_that_is_not_a_report(report, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ps.PowerlawStatsError, match="does not hold a report"):
+        report.write(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_failure_while_writing_leaves_nothing(report, tmp_path, monkeypatch):
+    def broken(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Report, "html", broken)
+    with pytest.raises(OSError):
+        report.write(tmp_path / "rep")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- verdict logic
+
+
+def _rows(ratios: dict, coverage: float = 0.95) -> list[dict]:
+    return [{"estimator": e, "scenario": s, "se_ratio": r, "coverage": coverage, "sd_estimate": sd}
+            for e, (r, sd) in ratios.items() for s in ("normal/n", "skewed-hetero/n")]
+
+
+def test_verdict_recommends_the_most_precise_honest_estimator():
+    v = se_verdict(_rows({"ols": (0.97, 0.010), "huber": (1.02, 0.008), "bisquare": (1.05, 0.009)}), 1000, 0.95,
+                   ["skewed-hetero/n"])
+    assert v.trusted == ("ols", "huber", "bisquare") and v.recommended == "huber"
+
+
+def test_verdict_rejects_an_underestimated_se():
+    rows = _rows({"ols": (0.80, 0.006), "huber": (1.01, 0.008)})
+    v = se_verdict(rows, 1000, 0.95, ["skewed-hetero/n"])
+    assert v.trusted == ("huber",) and v.recommended == "huber"
+
+
+def test_verdict_when_no_se_is_honest_picks_the_least_wrong():
+    v = se_verdict(_rows({"ols": (0.6, 0.01), "huber": (0.85, 0.01)}, coverage=0.85), 1000, 0.95, ["skewed-hetero/n"])
+    assert v.trusted == () and v.recommended == "huber" and "no estimator" in v.reason
+
+
+def test_tolerances_shrink_to_their_floors():
+    assert tolerances(100, 0.95)[0] > tolerances(100_000, 0.95)[0] == 0.10
+    assert tolerances(100, 0.95)[1] > tolerances(100_000, 0.95)[1] == 0.015
+
+
+def test_agreement_detects_a_sign_flip():
+    a = {"estimate": -1.0, "ci_low": -2.0, "ci_high": -0.5, "p_value": 0.01}
+    b = {"estimate": 0.3, "ci_low": -0.1, "ci_high": 0.7, "p_value": 0.2}
+    got = agreement({"ols": a, "huber": b}, 0.05)
+    assert not got.agree and not got.same_sign and not got.same_significance
+
+
+def test_residual_shape_of_a_right_skewed_sample():
+    import numpy as np
+
+    shape = residual_shape(np.random.default_rng(1).exponential(size=20_000))
+    assert abs(shape.skewness - 2) < 0.15 and abs(shape.excess_kurtosis - 6) < 1.5  # exponential: 2 and 6
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_report_writes_the_folder(tmp_path):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["report", "--trials", "0", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (out / "index.html").exists() and json.loads((out / "results.json").read_text())["effect"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{d}/none.csv", "-f", "log_err ~ TS"], "no such file"),
+    (["-f", "log_err ~ nope"], "no column 'nope'"),
+    (["--effect", "nope"], "no term 'nope'"),
+    (["--trials", "-1"], "--trials must be 0"),
+    (["--level", "1.5"], "level"),
+    (["--where", "width == 99"], "keeps no rows"),
+    (["{d}/none.csv"], "formula is required"),
+])
+def test_cli_report_errors_are_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["report", "--trials", "0", *(a.format(d=tmp_path) for a in args), "--out", str(out), "-q"])
+    assert res.exit_code == 1, res.output
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_report_refuses_a_file_as_out(tmp_path):
+    (tmp_path / "f").write_text("x")
+    res = CliRunner().invoke(app, ["report", "--trials", "0", "--out", str(tmp_path / "f"), "-q"])
+    assert res.exit_code == 1 and "is a file" in res.stderr
