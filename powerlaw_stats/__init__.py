@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "load_example": ".datasets",
     "load_lcdb": ".datasets",
+    "build_report": ".report", "Report": ".report",
 }
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
