@@ -113,7 +113,7 @@ def normal_quantiles(n: int) -> np.ndarray:
     Examples
     --------
     >>> normal_quantiles(3).round(3).tolist()
-    [-0.887, 0.0, 0.887]
+    [-0.869, 0.0, 0.869]
     """
     from scipy.special import ndtri
 

@@ -238,3 +238,13 @@ def test_cli_report_refuses_a_file_as_out(tmp_path):
     (tmp_path / "f").write_text("x")
     res = CliRunner().invoke(app, ["report", "--trials", "0", "--out", str(tmp_path / "f"), "-q"])
     assert res.exit_code == 1 and "is a file" in res.stderr
+
+
+@pytest.mark.parametrize("name", ["powerlaw_stats.plots", "powerlaw_stats.report.blocks", "powerlaw_stats.report.analysis",
+                                  "powerlaw_stats.report.sections", "powerlaw_stats.report.builder"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
