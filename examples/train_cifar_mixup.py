@@ -2,9 +2,9 @@
 
     python examples/train_cifar_mixup.py data/cifar-10-batches-py [--cinic data/cinic-10] [--device cuda]
 
-The run is trial 0 of the grid at 1/4 of CIFAR-10 (part 0): the same config the grid would build,
-so its run_id is the one a grid with these settings writes. The step budget here is small so that
-it finishes in a few minutes on a laptop CPU; raise --epochs for a real curve.
+The run trains on part 0 of 4 of the CIFAR-10 pool (12,500 images), as trial 0 at 1/4 of a grid
+would. The step budget here is small so that it finishes in a few minutes on a laptop CPU; raise
+--epochs for a real curve.
 """
 
 from __future__ import annotations

@@ -88,7 +88,13 @@ def execute(pack: Pack, device: str) -> list[RunResult]:
 
 
 def local_devices(device: Device, workers: int = 1) -> tuple[str, ...]:
-    """``cpu`` (``workers`` times) or every visible GPU; ``auto`` picks GPUs when there are any."""
+    """``cpu`` (``workers`` times) or every visible GPU; ``auto`` picks GPUs when there are any.
+
+    Examples
+    --------
+    >>> local_devices("cpu", workers=2)
+    ('cpu', 'cpu')
+    """
     if device == "cpu":
         return ("cpu",) * workers
     count = _cuda_count()

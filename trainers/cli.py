@@ -59,12 +59,12 @@ def grid(
         runs = expand(parsed, trainer)
         chosen = make_backend(backend, device, address=address, workers=workers, gpus_per_run=gpus_per_run)
         size = (pack or (8 if _on_cuda(chosen) else 1)) if packing else 1
-        with _progress() as bar:
-            task = bar.add_task("runs", total=None)
-            summary = run_grid(runs, out, chosen, pack=size, max_runs=max_runs,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with _LazyBar() as bar:
+            summary = run_grid(runs, out, chosen, pack=size, max_runs=max_runs, progress=bar.update)
     except TrainersError as e:
         raise _fail(str(e)) from None
+    except OSError as e:  # an unwritable --out or cache folder, a full disk
+        raise _fail(f"{e.strerror or e}: {e.filename or ''} (check --out and the cache folder)") from None
     except KeyboardInterrupt:
         raise _fail(f"interrupted; rerun the same command to resume (finished runs are in {out})", 130) from None
     Console().print(
@@ -80,11 +80,29 @@ def _on_cuda(backend: object) -> bool:
     return any(d.startswith("cuda") for d in devices) if devices else getattr(backend, "device", "") == "cuda"
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=False,
-    )
+class _LazyBar:
+    """A rich progress bar that appears at the first update, i.e. only once the grid really starts
+    (so an error before that is the only line on the terminal)."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> _LazyBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = Progress(
+                TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("runs", total=total)
+        self.bar.update(self.task, completed=done, total=total)
 
 
 @app.command()

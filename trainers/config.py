@@ -58,6 +58,14 @@ class RunConfig:
     cache_dir: str | None = _where(None)  # type: ignore[assignment]
     device: str = _where("cpu")  # type: ignore[assignment]
 
+    def __post_init__(self) -> None:
+        """Coerce to the declared types, so ``epochs=30`` and ``epochs=30.0`` (or ``mixup=1`` and
+        ``mixup=True``) are the same run with the same ``run_id``."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), _COERCE.get(f.name)
+            if kind is not None and value is not None:
+                object.__setattr__(self, f.name, kind(value))
+
     @property
     def run_id(self) -> str:
         """First 16 hex digits of the SHA-256 of every field that changes what the run computes."""
@@ -92,6 +100,18 @@ class RunConfig:
     def replace(self, **changes: object) -> RunConfig:
         """A copy with some fields changed (the frozen way to set the device of a worker)."""
         return dataclasses.replace(self, **changes)
+
+
+_INT = ("n_splits", "split", "trial", "trials", "width", "depth", "min_steps", "batch_size", "pool_size",
+        "split_seed", "seed")
+_FLOAT = ("mixup_alpha", "epochs", "lr", "momentum", "weight_decay", "warmup")
+_COERCE: dict[str, object] = {
+    **dict.fromkeys(_INT, int),
+    **dict.fromkeys(_FLOAT, float),
+    "mixup": bool,
+    "eval_sets": tuple,
+    "data": lambda pairs: tuple((str(k), str(v)) for k, v in pairs),
+}
 
 
 def stable_int(*parts: object) -> int:

@@ -181,6 +181,15 @@ def expand(spec: GridSpec, trainer: str = DEFAULT_TRAINER) -> list[RunConfig]:
 
     At 1/n of the pool: ``trials = max(n, min_trials)``; trial t trains on part ``t mod n``. Each run's
     seed is a hash of the base seed and the run's coordinates, so it never depends on the order.
+
+    Examples
+    --------
+    >>> spec = GridSpec(data=(("cifar10", "/d"),), cache_dir=None, train_sets=("cifar10",),
+    ...                 eval_sets=("cifar10",), widths=(16,), mixup=(False,), n_splits=(1, 2, 8))
+    >>> [(r.n_splits, r.split) for r in expand(spec)][:6]
+    [(1, 0), (1, 0), (1, 0), (1, 0), (2, 0), (2, 1)]
+    >>> len(expand(spec))
+    16
     """
     base = dict(spec.train)
     seed = int(base.pop("seed", 0))
@@ -280,7 +289,7 @@ def complete_rows(config: RunConfig, rows: Iterable[dict], seconds: float) -> li
         if clash:
             raise SchemaError(f"trainer {config.trainer} returned {clash[0]}={row[clash[0]]!r} for run "
                               f"{config.run_id}, but the grid set {grid_cols[clash[0]]!r}")
-        out.append({**grid_cols, **defaults, **row})
+        out.append({**defaults, **row, **grid_cols})  # equal values by now; the grid's types win
     got = sorted(r.get("eval_set", "?") for r in out)
     if got != sorted(config.eval_sets):
         raise SchemaError(f"trainer {config.trainer} returned eval sets {got} for run {config.run_id}; "
@@ -291,7 +300,13 @@ def complete_rows(config: RunConfig, rows: Iterable[dict], seconds: float) -> li
 
 
 def header_for(row: dict) -> list[str]:
-    """Column order: the schema's required columns, the recommended ones, then the rest as given."""
+    """Column order: the schema's required columns, the recommended ones, then the rest as given.
+
+    Examples
+    --------
+    >>> header_for({"error": 0.5, "extra": 1, "run_id": "a"})[-2:]
+    ['code_version', 'extra']
+    """
     first = [*REQUIRED, *RECOMMENDED]
     return first + [c for c in row if c not in first]
 

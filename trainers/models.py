@@ -161,7 +161,14 @@ def _merge(key: str, tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def unpack(packed: PackedResNet) -> list[ResNet]:
-    """The K members of a pack as separate ResNets (the inverse of :func:`pack`)."""
+    """The K members of a pack as separate ResNets (the inverse of :func:`pack`).
+
+    Examples
+    --------
+    >>> nets = unpack(PackedResNet(k=3, width=16))
+    >>> len(nets), nets[0].stem[0].weight.shape
+    (3, torch.Size([16, 3, 3, 3]))
+    """
     state = packed.state_dict()
     members = []
     for i in range(packed.k):

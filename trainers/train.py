@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -115,16 +116,28 @@ def augment(x: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor, pad: int =
     return torch.where(flip[:, None, None, None], crop.flip(3), crop)
 
 
-def mix(x: torch.Tensor, y: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+class Mixed(NamedTuple):
+    """Mixed inputs and the partners' labels."""
+
+    x: torch.Tensor
+    y_b: torch.Tensor
+
+
+def mix(x: torch.Tensor, y: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> Mixed:
     """Mixup inputs for K packed models: ``lam[k] * x[k] + (1 - lam[k]) * x[k, partner[k]]``.
 
-    ``x`` is ``(K, B, ...)``, ``y`` and ``partner`` ``(K, B)``, ``lam`` ``(K,)``; returns the mixed
-    inputs and the partner labels ``y_b``.
+    ``x`` is ``(K, B, ...)``, ``y`` and ``partner`` ``(K, B)``, ``lam`` ``(K,)``.
+
+    Examples
+    --------
+    >>> m = mix(torch.tensor([[[0.0], [4.0]]]), torch.tensor([[3, 5]]), torch.tensor([[1, 0]]), torch.tensor([0.75]))
+    >>> m.x.flatten().tolist(), m.y_b.tolist()
+    ([1.0, 3.0], [[5, 3]])
     """
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
     shape = (-1,) + (1,) * (x.dim() - 1)
     mixed = lam.view(shape) * x + (1 - lam.view(shape)) * x[rows, partner]
-    return mixed, y.gather(1, partner)
+    return Mixed(mixed, y.gather(1, partner))
 
 
 def mixup_loss(logits: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -174,7 +187,13 @@ def on_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, C, H, W)`` to float, scaled to 0..1 and standardised per channel."""
+    """uint8 ``(N, C, H, W)`` to float, scaled to 0..1 and standardised per channel.
+
+    Examples
+    --------
+    >>> normalise(torch.full((1, 1, 1, 1), 255, dtype=torch.uint8), torch.tensor([0.5]), torch.tensor([0.25])).item()
+    2.0
+    """
     return (x.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 

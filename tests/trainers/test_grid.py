@@ -192,3 +192,11 @@ def test_worker_processes_give_the_same_rows_as_one_process(tmp_path, cifar, cin
     assert summary.ran == 8
     strip = lambda rows: sorted((r["run_id"], r["eval_set"], r["error"], r["loss"]) for r in rows)  # noqa: E731
     assert strip(read_rows(tmp_path / "one.csv")) == strip(read_rows(tmp_path / "two.csv"))
+
+
+def test_an_unwritable_out_is_one_line(tmp_path, cifar, cinic):
+    spec = write_spec(tmp_path / "spec.toml", cifar, cinic)
+    (tmp_path / "out_dir").mkdir()
+    result = CliRunner().invoke(app, ["grid", str(spec), "--out", str(tmp_path / "out_dir"), "--device", "cpu"])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and "out_dir" in lines[0] and "Traceback" not in result.output

@@ -93,3 +93,9 @@ def test_identity_columns_follow_the_config():
     c = RunConfig("cinic10", ("cifar10",), 4, 3, 7, 8, 32, True, mixup_alpha=0.4, seed=11)
     assert c.identity() == {"run_id": c.run_id, "train_set": "cinic10", "n_splits": 4, "split": 3, "trial": 7,
                             "trials": 8, "width": 32, "mixup": 1, "seed": 11, "mixup_alpha": 0.4}
+
+
+def test_run_id_does_not_depend_on_how_numbers_are_spelled():
+    a = RunConfig("cifar10", ["cifar10"], 4, 0, 0, 4, 16, 1, epochs=30, lr=1)
+    b = RunConfig("cifar10", ("cifar10",), 4, 0, 0, 4, 16, True, epochs=30.0, lr=1.0)
+    assert a.run_id == b.run_id and a.mixup is True and a.eval_sets == ("cifar10",)
