@@ -126,6 +126,10 @@ class LocalBackend:
 
 
 def _worker(device: str, tasks: mp.Queue, results: mp.Queue) -> None:
+    if device.startswith("cuda"):  # else every worker would also open a context on GPU 0
+        import torch
+
+        torch.cuda.set_device(device)
     while (item := tasks.get()) is not None:
         try:
             results.put((execute(item, device), None))
