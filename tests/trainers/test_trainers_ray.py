@@ -8,7 +8,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ray (pip install -e '.[ray]')")
 
-from test_grid import cli, read_rows, write_spec  # noqa: E402
+from test_trainers_grid import cli, read_rows, write_spec  # noqa: E402
 
 from trainers.backends import LocalBackend, RayBackend  # noqa: E402
 from trainers.errors import TrainerError  # noqa: E402
