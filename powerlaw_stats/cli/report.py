@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,10 +33,9 @@ def report_command(
     from ..report.builder import check_target
 
     check_target(out)  # refuse a bad --out before minutes of work
-    command = "powerlaw-stats report " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     with _progress(quiet) as progress:
         rep = build_report(data, formula, weights=weights, effect=effect, trials=trials, seed=seed, level=level, where=where,
-                           let=let or [], progress=progress, command=command.strip())
+                           let=let or [], progress=progress)
     rep.write(out)
     sys.stdout.write(f"wrote {out / 'index.html'}, {out / 'report.md'}, {out / 'results.json'}\n")
     for note in rep.notes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import string
 import tempfile
@@ -164,6 +165,19 @@ class ReportInputs:
     def is_example(self) -> bool:
         return self.data is None
 
+    def command(self) -> str:
+        """The command line that makes this report again."""
+        args = [] if self.data is None or isinstance(self.data, pd.DataFrame) else [str(self.data)]
+        if not self.is_example:
+            args += ["--formula", self.formula] + (["--weights", self.weights] if self.weights else [])
+            args += ["--effect", self.effect] if self.effect else []
+        args += ["--where", self.where] if self.where else []
+        args += [a for item in self.let for a in ("--let", item)]
+        args += [f"--trials={self.trials}"] if self.trials != 1000 else []
+        args += [f"--seed={self.seed}"] if self.seed else []
+        args += [f"--level={self.level:g}"] if self.level != 0.95 else []
+        return " ".join(["powerlaw-stats", "report", *(shlex.quote(a) for a in args)])
+
     @property
     def source(self) -> str:
         if self.data is None:
@@ -197,7 +211,6 @@ def build_report(
     where: str | None = None,
     let: Sequence[str] = (),
     progress: Progress | None = None,
-    command: str = "powerlaw-stats report",
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
@@ -226,7 +239,7 @@ def build_report(
     )
     sections = _sections(an, progress)
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
-    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results_document(inputs, an), command)
+    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results_document(inputs, an), inputs.command())
 
 
 def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]]:
@@ -277,7 +290,7 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
     fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None),
                 **({"weights_summary": weight_summary(r)} if m != "ols" else {})} for m, r in an.fits.results.items()}
     return {
-        "powerlaw_stats_version": __version__, "data_source": inputs.source, "synthetic": an.synthetic_note is not None,
+        "powerlaw_stats_version": __version__, "command": inputs.command(), "data_source": inputs.source, "synthetic": an.synthetic_note is not None,
         "formula": inputs.formula, "weights": inputs.weights, "effect": an.effect, "level": inputs.level,
         "where": inputs.where, "let": list(inputs.let),
         "data": an.data.to_dict(), "fits": fits, "convergence_warnings": list(an.fits.warnings),

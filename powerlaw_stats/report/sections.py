@@ -55,6 +55,18 @@ def pval(p: float) -> str:
     return "< 2e-16" if p < 2.2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
 
 
+def p_is(p: float) -> str:
+    """``p = 0.0057``, or ``p < 2e-16`` below R's floor.
+
+    Examples
+    --------
+    >>> p_is(0.00573), p_is(1e-30)
+    ('p = 0.00573', 'p < 2e-16')
+    """
+    text = pval(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def _figure(name: str, fig, caption: str, alt: str) -> Figure:
     return Figure(name, plots.to_bytes(fig, "png", DPI), caption, alt)
 
@@ -169,14 +181,14 @@ def _bp_blocks(bp: VarianceTests) -> list:
                "fits below or a simulation are needed to judge them" if m.pvalue < 0.05 else
                "finds no evidence against constant variance at the 5 % level (it does not test the shape of the "
                "distribution, which the QQ plot shows)")
-    words = (f"The {m.method}: BP = {m.statistic:.3f} on {m.df:g} df, p = {pval(m.pvalue)}. It regresses the squared "
+    words = (f"The {m.method}: BP = {m.statistic:.3f} on {m.df:g} df, {p_is(m.pvalue)}. It regresses the squared "
              f"residuals on the model's regressors; a small p says their variance changes with them. It {verdict}.")
     out: list = [Para(words)]
     if bp.lmtest is not None:
         r = bp.lmtest
         out.append(Note(f"For a weighted fit the test above uses the whitened residuals √w·e, whose variance the weights "
                         f"are meant to make constant. R's `lmtest::bptest` tests the raw residuals instead: BP = "
-                        f"{r.statistic:.3f}, p = {pval(r.pvalue)} ({r.method}).", "info"))
+                        f"{r.statistic:.3f}, {p_is(r.pvalue)} ({r.method}).", "info"))
     return out
 
 
@@ -302,9 +314,9 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
     r = rows[best]
     sig = r["p_value"] < 1 - an.level
     first = (f"{_meaning(an, r['estimate'])} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
-             f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, p = {pval(r['p_value'])}): "
+             f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, {p_is(r['p_value'])}): "
              + ("distinguishable from zero." if sig else "not distinguishable from zero at this level."))
-    each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} (p = {pval(x['p_value'])})" for m, x in rows.items())
+    each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} ({p_is(x['p_value'])})" for m, x in rows.items())
     how = ("The estimators agree" if agree.agree else "The estimators disagree") + f": {each}."
     if agree.agree and not agree.within_each_others_ci:
         how += " They tell the same story, though some estimate lies outside another's interval."
