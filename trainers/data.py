@@ -50,7 +50,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A decoded dataset with its normalisation constants (per channel, on the 0..1 scale)."""
+    """A decoded dataset with its normalisation constants (per channel, on the 0..1 scale) and
+    whether mirrored images are still valid examples (not for digits or text)."""
 
     name: str
     train: Split
@@ -58,6 +59,7 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     num_classes: int
+    flip: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Entry:
     std: tuple[float, ...]
     hint: str
     download: Callable[[Path], None] | None = None
+    flip: bool = True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,8 +97,12 @@ def register(
     std: tuple[float, ...],
     hint: str,
     download: Callable[[Path], None] | None = None,
+    flip: bool = True,
 ) -> Callable[[Callable[[Path], Decoded]], Callable[[Path], Decoded]]:
     """Register ``decode(root) -> Decoded`` under ``name``; the decorated function is returned as is.
+
+    ``hint`` tells a user where to get the files; ``flip=False`` turns off horizontal flips for
+    images whose mirror image is not an example of the same class (digits, letters).
 
     Examples
     --------
@@ -104,7 +111,7 @@ def register(
     """
 
     def add(decode: Callable[[Path], Decoded]) -> Callable[[Path], Decoded]:
-        _REGISTRY[name] = Entry(name, decode, tuple(mean), tuple(std), hint, download)
+        _REGISTRY[name] = Entry(name, decode, tuple(mean), tuple(std), hint, download, flip)
         return decode
 
     return add
@@ -149,7 +156,7 @@ def load_dataset(name: str, root: str | Path, cache_dir: str | Path | None = Non
     key = (name, str(root), str(folder))
     if key not in _LOADED:
         decoded = _read_cache(folder, root) or _write_cache(folder, root, spec.decode(root))
-        _LOADED[key] = Dataset(name, decoded.train, decoded.test, spec.mean, spec.std, decoded.num_classes)
+        _LOADED[key] = Dataset(name, decoded.train, decoded.test, spec.mean, spec.std, decoded.num_classes, spec.flip)
     return _LOADED[key]
 
 

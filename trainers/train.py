@@ -71,8 +71,9 @@ class Draws:
     lam: np.ndarray  # (steps,) float32
 
 
-def draw(seed: int, train_size: int, budget: Budget, mixup: bool, alpha: float) -> Draws:
-    """Draw a run's randomness: shuffled passes over the part, one lambda ~ Beta(alpha, alpha) per batch.
+def draw(seed: int, train_size: int, budget: Budget, mixup: bool, alpha: float, flip: bool = True) -> Draws:
+    """Draw a run's randomness: shuffled passes over the part, one lambda ~ Beta(alpha, alpha) per batch;
+    with ``flip=False`` no image is mirrored.
 
     Examples
     --------
@@ -85,10 +86,10 @@ def draw(seed: int, train_size: int, budget: Budget, mixup: bool, alpha: float) 
     passes = math.ceil(steps * batch / train_size)
     order = np.argsort(rng.random((passes, train_size)), axis=1).reshape(-1)[: steps * batch]
     shift = rng.integers(0, 2 * PAD + 1, size=(steps, batch, 2), dtype=np.uint8)
-    flip = rng.random((steps, batch)) < 0.5
+    mirror = (rng.random((steps, batch)) < 0.5) & flip
     partner = np.argsort(rng.random((steps, batch)), axis=1)
     lam = rng.beta(alpha, alpha, size=steps) if mixup and alpha > 0 else np.ones(steps)
-    return Draws(order.reshape(steps, batch), shift, flip, partner, lam.astype(np.float32))
+    return Draws(order.reshape(steps, batch), shift, mirror, partner, lam.astype(np.float32))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,7 +324,8 @@ def train_pack(configs: Sequence[RunConfig]) -> list[list[dict]]:
     datas = [run_data(c) for c in configs]
     ds = datas[0].dataset
     budget = step_budget(len(datas[0].train_index), first.batch_size, first.epochs, first.min_steps)
-    draws = [draw(c.seed, len(d.train_index), budget, c.mixup, c.mixup_alpha) for c, d in zip(configs, datas, strict=True)]
+    draws = [draw(c.seed, len(d.train_index), budget, c.mixup, c.mixup_alpha, ds.flip)
+             for c, d in zip(configs, datas, strict=True)]
     channels = ds.train.x.shape[1]
     nets = [build(stable_int(c.seed, "init"), c.width, c.depth, channels, ds.num_classes) for c in configs]
     net = pack(nets).to(device)

@@ -108,10 +108,10 @@ def test_missing_folder_and_unknown_name(tmp_path):
         data.load_dataset("imagenet", tmp_path)
 
 
-def test_registering_a_dataset_is_one_function(tmp_path, monkeypatch):
+def test_registering_a_dataset_is_one_function(tmp_path, monkeypatch, cifar):
     monkeypatch.setattr(data, "_REGISTRY", dict(data._REGISTRY))
 
-    @data.register("tiny_gray", mean=(0.5,), std=(0.25,), hint="made in a test")
+    @data.register("tiny_gray", mean=(0.5,), std=(0.25,), hint="made in a test", flip=False)
     def decode(root: Path) -> data.Decoded:
         x = np.zeros((6, 1, 28, 28), np.uint8)
         y = np.arange(6) % 3
@@ -120,6 +120,7 @@ def test_registering_a_dataset_is_one_function(tmp_path, monkeypatch):
 
     ds = data.load_dataset("tiny_gray", tmp_path, cache_dir=tmp_path / "cache")
     assert ds.train.x.shape == (6, 1, 28, 28) and ds.num_classes == 3 and "tiny_gray" in data.dataset_names()
+    assert ds.flip is False and data.load_dataset("cifar10", cifar.root).flip is True
 
 
 # ---- the overlap filter -------------------------------------------------------------------------

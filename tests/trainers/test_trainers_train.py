@@ -63,3 +63,25 @@ def test_cinic_trained_runs_have_no_overlap(cifar, cinic):
     rows = train_run(config(cifar, cinic, train_set="cinic10", min_steps=1))
     assert [r["n_overlap"] for r in rows] == [0, 0]
     assert all(r["error"] == r["error_incl_overlap"] for r in rows)
+
+
+def test_a_registered_grayscale_28px_dataset_trains(tmp_path, monkeypatch):
+    """What a digits dataset looks like: one channel, 28x28, no flips; the trainer adapts."""
+    import numpy as np
+
+    from trainers import data
+
+    monkeypatch.setattr(data, "_REGISTRY", dict(data._REGISTRY))
+
+    @data.register("gray28", mean=(0.5,), std=(0.3,), hint="made in a test", flip=False)
+    def decode(root):
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 10, 80)
+        x = (rng.random((80, 1, 28, 28)) * 60 + y[:, None, None, None] * 19).astype(np.uint8)
+        names = np.array([f"g{i}" for i in range(80)])
+        return data.Decoded(data.Split(x[:60], y[:60], names[:60]), data.Split(x[60:], y[60:], names[60:]))
+
+    c = RunConfig("gray28", ("gray28",), 2, 1, 1, 2, 16, True, epochs=0, min_steps=2, batch_size=16,
+                  data=(("gray28", str(tmp_path)),), cache_dir=str(tmp_path / "cache"))
+    (row,) = complete_rows(c, train_run(c), seconds=0.0)
+    assert row["train_size"] == 30 and row["n_eval"] == 20 and row["params"] == 78042 - 2 * 9 * 16

@@ -98,3 +98,9 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert f[9] == 1.0 and f[0] == 0.1 and f[-1] == 0.0
     assert all(a <= b for a, b in zip(f[:10], f[1:10], strict=False))
     assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))
+
+
+def test_datasets_that_must_not_be_mirrored_draw_no_flips():
+    d = draw(0, 10, Budget(steps=50, batch=5, epochs=25.0), mixup=False, alpha=1.0, flip=False)
+    assert not d.flip.any()
+    assert draw(0, 10, Budget(steps=50, batch=5, epochs=25.0), mixup=False, alpha=1.0).flip.any()
