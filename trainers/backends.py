@@ -125,16 +125,26 @@ class LocalBackend:
             yield from _run_in_processes(packs, self.devices)
 
 
-def _worker(device: str, tasks: mp.Queue, results: mp.Queue) -> None:
-    if device.startswith("cuda"):  # else every worker would also open a context on GPU 0
-        import torch
-
-        torch.cuda.set_device(device)
+def _worker(device: str, threads: int, tasks: mp.Queue, results: mp.Queue) -> None:
+    _pin(device, threads)
     while (item := tasks.get()) is not None:
         try:
             results.put((execute(item, device), None))
         except Exception as err:  # crosses a process boundary as one line
             results.put((None, f"{err}"))
+
+
+def _pin(device: str, threads: int) -> None:
+    """Give a worker its GPU (else each would also open a context on GPU 0) or its share of the cores
+    (else N CPU workers would each start a thread per core)."""
+    try:
+        import torch
+    except ModuleNotFoundError:  # a plugged-in trainer without torch
+        return
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
+    else:
+        torch.set_num_threads(threads)
 
 
 def _run_in_processes(packs: Sequence[Pack], devices: Sequence[str]) -> Iterator[RunResult]:
@@ -144,7 +154,8 @@ def _run_in_processes(packs: Sequence[Pack], devices: Sequence[str]) -> Iterator
         tasks.put(p)
     for _ in devices:
         tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(d, tasks, results), daemon=True) for d in devices]
+    threads = max(1, (os.cpu_count() or 1) // len(devices))
+    procs = [ctx.Process(target=_worker, args=(d, threads, tasks, results), daemon=True) for d in devices]
     for p in procs:
         p.start()
     try:
