@@ -11,6 +11,7 @@ import importlib
 import multiprocessing as mp
 import os
 import queue
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -200,6 +201,7 @@ class RayBackend:
     cpus_per_run: float = 1.0
 
     def run(self, packs: Sequence[Pack]) -> Iterator[RunResult]:
+        """Connect (or start Ray) and check the device now, so those errors come before any progress."""
         ray = _import_ray()
         # the first failure is reported as one line; tasks that fail after it must not print tracebacks
         os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
@@ -207,13 +209,21 @@ class RayBackend:
         if started:
             _init_ray(ray, self.address)
         try:
-            yield from self._submit(ray, packs)
+            device = self._device(ray)
+        except TrainerError:
+            if started:
+                ray.shutdown()
+            raise
+        return self._submit(ray, packs, device, started)
+
+    def _submit(self, ray, packs: Sequence[Pack], device: str, started: bool) -> Iterator[RunResult]:  # noqa: ANN001
+        try:
+            yield from self._results(ray, packs, device)
         finally:
             if started:
                 ray.shutdown()
 
-    def _submit(self, ray, packs: Sequence[Pack]) -> Iterator[RunResult]:  # noqa: ANN001
-        device = self._device(ray)
+    def _results(self, ray, packs: Sequence[Pack], device: str) -> Iterator[RunResult]:  # noqa: ANN001
         gpus = self.gpus_per_run if device == "cuda" else 0
         task = ray.remote(_ray_task).options(num_gpus=gpus, num_cpus=self.cpus_per_run, max_retries=1)
         pending = [task.remote(p, device) for p in packs]
@@ -245,12 +255,31 @@ def _init_ray(ray, address: str | None) -> None:  # noqa: ANN001
     quiet = {"log_to_driver": False, "configure_logging": False}
     try:
         if address:
+            _check_reachable(address)
             ray.init(address=address, **quiet)
         else:
             path = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
             ray.init(include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise TrainerError(f"cannot start or reach Ray{' at ' + address if address else ''}: {err}") from None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse an address nobody listens on in seconds; Ray itself retries for minutes.
+
+    Examples
+    --------
+    >>> _check_reachable("127.0.0.1:1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    trainers.errors.TrainerError: cannot reach Ray at 127.0.0.1:1 (...); is the cluster running?
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return  # Ray's own discovery (auto) or a form Ray will judge itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise TrainerError(f"cannot reach Ray at {address} ({err.strerror or err}); is the cluster running?") from None
 
 
 def _ray_get(ray, ref) -> list[RunResult]:  # noqa: ANN001

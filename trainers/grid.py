@@ -445,9 +445,10 @@ def run_grid(
     with ResultsFile(out) as results:
         before = sum(results.is_done(r) for r in runs)
         todo = pending_runs(runs, results, max_runs)
+        finished = backend.run(make_packs(todo, pack))  # type: ignore[attr-defined]
         progress(0, len(todo))
         done = written = 0
-        for result in backend.run(make_packs(todo, pack)):  # type: ignore[attr-defined]
+        for result in finished:
             written += results.append(complete_rows(result.config, result.rows, result.seconds))
             done += 1
             progress(done, len(todo))

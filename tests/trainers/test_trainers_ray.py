@@ -35,6 +35,15 @@ def test_cli_starts_a_local_ray_and_runs_the_grid(tmp_path, cifar, cinic):
     assert len(rows) == 16 and {r["device"] for r in rows} == {"cpu"}
 
 
+def test_an_address_nobody_listens_on_is_one_line(tmp_path, cifar, cinic):
+    spec = write_spec(tmp_path / "spec.toml", cifar, cinic)
+    proc = cli("grid", str(spec), "--out", str(tmp_path / "r.csv"), "--backend", "ray", "--address", "127.0.0.1:1")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["powerlaw-train: cannot reach Ray at 127.0.0.1:1 (Connection refused); "
+                                                "is the cluster running?"]
+    assert not (tmp_path / "r.csv").exists()
+
+
 def _rows(path):
     with path.open(newline="") as f:
         return sorted((r["run_id"], r["eval_set"], r["error"], r["loss"]) for r in csv.DictReader(f))
