@@ -90,7 +90,7 @@ def chi(u: np.ndarray, c: float) -> np.ndarray:
     Examples
     --------
     >>> chi(np.array([0.0, 1.0, 9.0]), 1.54764).round(6)
-    array([0.      , 0.887924, 1.      ])
+    array([0.      , 0.802358, 1.      ])
     """
     z = np.minimum((u / c) ** 2, 1.0)
     return 1.0 - (1.0 - z) ** 3
@@ -196,8 +196,8 @@ def s_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl(),
     >>> y = 1 + 0.5 * np.arange(40.0) + rng.normal(0, 0.1, 40)
     >>> y[:8] += 20  # a fifth of the rows shifted
     >>> coef, scale, ok = s_estimate(x, y[None])
-    >>> np.round(coef[0], 1)
-    array([1. , 0.5])
+    >>> bool(abs(coef[0, 1] - 0.5) < 0.01), bool(scale[0] < 0.5)
+    (True, True)
     """
     rng = np.random.default_rng(rng)
     yw = np.atleast_2d(yw)
