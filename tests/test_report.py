@@ -25,11 +25,20 @@ DATA = Path(__file__).parent / "data"
 SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
 METHODS = ("ols", "huber", "bisquare")
 SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here
+# the seed study's own table and model: fixed numbers, whatever the bundled example is
+CURVES_A = DATA / "curves_a.csv"
+SEED_FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"
+SEED_EFFECT = "I(log2(TS)-IXMin):mix1"
 
 
 @pytest.fixture(scope="module")
 def report() -> Report:
     return build_report(trials=0)
+
+
+@pytest.fixture(scope="module")
+def seed_report() -> Report:
+    return build_report(CURVES_A, SEED_FORMULA, weights="w", effect=SEED_EFFECT, trials=0)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +56,11 @@ def test_sections_in_the_seeds_order(report):
 
 def test_example_defaults_and_synthetic_note(report):
     r = report.results
-    assert (r["formula"], r["weights"], r["synthetic"]) == (datasets.EXAMPLE_FORMULA, datasets.EXAMPLE_WEIGHTS, True)
+    assert (r["formula"], r["weights"]) == (datasets.EXAMPLE_FORMULA, datasets.EXAMPLE_WEIGHTS)
+    assert r["synthetic"] is datasets.EXAMPLE_IS_SYNTHETIC
     assert r["effect"] == ps.fit(datasets.EXAMPLE_FORMULA).term(datasets.EXAMPLE_EFFECT)
-    assert "synthetic" in report.sections[0].md().lower()
+    assert datasets.EXAMPLE_NOTE[1:] in report.sections[0].md()  # the page says what the example is
+    assert ("synthetic" in report.subtitle) is datasets.EXAMPLE_IS_SYNTHETIC  # and warns only if it is invented
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -78,12 +89,17 @@ def test_page_shows_the_json_numbers(report):
         assert num(row["estimate"]) in page and num(row["ci_low"]) in page
 
 
-def test_data_section_counts_runs_per_group_and_size(report):
-    d = report.results["data"]
-    assert d["rows_read"] == d["rows_used"] == 416 and d["dropped"] == {}
+def test_data_section_counts_runs_per_group_and_size(seed_report):
+    import pandas as pd
+
+    raw = pd.read_csv(CURVES_A)
+    d = seed_report.results["data"]
+    assert d["rows_read"] == d["rows_used"] == len(raw) == 832 and d["dropped"] == {}
     assert d["group_columns"] == ["CinicEv", "CinicTr"] and d["effect_factor"] == "mix"
-    assert sum(sum(v.values()) for v in d["runs_per_size"].values()) == 416
-    assert d["runs_per_size"]["CinicEv=0, CinicTr=1, mix=1"]["3125"] == 32
+    assert sum(sum(v.values()) for v in d["runs_per_size"].values()) == len(raw)
+    # CinicTr = 1: trained on CINIC-10; CinicEv = 0: evaluated on CIFAR-10 (the schema's derived factors)
+    cell = raw.query("train_set == 'cinic10' and eval_set == 'cifar10' and mixup == 1")
+    assert d["runs_per_size"]["CinicEv=0, CinicTr=1, mix=1"]["3125"] == int((cell.train_size == 3125).sum()) > 0
 
 
 def test_rows_dropped_and_why(tmp_path):
@@ -106,11 +122,22 @@ def test_irwls_section_reports_convergence_and_weights(report):
         assert f"{f['weights_summary']['rejected']} rejected" in text
 
 
-def test_conclusion_words(report):
-    c = report.results["conclusion"]
+def test_conclusion_answers_in_plain_words(seed_report):
+    c = seed_report.results["conclusion"]
+    ols = c["by_estimator"]["ols"]
+    assert ols["estimate"] < 0 and ols["p_value"] < 1e-3  # on curves_a: -0.0338, t = -6.5
     assert c["agreement"]["agree"] and c["believe"] is None  # no simulation: nothing to believe yet
-    assert "change in the power-law slope" in c["text"][0]
+    assert c["text"][0].startswith("**Yes: `mix` changed the power-law slope**")
+    assert "strong evidence" in c["text"][0] and "steeper" in c["text"][0]
     assert "Without the simulation" in c["text"][2]
+
+
+def test_conclusion_says_when_the_effect_is_not_shown():
+    rep = build_report(CURVES_A, SEED_FORMULA, weights="w", effect="mix1", trials=0)
+    c = rep.results["conclusion"]
+    assert c["by_estimator"]["ols"]["p_value"] > 0.05  # mixup's shift of the intercept is not significant here
+    assert c["text"][0].startswith("**Not shown: the data do not establish that `mix` changed the learning curve's level**")
+    assert "no convincing evidence" in c["text"][0]
 
 
 def test_without_effect_the_conclusion_asks_for_one():

@@ -235,7 +235,8 @@ def build_report(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
         data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
         shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
-        synthetic_note=datasets.EXAMPLE_NOTE if inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC else None,
+        example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
+        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC,
     )
     sections = _sections(an, progress)
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
@@ -290,7 +291,8 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
     fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None),
                 **({"weights_summary": weight_summary(r)} if m != "ols" else {})} for m, r in an.fits.results.items()}
     return {
-        "powerlaw_stats_version": __version__, "command": inputs.command(), "data_source": inputs.source, "synthetic": an.synthetic_note is not None,
+        "powerlaw_stats_version": __version__, "command": inputs.command(), "data_source": inputs.source,
+        "synthetic": an.synthetic,
         "formula": inputs.formula, "weights": inputs.weights, "effect": an.effect, "level": inputs.level,
         "where": inputs.where, "let": list(inputs.let),
         "data": an.data.to_dict(), "fits": fits, "convergence_warnings": list(an.fits.warnings),

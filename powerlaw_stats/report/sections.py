@@ -31,7 +31,8 @@ class Analysis:
     bp: VarianceTests
     simulation: SimulationCheck | None
     verdict: Verdict | None
-    synthetic_note: str | None
+    example_note: str | None  # what the bundled example is, when the report runs on it
+    synthetic: bool  # the data are invented, not real runs: the page warns
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -86,8 +87,9 @@ def coefficient_table(result: FitResult, effect: str | None, caption: str) -> Ta
 def data_section(an: Analysis) -> Section:
     d = an.data
     blocks: list = []
-    if an.synthetic_note:
-        blocks.append(Note(an.synthetic_note[0].upper() + an.synthetic_note[1:] + ".", "warn"))
+    if an.example_note:
+        note = an.example_note[0].upper() + an.example_note[1:]
+        blocks.append(Note(note + ("" if note.endswith(".") else "."), "warn" if an.synthetic else "info"))
     blocks.append(Para(f"The model `{an.formula}` was fitted to {d.rows_used} rows"
                        + (f" with prior weights `{an.weights}`" if an.weights else " without prior weights") + ". "
                        + _dropped_sentence(d)))
@@ -309,30 +311,74 @@ def conclusion_section(an: Analysis) -> Section:
 
 
 def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
-    """The answer in plain words: what the effect is, whether the estimators agree, which to believe."""
+    """The answer in plain words: did the effect change the curve, how sure, do estimators agree, which to believe."""
     best = an.verdict.recommended if an.verdict else "ols"
     r = rows[best]
-    sig = r["p_value"] < 1 - an.level
-    first = (f"{_meaning(an, r['estimate'])} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
+    alpha = 1 - an.level
+    first = (f"{_answer(an, r, alpha)} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
              f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, {p_is(r['p_value'])}): "
-             + ("distinguishable from zero." if sig else "not distinguishable from zero at this level."))
+             f"{_evidence(r['p_value'], alpha)}. {_meaning(an, r['estimate'])}")
     each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} ({p_is(x['p_value'])})" for m, x in rows.items())
     how = ("The estimators agree" if agree.agree else "The estimators disagree") + f": {each}."
     if agree.agree and not agree.within_each_others_ci:
         how += " They tell the same story, though some estimate lies outside another's interval."
+    if not agree.same_significance:
+        how += " Whether the effect is distinguishable from zero therefore depends on which standard error one believes."
     trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
              "Without the simulation check it is not known which standard error to believe; least squares is shown.")
     return [first, how, trust]
 
 
+# p-value thresholds, strictest first, and how sure each lets us be
+_EVIDENCE: tuple[tuple[float, str], ...] = (
+    (1e-3, "strong evidence; an effect this large would almost never arise by chance alone"),
+    (1e-2, "clear evidence, though a chance effect of this size is not impossible"),
+)
+
+
+def _evidence(p: float, alpha: float) -> str:
+    """How sure the p-value lets us be, in words.
+
+    Examples
+    --------
+    >>> _evidence(0.03, 0.05)
+    'some evidence, but modest: the interval only just excludes zero'
+    """
+    for bound, words in _EVIDENCE:
+        if p < bound and p < alpha:
+            return words
+    if p < alpha:
+        return "some evidence, but modest: the interval only just excludes zero"
+    return "no convincing evidence; the interval includes zero, so no change is also consistent with the data"
+
+
+def _effect_parts(an: Analysis) -> tuple[str, str | None, bool]:
+    """How to name the effect in words: its factor and level (``mix``, ``1``), and whether it is a slope term."""
+    factor = an.data.effect_factor
+    parts = [p.replace(" ", "") for p in an.effect.split(":")]
+    level = next((p[len(factor):] for p in parts if factor and p.startswith(factor) and not p.startswith("I(")), None)
+    slope = len(parts) > 1 and any(an.data.x in p for p in parts)
+    return (f"`{factor}`" if factor else f"`{an.effect}`"), (level or None), slope
+
+
+def _answer(an: Analysis, r: dict, alpha: float) -> str:
+    what, level, slope = _effect_parts(an)
+    where = f" ({what} = {level} against the other level)" if level else ""
+    change = "the power-law slope" if slope else "the learning curve's level"
+    if r["p_value"] < alpha:
+        return f"**Yes: {what} changed {change}**{where}."
+    return f"**Not shown: the data do not establish that {what} changed {change}**{where}."
+
+
 def _meaning(an: Analysis, estimate: float) -> str:
     term, x = an.effect, an.data.x
-    parts = term.split(":")
-    slope = len(parts) > 1 and any(x in p for p in parts)
+    _, level, slope = _effect_parts(an)
     if slope and "log2" in term and an.formula.split("~")[0].strip() == "log_err":
         change = 2.0**estimate - 1
-        return (f"`{term}` is the change in the power-law slope (log2 error per doubling of {x}). Each doubling of the "
-                f"training set changes the error by a further {change:+.1%} where the effect applies.")
+        steeper = "steeper: the error falls faster" if estimate < 0 else "flatter: the error falls more slowly"
+        return (f"`{term}` is the change in the power-law slope (log2 error per doubling of {x}). With the effect the "
+                f"curve is {steeper} as data grow, each doubling of the training set changing the error by a further "
+                f"{change:+.1%}.")
     if slope:
         return f"`{term}` is the change in the slope with respect to `{x}` where the effect applies."
     return f"`{term}` shifts the fitted curve (its intercept) where the effect applies."
