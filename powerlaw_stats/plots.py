@@ -38,7 +38,7 @@ SIZE_NAMES: tuple[str, ...] = ("TS", "train_size")  # preferred x of a learning 
 LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "^", "s", "D")
 DODGE = 0.035  # log2 units: points of different effect levels at one size are nudged apart to stay visible
-METHOD_NAMES = {"ols": "least squares", "huber": "Huber IRWLS", "bisquare": "bisquare IRWLS"}
+METHOD_NAMES = {"ols": "least squares", "huber": "Huber IRWLS", "bisquare": "bisquare IRWLS", "mm": "MM"}
 
 # a response in logs is drawn back in its data units: name or pattern -> (label, inverse)
 _NAMED_LOGS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
@@ -238,8 +238,8 @@ def weighted_residuals_vs_fitted(result: FitResult, ax: Axes | None = None) -> F
     return fig
 
 
-def qq_raw_weighted(result: FitResult) -> Figure:
-    """QQ plots of the raw and of the weighted residuals, side by side.
+def qq_raw_weighted(result: FitResult, axes: tuple[Axes, Axes] | None = None) -> Figure:
+    """QQ plots of the raw and of the weighted residuals, side by side (or into the two ``axes`` given).
 
     Examples
     --------
@@ -247,13 +247,15 @@ def qq_raw_weighted(result: FitResult) -> Figure:
     >>> len(qq_raw_weighted(ps.fit("log_err ~ I(log2(TS)-IXMin)*mix", method="huber")).axes)
     2
     """
-    from matplotlib.figure import Figure
+    if axes is None:
+        from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.6, 4.0), layout="constrained")
-    left, right = fig.subplots(1, 2)
+        fig = Figure(figsize=(8.6, 4.0), layout="constrained")
+        axes = tuple(fig.subplots(1, 2))
+    left, right = axes
     qq(result, left)
     qq(result, right, weighted=True)
-    return fig
+    return left.figure
 
 
 # ----------------------------------------------------------------------------- learning curves

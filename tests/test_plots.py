@@ -154,6 +154,17 @@ def test_qq_pair_has_raw_and_weighted(fits):
     assert "raw" in titles[0] and "weighted" in titles[1]
 
 
+def test_qq_pair_draws_into_given_axes(fits):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    axes = fig.subplots(2, 2)
+    assert plots.qq_raw_weighted(fits["huber"], axes=(axes[1, 0], axes[1, 1])) is fig
+    assert not axes[0, 0].has_data() and axes[1, 0].has_data() and axes[1, 1].has_data()
+    np.testing.assert_allclose(axes[1, 1].collections[0].get_offsets()[:, 1],
+                               np.sort(plots.weighted_residuals(fits["huber"])), rtol=EXACT)
+
+
 def test_save_picks_format_by_extension(tmp_path, fits):
     fig = plots.qq(fits["ols"])
     for fmt, sig in SIGNATURES.items():

@@ -20,7 +20,7 @@ from ..plots import CurveLayout
 from ..results import FitResult
 
 ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare")
-ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisquare"}
+ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisquare", "mm": "MM"}
 
 
 # ----------------------------------------------------------------------------- fits
