@@ -236,7 +236,8 @@ def sandwich_many(
       ``d_g = (A - A_g)^-1 u_g``, the exact change in the estimate on dropping cluster g for least
       squares and its one-step Newton approximation for an M-estimate.
 
-    Two cluster columns combine as V(g1) + V(g2) - V(g1 ∩ g2).
+    Two cluster columns combine as V(g1) + V(g2) - V(g1 ∩ g2), with negative eigenvalues set to
+    zero when that sum is not positive semi-definite (Cameron, Gelbach and Miller 2011).
 
     Examples
     --------
@@ -255,7 +256,8 @@ def sandwich_many(
         if clusters is None:
             raise OptionError(f"vcov {kind!r} needs cluster columns (cluster=...)")
         part = _CLUSTER_PARTS[kind]
-        return sum(sign * part(xw, xx, score_resid, dpsi, bread, bread_inv, codes) for sign, codes in clusters.terms)
+        cov = sum(sign * part(xw, xx, score_resid, dpsi, bread, bread_inv, codes) for sign, codes in clusters.terms)
+        return cov if len(clusters.terms) == 1 else _clip_negative(cov)
     if kind not in SANDWICH_KINDS:
         raise OptionError(f"unknown vcov {kind!r}; choose one of classic, {', '.join(SANDWICH_KINDS)}")
     omega = score_resid**2
@@ -266,6 +268,15 @@ def sandwich_many(
         omega = omega / (1 - lev) ** 2
     meat = (omega @ xx).reshape(-1, p, p)
     return bread_inv @ meat @ bread_inv
+
+
+def _clip_negative(cov: np.ndarray) -> np.ndarray:
+    # a two-way sum V1 + V2 - V12 need not be positive semi-definite; Cameron, Gelbach and Miller
+    # (2011) set its negative eigenvalues to zero, which leaves a PSD matrix unchanged
+    lam, q = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, 1, 2)))
+    if (lam >= 0).all():
+        return cov
+    return (q * np.maximum(lam, 0)[:, None, :]) @ np.swapaxes(q, 1, 2)
 
 
 def _inverse(a: np.ndarray, what: str) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .bootstrap import BootstrapResult
 from .diagnostics import TestResult
 from .errors import OptionError
 from .formula import DesignMatrices, same_term
@@ -64,8 +65,9 @@ class FitResult:
 
     Attributes follow statsmodels: ``params``, ``bse``, ``tvalues``, ``pvalues`` (Series indexed by
     R's term names), ``resid`` and ``fittedvalues`` (original scale), ``nobs``, ``df_resid``,
-    ``scale`` (residual SE for least squares, the final s for M-estimation), ``weights`` (the
-    final IRWLS weights; the prior weights for least squares).
+    ``scale`` (residual SE for least squares, the final s for M-estimation, the S scale for MM),
+    ``weights`` (the final IRWLS weights; the prior weights for least squares), ``cluster`` (the
+    cluster columns of a CR1/CR3 covariance), ``bootstrap`` (a wild bootstrap, when asked for).
     """
 
     method: str
@@ -95,6 +97,10 @@ class FitResult:
     control: dict = field(default_factory=dict)
     design: DesignMatrices | None = field(default=None, repr=False, compare=False)
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    cluster: tuple[str, ...] = ()
+    vcov_kind: str = "classic"
+    seed: int = 1
+    bootstrap: BootstrapResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for arr in (self.resid, self.fittedvalues, self.weights, self.prior_weights):
@@ -168,6 +174,10 @@ class FitResult:
             out["r_squared"], out["adj_r_squared"] = _num(s.rsquared), _num(s.rsquared_adj)
             out["fstatistic"] = {"value": _num(s.fvalue), "numdf": s.f_df[0], "dendf": s.f_df[1], "p_value": _num(s.f_pvalue)}
         out["breusch_pagan"] = None if breusch_pagan is None else breusch_pagan.to_dict()
+        if self.cluster:
+            out["cluster"] = list(self.cluster)
+        if self.bootstrap is not None:
+            out["bootstrap"] = self.bootstrap.to_dict()
         return out
 
 
