@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from .. import datasets
+from ..bootstrap import BOOT_WEIGHTS
 from ..diagnostics import TestResult
 from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
@@ -19,7 +20,8 @@ from .common import FORMATS, boundary, check_choice, emit, fmt_num, fmt_p, rende
 from .common import PowerlawStatsErrorOption as OptionErr
 
 DATA_HELP = "learning-curve table (.csv, .tsv, .parquet); omit it to use the bundled example"
-METHOD_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
+METHOD_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)",
+                 "mm": "MM-estimation (S start, bisquare M-step)"}
 
 
 def resolve_formula(data: Optional[Path], formula: Optional[str]) -> str:
@@ -36,11 +38,15 @@ def resolve_formula(data: Optional[Path], formula: Optional[str]) -> str:
 def fit_command(
     data: Optional[Path] = typer.Argument(None, help=DATA_HELP, show_default=False),
     formula: Optional[str] = typer.Option(None, "--formula", "-f", help="model formula; default on the example: the seed's"),
-    method: str = typer.Option("ols", help="ols | huber | bisquare"),
+    method: str = typer.Option("ols", help="ols | huber | bisquare | mm"),
     weights: Optional[str] = typer.Option(None, help="prior weights: a column or an expression such as 1/trials"),
     weight_type: str = typer.Option("inv.var", help="inv.var | case (how M-estimation uses the weights)"),
-    vcov: str = typer.Option("classic", help="least-squares covariance: classic | HC0 | HC1 | HC3"),
-    cluster: Optional[str] = typer.Option(None, help="column of clusters for CR1 standard errors (least squares)"),
+    vcov: Optional[str] = typer.Option(None, help="classic | HC0 | HC1 | HC3 (least squares) | CR1 | CR3; "
+                                       "default classic, CR1 with --cluster"),
+    cluster: list[str] = typer.Option([], help="cluster column (repeat or comma-separate for two-way), e.g. run_id"),
+    bootstrap: int = typer.Option(0, help="wild-bootstrap replications, e.g. 9999 (0: none)"),
+    bootstrap_weights: str = typer.Option("rademacher", help="rademacher | webb"),
+    seed: int = typer.Option(1, help="seed of the bootstrap draws and of MM's subsampling"),
     where: Optional[str] = typer.Option(None, help="keep rows where this pandas query holds, e.g. \"error > 0\""),
     let: list[str] = typer.Option([], help="NAME=EXPR, a constant or column (repeatable), e.g. IXMin=log2(3125)"),
     na: str = typer.Option("drop", help="drop | fail: what to do with rows missing a used value"),
@@ -57,11 +63,15 @@ def fit_command(
     """Fit a power-law model and print R's coefficient table, sorted by |t|."""
     check_choice(output_format, FORMATS, "--format")
     check_choice(sort, ("t", "none"), "--sort")
+    check_choice(bootstrap_weights, BOOT_WEIGHTS, "--bootstrap-weights")
+    if bootstrap < 0 or bootstrap == 1:
+        raise OptionErr(f"--bootstrap {bootstrap}: give 0 (none) or at least 2 replications, e.g. 9999")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(resolve_formula(data, formula), data, method=method, weights=weights, weight_type=weight_type,
-                     vcov=vcov, cluster=cluster, level=level, tuning=tuning, scale_est=scale_est, maxit=maxit, acc=acc,
-                     r_defaults=r_defaults, na=na, where=where, let=let)
+                     vcov=vcov, cluster=cluster or None, level=level, tuning=tuning, scale_est=scale_est, maxit=maxit, acc=acc,
+                     r_defaults=r_defaults, na=na, where=where, let=let, seed=seed, bootstrap=bootstrap,
+                     bootstrap_weights=bootstrap_weights)
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
         notes.insert(0, datasets.EXAMPLE_NOTE)
@@ -115,8 +125,26 @@ def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
         lines.append(f"{len(result.aliased)} not defined because of singularities: {', '.join(result.aliased)}")
     if result.vcov not in ("classic", "rlm (MASS, XtX)"):
         lines.append(f"standard errors: {result.vcov}")
+    if result.bootstrap is not None:
+        lines.append(bootstrap_line(result))
     lines.append(bp_line(bp))
     return lines
+
+
+def bootstrap_line(result: FitResult) -> str:
+    b = result.bootstrap
+    by = f", drawn by cluster of {b.cluster}" if b.cluster else ""
+    failed = f", {b.n_failed} refits failed and were left out" if b.n_failed else ""
+    return (f"wild bootstrap: {b.n_boot} replications, {b.weights} weights{by}, seed {b.seed}, "
+            f"studentized by {b.studentized_by}{failed}")
+
+
+def _boot_cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
+    tab = result.bootstrap.table().reindex([t for t in result.table(sort).index if t in result.bootstrap.params.index])
+    tab = tab.drop(columns="Estimate")  # already in the main table; the rest must fit 120 columns
+    rows = [[term, *(fmt_p(v) if str(col).endswith(" p") else fmt_num(v, 4) for col, v in r.items())]
+            for term, r in tab.iterrows()]
+    return ["term", "boot SE", "pct low", "pct high", "pct p", "stud low", "stud high", "stud p"], rows
 
 
 def weights_line(result: FitResult) -> str:
@@ -149,7 +177,22 @@ def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str])
     for row in rows:
         table.add_row(*row)
     extra = [f"[yellow]note: {n}[/yellow]" for n in notes]
-    return render([*extra, table, *footer_lines(result, bp)])
+    return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)])
+
+
+def _boot_table(result: FitResult, sort: str) -> list:
+    if result.bootstrap is None:
+        return []
+    from rich.table import Table
+
+    header, rows = _boot_cells(result, sort)
+    table = Table(title=f"Wild bootstrap ({result.bootstrap.n_boot} replications): percentile and studentized",
+                  title_justify="left")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    return [table]
 
 
 def render_markdown(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
@@ -157,11 +200,17 @@ def render_markdown(result: FitResult, bp: TestResult, sort: str, notes: list[st
     header = [h.replace("|", "\\|") for h in header]  # Pr(>|t|) would split the column
     lines = [f"**{_title(result)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
+    if result.bootstrap is not None:
+        bh, brows = _boot_cells(result, sort)
+        lines += ["", "| " + " | ".join(bh) + " |", "|" + "---|" * len(bh)]
+        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in brows]
     return "\n".join([*(f"> note: {n}" for n in notes), *lines, "", *(f"- {line}" for line in footer_lines(result, bp))]) + "\n"
 
 
 def render_csv(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
     tab = result.table(sort)
+    if result.bootstrap is not None:
+        tab = tab.join(result.bootstrap.table().drop(columns="Estimate"))
     tab.index.name = "term"
     return tab.to_csv(float_format="%.17g")
 
