@@ -135,22 +135,37 @@ def m_scale(resid: np.ndarray, c: float, b: float, df: float, start: np.ndarray 
 
 
 def _subsets(xw: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` nonsingular p-row subsets (row indices, count × p), by rejection in batches."""
+    """``count`` nonsingular p-row subsets (row indices, count × p).
+
+    As robustbase's "nonsingular" subsampling: walk each candidate's random permutation of the rows
+    and keep a row when it is not (nearly) in the span of the rows kept so far. Random p-row draws
+    would mostly be singular on factor designs; this loop runs over row positions, all candidates
+    at once, and usually ends after a few dozen positions.
+    """
     n, p = xw.shape
-    found: list[np.ndarray] = []
-    have = 0
-    for _ in range(100):
-        idx = np.argpartition(rng.random((2 * count, n)), p - 1, axis=1)[:, :p]
-        sv = np.linalg.svd(xw[idx], compute_uv=False)
-        good = idx[sv[:, -1] > SUBSET_TOL * sv[:, 0]]
-        found.append(good)
-        have += len(good)
-        if have >= count:
+    order = np.argsort(rng.random((count, n)), axis=1)
+    norms = np.linalg.norm(xw, axis=1)
+    basis = np.zeros((count, p, p))
+    chosen = np.zeros((count, p), dtype=int)
+    k = np.zeros(count, dtype=int)
+    for j in range(n):
+        live = np.flatnonzero(k < p)
+        if live.size == 0:
             break
-    if have == 0:
+        rows = order[live, j]
+        v = xw[rows]
+        for _ in range(2):  # Gram–Schmidt twice keeps the basis orthonormal to rounding
+            v = v - np.einsum("lk,lkp->lp", np.einsum("lkp,lp->lk", basis[live], v), basis[live])
+        size = np.linalg.norm(v, axis=1)
+        add = size > SUBSET_TOL * np.maximum(norms[rows], 1e-300)
+        idx, pos = live[add], k[live[add]]
+        basis[idx, pos] = v[add] / size[add, None]
+        chosen[idx, pos] = rows[add]
+        k[idx] += 1
+    if not (k == p).any():
         raise SingularDesignError("no nonsingular subset of p rows found for the S-estimate; "
-                                  "the design is (nearly) singular: remove aliased terms or use method 'ols'")
-    return np.concatenate(found)[:count]
+                                  "the design is singular: remove aliased terms or use method 'ols'")
+    return chosen[k == p]
 
 
 def _relative_change(old: np.ndarray, new: np.ndarray) -> np.ndarray:
