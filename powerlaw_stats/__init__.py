@@ -16,6 +16,7 @@ from .diagnostics import TestResult
 from .errors import PowerlawStatsError
 from .fitting import breusch_pagan, fit
 from .results import FitResult
+from .simulate import SimulationResult, simulate  # eager: a lazy name would be shadowed by its submodule
 
 __version__ = "0.1.0"
 
@@ -29,10 +30,12 @@ _LAZY: dict[str, str] = {
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
     "FitResult",
     "PowerlawStatsError",
+    "SimulationResult",
     "TestResult",
     "__version__",
     "breusch_pagan",
     "fit",
+    "simulate",
     *sorted(_LAZY),
 ]
 
