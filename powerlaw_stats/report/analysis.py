@@ -228,6 +228,52 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     return Verdict(trusted, best, reason, tol_r, tol_c, checks)
 
 
+@dataclass(frozen=True)
+class Calibrated:
+    """The recommended estimator's test of the effect with its SE scaled by what the simulation measured.
+
+    ``se_ratio`` is the smallest (most optimistic) SE ratio of that estimator under residuals like
+    the data's; the calibrated SE is the reported SE divided by it, so it matches the spread the
+    simulation saw, and the interval and p-value follow from it with the fit's residual df.
+    """
+
+    estimator: str
+    se_ratio: float
+    std_error: float
+    t_value: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def calibrated_test(coef: Mapping[str, float], verdict: Verdict, realistic: Sequence[str], df: float,
+                    level: float) -> Calibrated | None:
+    """The effect's test with an SE the simulation found too small scaled up; None when the SE was honest.
+
+    Examples
+    --------
+    >>> v = Verdict((), "ols", "", 0.1, 0.02, (SeCheck("ols", "skewed-hetero/n", 0.5, 0.7, 0.01, False),))
+    >>> c = calibrated_test({"estimate": -0.03, "std_error": 0.005}, v, ["skewed-hetero/n"], 400, 0.95)
+    >>> round(c.std_error, 4), round(c.t_value, 2)
+    (0.01, -3.0)
+    """
+    from ..distributions import t_sf2
+    from ..inference import t_quantile
+
+    ratios = [c.se_ratio for c in verdict.checks if c.estimator == verdict.recommended and c.scenario in realistic]
+    if not ratios or min(ratios) >= 1 - verdict.ratio_tolerance:
+        return None
+    ratio = min(ratios)
+    se = coef["std_error"] / ratio
+    t = coef["estimate"] / se
+    half = t_quantile(level, df) * se
+    return Calibrated(verdict.recommended, ratio, se, t, float(t_sf2(df, np.array([t]))[0]),
+                      coef["estimate"] - half, coef["estimate"] + half)
+
+
 # ----------------------------------------------------------------------------- conclusion
 
 

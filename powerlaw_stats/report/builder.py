@@ -27,7 +27,17 @@ from ..errors import OptionError
 from ..formula import parse
 from ..inference import check_level
 from ..plots import curve_layout
-from .analysis import ESTIMATORS, fit_all, residual_shape, se_verdict, summarize_data, variance_tests, weight_summary
+from .analysis import (
+    ESTIMATORS,
+    Calibrated,
+    calibrated_test,
+    fit_all,
+    residual_shape,
+    se_verdict,
+    summarize_data,
+    variance_tests,
+    weight_summary,
+)
 from .blocks import Note, Section, table_of_contents
 from .sections import (
     Analysis,
@@ -231,10 +241,12 @@ def build_report(
     fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
+    calibrated = _calibrated(sim, verdict, fits, term, inputs.level)
     an = Analysis(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
         data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
         shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
+        calibrated=calibrated,
         example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
         synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC,
     )
@@ -258,11 +270,20 @@ def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]
 def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progress: Progress | None):
     if term is None or inputs.trials == 0:
         return None, None
-    sim: SimulationCheck = run_check(inputs.formula, frame, weights=inputs.weights, term=term, n_trials=inputs.trials,
-                                     seed=inputs.seed, level=inputs.level, estimators=ESTIMATORS, progress=progress)
+    sim: SimulationCheck = run_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where,
+                                     let=inputs.let, term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
+                                     estimators=ESTIMATORS, progress=progress)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic)
+
+
+def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, level: float) -> Calibrated | None:
+    if sim is None or verdict is None:
+        return None
+    best = fits.results[verdict.recommended]
+    realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
+    return calibrated_test(best.coefficient(term).__dict__, verdict, realistic, best.df_resid, level)
 
 
 def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
@@ -311,5 +332,6 @@ def _conclusion_doc(an: Analysis) -> dict | None:
     rows = {m: r.coefficient(an.effect).__dict__ for m, r in an.fits.results.items()}
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
-            "believe": an.verdict.recommended if an.verdict else None, "text": conclusion_words(an, rows, agree)}
+            "believe": an.verdict.recommended if an.verdict else None,
+            "calibrated": an.calibrated.to_dict() if an.calibrated else None, "text": conclusion_words(an, rows, agree)}
 

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 from .. import plots
 from ..results import FitResult, ci_labels
-from .analysis import ESTIMATOR_NAMES, DataSummary, Fits, ResidualShape, VarianceTests, Verdict, agreement, weight_summary
+from .analysis import (
+    ESTIMATOR_NAMES,
+    Calibrated,
+    DataSummary,
+    Fits,
+    ResidualShape,
+    VarianceTests,
+    Verdict,
+    agreement,
+    weight_summary,
+)
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
 from .simulation import REALISTIC, SimulationCheck
 
@@ -31,6 +41,7 @@ class Analysis:
     bp: VarianceTests
     simulation: SimulationCheck | None
     verdict: Verdict | None
+    calibrated: Calibrated | None  # the effect's test with the SE the simulation measured, when the reported one was too small
     example_note: str | None  # what the bundled example is, when the report runs on it
     synthetic: bool  # the data are invented, not real runs: the page warns
 
@@ -326,7 +337,18 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         how += " Whether the effect is distinguishable from zero therefore depends on which standard error one believes."
     trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
              "Without the simulation check it is not known which standard error to believe; least squares is shown.")
-    return [first, how, trust]
+    return [first, how, trust + _calibrated_words(an.calibrated, an.level, alpha)]
+
+
+def _calibrated_words(c: Calibrated | None, level: float, alpha: float) -> str:
+    """How sure we are once the reported SE is corrected by what the simulation measured."""
+    if c is None:
+        return ""
+    verdict = ("the effect stays distinguishable from zero" if c.p_value < alpha else
+               "the effect is no longer distinguishable from zero: the evidence above was overstated")
+    return (f" Even so, under residuals like the data's its reported SE was only {c.se_ratio:.2f} of the estimates' real "
+            f"spread, so the p-value above is too small. With the SE scaled up to the measured spread ({num(c.std_error)}), "
+            f"t = {c.t_value:.2f}, {p_is(c.p_value)}, {level:.0%} CI {num(c.ci_low)} to {num(c.ci_high)}: {verdict}.")
 
 
 # p-value thresholds, strictest first, and how sure each lets us be

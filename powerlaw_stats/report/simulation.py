@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -20,7 +21,8 @@ DESIGN_NAMES = {"observed": "the observed design", "n": "n trials at 1/n of the 
                 "min4": "at least 4 trials at every size"}
 SUMMARY_FIELDS = ("truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "se_ratio", "coverage", "rmse", "failures")
 
-Progress = Callable[[str, int, int], None]  # (what is running, scenarios done, scenarios in all)
+TableLike = str | Path | pd.DataFrame | None
+Progress = Callable[[str, int, int], None]  # (what is running, trials done, trials in all scenarios)
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,36 @@ def designs_for(frame: pd.DataFrame, formula: str, weights: str | None, term: st
     return DESIGNS, ()
 
 
-def run_check(formula: str, frame: pd.DataFrame, *, weights: str | None, term: str, n_trials: int, seed: int, level: float,
-              estimators: Sequence[str], progress: Progress | None = None) -> SimulationCheck:
-    """Simulate ``term`` under every residual model × design; ``progress`` hears of each scenario."""
+def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
+              let: Sequence[str], term: str, n_trials: int, seed: int, level: float, estimators: Sequence[str],
+              progress: Progress | None = None) -> SimulationCheck:
+    """Simulate ``term`` under every residual model × design; ``progress`` hears of every batch of trials.
+
+    ``data`` (with ``where`` and ``let``) is what the user gave, so the simulation reads the table as
+    ``powerlaw-stats simulate`` would; ``frame`` is the model's rows, to see which designs apply.
+    Scenario ``i`` uses seed ``seed + i``, so scenarios are independent of each other and each is
+    reproducible on its own with ``powerlaw-stats simulate --seed``.
+    """
     designs, notes = designs_for(frame, formula, weights, term)
     plan = [(r, d) for d in designs for r in RESIDUAL_MODELS]
+    total = len(plan) * n_trials
     scenarios = []
     for i, (residuals, design) in enumerate(plan):
-        if progress:
-            progress(f"simulating {residuals} residuals, design {design}", i, len(plan))
-        scenarios.append(_scenario(formula, frame, weights, term, n_trials, seed + i, level, estimators, residuals, design))
+        tick = _ticker(progress, f"simulating {residuals} residuals, design {design}", i * n_trials, total)
+        tick(0, n_trials)
+        options = {"weights": weights, "where": where, "let": list(let), "terms": [term], "level": level,
+                   "estimators": tuple(estimators), "n_trials": n_trials, "seed": seed + i, "progress": tick}
+        scenarios.append(_scenario(formula, data, residuals, design, options))
     if progress:
-        progress("simulation done", len(plan), len(plan))
+        progress("simulation done", total, total)
     return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes)
+
+
+def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Callable[[int, int], None]:
+    """simulate's ``progress(done, of)`` for one scenario, as trials done of all scenarios' trials."""
+    if progress is None:
+        return lambda done, of: None
+    return lambda done, of: progress(what, before + int(done), total)
 
 
 def _simulate_function():
@@ -93,11 +112,10 @@ def _simulate_function():
     return simulate
 
 
-def _scenario(formula, frame, weights, term, n_trials, seed, level, estimators, residuals, design) -> Scenario:
+def _scenario(formula: str, data: TableLike, residuals: str, design: str, options: dict) -> Scenario:
     simulate = _simulate_function()
     try:
-        sim = simulate(formula, frame, weights=weights, estimators=tuple(estimators), residuals=residuals, design=design,
-                       n_trials=n_trials, seed=seed, terms=[term], level=level)
+        sim = simulate(formula, data, residuals=residuals, design=design, **options)
     except PowerlawStatsError as exc:
         raise type(exc)(f"simulation ({residuals} residuals, design {design}): {exc}") from None
     summary = sim.summary
