@@ -33,6 +33,7 @@ MM_TUNING = 4.685061  # robustbase tuning.psi for bisquare: 95% efficiency at th
 S_BREAKDOWN = 0.5  # robustbase bb
 SUBSET_TOL = 1e-7  # a p-row subset counts as singular below this reciprocal condition (robustbase solve.tol)
 MAD_FACTOR = 1.4826
+FAST_ELEMENTS = 2_000_000  # candidates x rows held at once in the fast-S stage
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class MMControl:
     best_r: int = 2
     maxit: int = 1000
     acc: float = 1e-12
-    scale_acc: float = 1e-14
+    scale_acc: float = 1e-12
     s_tuning: float = S_TUNING
     m_tuning: float = MM_TUNING
     breakdown: float = S_BREAKDOWN
@@ -102,11 +103,12 @@ def chi_deriv(u: np.ndarray, c: float) -> np.ndarray:
 
 
 def m_scale(resid: np.ndarray, c: float, b: float, df: float, start: np.ndarray | None = None,
-            acc: float = 1e-14, maxit: int = 500) -> np.ndarray:
+            acc: float = 1e-14, maxit: int = 200) -> np.ndarray:
     """The M-scale of each row: the s solving ``sum(chi(r / s)) / df = b``.
 
-    Fixed-point iteration ``s <- s sqrt(mean chi / b)``, which decreases monotonically to the root
-    from above; rows of zeros give 0.
+    Newton's method on log s (quadratic convergence; the fixed-point step robustbase uses needs
+    tens of iterations per call), falling back to the fixed-point step ``s sqrt(mean chi / b)``
+    where Newton's derivative vanishes. Rows of zeros give 0.
 
     Examples
     --------
@@ -118,16 +120,18 @@ def m_scale(resid: np.ndarray, c: float, b: float, df: float, start: np.ndarray 
     resid = np.atleast_2d(resid)
     s = MAD_FACTOR * np.median(np.abs(resid), axis=1) if start is None else np.asarray(start, dtype=float).copy()
     s = np.where(s > 0, s, np.max(np.abs(resid), axis=1))
-    live = s > 0
+    live = np.flatnonzero(s > 0)
     for _ in range(int(maxit)):
-        if not live.any():
+        if live.size == 0:
             break
-        mean_chi = chi(resid[live] / s[live, None], c).sum(axis=1) / (df * b)
-        new = s[live] * np.sqrt(mean_chi)
-        done = np.abs(new - s[live]) <= acc * s[live]
-        s[live] = new
-        idx = np.flatnonzero(live)
-        live[idx[done]] = False
+        z = np.minimum((resid[live] / (c * s[live, None])) ** 2, 1.0)
+        g = (1.0 - (1.0 - z) ** 3).sum(axis=1) / df - b
+        slope = 6.0 * (z * (1.0 - z) ** 2).sum(axis=1) / df  # -dg/dlog(s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(slope > 1e-3 * (g + b), g / slope, 0.5 * np.log1p(g / b))
+        step = np.clip(step, -1.0, 1.0)
+        s[live] *= np.exp(step)
+        live = live[np.abs(step) > acc]
     return s
 
 
@@ -216,24 +220,33 @@ def s_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl(),
     """
     rng = np.random.default_rng(rng)
     yw = np.atleast_2d(yw)
-    t, n = yw.shape
-    p = xw.shape[1]
+    t = yw.shape[0]
     idx = _subsets(xw, int(control.n_resample), rng)
-    m = len(idx)
-    cand = np.linalg.solve(xw[idx][None], yw[:, idx][..., None])[..., 0].reshape(t * m, p)
-    yrows = np.repeat(yw, m, axis=0)
-    resid = yrows - cand @ xw.T
-    scale = np.median(np.abs(resid), axis=1) * MAD_FACTOR
-    scale = np.where(scale > 0, scale, 1e-300)
-    cand, scale, _, _ = _s_steps(xw, yrows, cand, scale, control, control.k_fast, full=False)
-    scale = m_scale(yrows - cand @ xw.T, control.s_tuning, control.breakdown, n - p, acc=1e-8)
-    best_r = min(int(control.best_r), m)
-    keep = np.argsort(np.nan_to_num(scale.reshape(t, m), nan=np.inf), axis=1, kind="stable")[:, :best_r]
-    rows = (keep + np.arange(t)[:, None] * m).ravel()
-    coef, scale, conv, _ = _s_steps(xw, yrows[rows], cand[rows], scale[rows], control, control.maxit, full=True)
+    best_r = min(int(control.best_r), len(idx))
+    block = max(1, FAST_ELEMENTS // (len(idx) * xw.shape[0]))
+    found = [_best_candidates(xw, yw[b:b + block], idx, best_r, control) for b in range(0, t, block)]
+    cand, scale = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+    # the best candidates of every response are refined together, one batch
+    coef, scale, conv, _ = _s_steps(xw, np.repeat(yw, best_r, axis=0), cand, scale, control, control.maxit, full=True)
     pick = np.argmin(np.nan_to_num(scale.reshape(t, best_r), nan=np.inf), axis=1)
     sel = pick + np.arange(t) * best_r
     return coef[sel], scale[sel], conv[sel]
+
+
+def _best_candidates(xw, yw, idx, best_r, control) -> tuple[np.ndarray, np.ndarray]:
+    """Exact fits to the subsets, ``k_fast`` IRWLS steps each, and the ``best_r`` smallest scales per response."""
+    t, n = yw.shape
+    m, p = idx.shape
+    cand = np.linalg.solve(xw[idx][None], yw[:, idx][..., None])[..., 0].reshape(t * m, p)
+    yrows = np.repeat(yw, m, axis=0)
+    scale = np.median(np.abs(yrows - cand @ xw.T), axis=1) * MAD_FACTOR
+    scale = np.where(scale > 0, scale, 1e-300)
+    cand, scale, _, _ = _s_steps(xw, yrows, cand, scale, control, control.k_fast, full=False)
+    # ranking needs the scales to a few digits only
+    scale = m_scale(yrows - cand @ xw.T, control.s_tuning, control.breakdown, n - p, start=scale, acc=1e-4)
+    keep = np.argsort(np.nan_to_num(scale.reshape(t, m), nan=np.inf), axis=1, kind="stable")[:, :best_r]
+    rows = (keep + np.arange(t)[:, None] * m).ravel()
+    return cand[rows], scale[rows]
 
 
 # ----------------------------------------------------------------------------- the M-step and MM
@@ -329,3 +342,30 @@ def _posdefify(cov: np.ndarray) -> np.ndarray:
     d = np.sqrt(np.maximum(diag, 0) / np.diagonal(rebuilt, axis1=1, axis2=2))
     fixed[bad] = d[:, :, None] * rebuilt * d[:, None, :]
     return fixed
+
+
+def mm_fit_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, weight_type: str = "inv.var",
+                control: MMControl = MMControl(), seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MM for every row of ``y`` on the raw design, as ``fit(method="mm")`` runs it.
+
+    Returns coefficients and lmrob's avar1 standard errors (T × p) and which rows are usable (T,);
+    zero-weight rows are set aside, as lmrob does. The simulation calls this once per chunk of trials.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> x = np.column_stack([np.ones(30), rng.normal(size=30)])
+    >>> coef, se, ok = mm_fit_many(x, x @ [1.0, 2.0] + rng.normal(0, 0.1, (3, 30)))
+    >>> coef.shape, bool(ok.all()), bool((se < 0.1).all())
+    ((3, 2), True, True)
+    """
+    if weights is not None and weight_type == "case":
+        raise OptionError("method 'mm' treats prior weights as inverse variances (as lmrob does), not case weights")
+    root = np.ones(x.shape[0]) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    rows = root > 0
+    xw, yw = x[rows] * root[rows, None], np.atleast_2d(y)[:, rows] * root[rows]
+    fit = mm_estimate(xw, yw, control, seed)
+    cov = mm_covariance(xw, fit.resid, fit.s_resid, fit.scale, control)
+    se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    ok = fit.converged & np.isfinite(fit.coef).all(axis=1) & np.isfinite(se).all(axis=1)
+    return fit.coef, se, ok

@@ -24,6 +24,7 @@ from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
 from .fitting import WEIGHT_TYPES, design_matrices
 from .formula import DesignMatrices, parse, same_term
 from .inference import check_level, rlm_sigma, t_quantile
+from .mm import mm_fit_many
 from .norms import make_norm
 from .simulation_models import (
     RESIDUAL_BUILDERS,
@@ -121,6 +122,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "ols": ols_many,
     "huber": m_estimator_many("huber"),
     "bisquare": m_estimator_many("bisquare"),
+    "mm": lambda x, y, weights, options: BatchFit(*mm_fit_many(x, y, weights, options.weight_type)),
 }
 
 
