@@ -1,0 +1,146 @@
+"""Cluster-robust covariances CR1 and CR3, one and two ways, for least squares and M-estimates.
+
+Tolerances:
+- against statsmodels' cluster covariance (same formula, same small-sample factor): 1e-10
+  relative; both sides are a few matrix products (we see 1e-14).
+- identities that hold exactly in exact arithmetic (CR3 = leave-one-cluster-out jackknife for
+  least squares, CR1 with one row per cluster = HC1, Huber with a huge tuning constant = least
+  squares): 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import powerlaw_stats as ps
+from powerlaw_stats.errors import DataError, OptionError
+from powerlaw_stats.inference import make_clusters, sandwich_many
+
+DATA = Path(__file__).parent / "data"
+CSV = DATA / "curves_a.csv"
+FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"
+SM_RTOL = 1e-10
+IDENTITY_RTOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return pd.read_csv(CSV)
+
+
+def statsmodels_cluster_cov(res, groups):
+    import statsmodels.api as sm
+
+    w = res.prior_weights
+    model = sm.OLS(res.design.y, res.design.x) if w is None else sm.WLS(res.design.y, res.design.x, weights=w)
+    return model.fit().get_robustcov_results(cov_type="cluster", groups=groups).cov_params()
+
+
+@pytest.mark.parametrize("weights", [None, "w"], ids=["ols", "wls"])
+@pytest.mark.parametrize("columns", [["run_id"], ["run_id", "train_size"]], ids=["one-way", "two-way"])
+def test_cr1_equals_statsmodels(frame, weights, columns):
+    res = ps.fit(FORMULA, CSV, weights=weights, cluster=columns)
+    assert res.vcov == f"CR1 by {', '.join(columns)}" and res.cluster == tuple(columns)
+    codes = np.column_stack([pd.factorize(frame[c])[0] for c in columns])
+    expected = statsmodels_cluster_cov(res, codes[:, 0] if len(columns) == 1 else codes)
+    np.testing.assert_allclose(res.cov_params.to_numpy(), expected, rtol=SM_RTOL, atol=SM_RTOL * np.abs(expected).max())
+
+
+def test_cluster_alone_means_cr1_and_matches_explicit():
+    a = ps.fit(FORMULA, CSV, weights="w", cluster="run_id")
+    b = ps.fit(FORMULA, CSV, weights="w", cluster="run_id", vcov="CR1")
+    np.testing.assert_array_equal(a.bse, b.bse)
+
+
+def simulated(seed=0, n_clusters=12, per=5):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_clusters), per)
+    x = rng.normal(size=len(g)) + rng.normal(size=n_clusters)[g]
+    y = 1 + 0.5 * x + rng.normal(size=n_clusters)[g] + rng.standard_t(4, size=len(g))
+    return pd.DataFrame({"x": x, "y": y, "g": g, "h": rng.integers(0, 4, len(g)), "w": rng.uniform(0.5, 2, len(g))})
+
+
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_cr3_is_the_leave_one_cluster_out_jackknife(weights):
+    df = simulated()
+    res = ps.fit("y ~ x", df, weights=weights, cluster="g", vcov="CR3")
+    b = res.params.to_numpy()
+    deltas = np.array([ps.fit("y ~ x", df[df.g != g], weights=weights).params.to_numpy() - b for g in range(12)])
+    expected = 11 / 12 * deltas.T @ deltas
+    np.testing.assert_allclose(res.cov_params.to_numpy(), expected, rtol=IDENTITY_RTOL)
+
+
+def test_rows_as_clusters_give_hc_kinds_and_cr3_exceeds_cr1():
+    df = simulated(seed=1).reset_index().rename(columns={"index": "row"})
+    hc1 = ps.fit("y ~ x", df, vcov="HC1")
+    cr1_rows = ps.fit("y ~ x", df, cluster="row")
+    np.testing.assert_allclose(cr1_rows.bse, hc1.bse, rtol=IDENTITY_RTOL)  # G = n: CR1 is HC1
+    hc3 = ps.fit("y ~ x", df, vcov="HC3")
+    cr3_rows = ps.fit("y ~ x", df, cluster="row", vcov="CR3")
+    n = len(df)
+    np.testing.assert_allclose(cr3_rows.bse**2, (n - 1) / n * hc3.bse**2, rtol=IDENTITY_RTOL)  # G = n: CR3 is HC3
+    cr1 = ps.fit("y ~ x", df, cluster="g")
+    cr3 = ps.fit("y ~ x", df, cluster="g", vcov="CR3")
+    assert np.all(cr3.bse > cr1.bse)
+
+
+@pytest.mark.parametrize("kind", ["HC0", "HC1", "CR1", "CR3"])
+def test_m_estimator_with_huge_tuning_is_least_squares(kind):
+    df = simulated(seed=2)
+    cluster = "g" if kind.startswith("CR") else None
+    ls = ps.fit("y ~ x", df, vcov=kind, cluster=cluster)
+    m = ps.fit("y ~ x", df, method="huber", tuning=1e9, vcov=kind, cluster=cluster)
+    np.testing.assert_allclose(m.params, ls.params, rtol=IDENTITY_RTOL)
+    np.testing.assert_allclose(m.bse, ls.bse, rtol=IDENTITY_RTOL)
+
+
+@pytest.mark.parametrize("method", ["huber", "bisquare", "mm"])
+@pytest.mark.parametrize("kind", ["CR1", "CR3"])
+def test_robust_cluster_covariances_are_positive_and_labelled(method, kind):
+    res = ps.fit(FORMULA, CSV, method=method, weights="w", cluster="run_id", vcov=kind)
+    assert res.vcov == f"{kind} by run_id"
+    assert np.all(np.linalg.eigvalsh(res.cov_params.to_numpy()) > 0)
+    assert np.all(res.bse > 0)
+
+
+def test_two_way_is_psd_even_with_two_clusters():
+    res = ps.fit(FORMULA, CSV, weights="w", cluster=["run_id", "eval_set"])
+    assert np.all(np.linalg.eigvalsh(res.cov_params.to_numpy()) >= -1e-15)
+    assert np.all(np.isfinite(res.bse))
+
+
+def test_comma_list_equals_two_columns():
+    a = ps.fit(FORMULA, CSV, cluster="run_id, train_size")
+    b = ps.fit(FORMULA, CSV, cluster=["run_id", "train_size"])
+    np.testing.assert_array_equal(a.bse, b.bse)
+
+
+def test_batched_rows_are_independent():
+    rng = np.random.default_rng(5)
+    x = np.column_stack([np.ones(30), rng.normal(size=30)])
+    e = rng.normal(size=(3, 30))
+    cl = make_clusters({"g": np.arange(30) // 5})
+    batch = sandwich_many(x, e, kind="CR3", clusters=cl)
+    for t in range(3):
+        np.testing.assert_allclose(batch[t], sandwich_many(x, e[t], kind="CR3", clusters=cl)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    (dict(cluster="nope"), DataError, "no column 'nope'"),
+    (dict(vcov="CR1"), OptionError, "--cluster"),
+    (dict(cluster="run_id", vcov="HC1"), OptionError, "CR1 or CR3"),
+    (dict(cluster=["run_id", "split", "trial"]), OptionError, "one or two"),
+    (dict(cluster="run_id,run_id"), OptionError, "repeat"),
+    (dict(method="huber", vcov="HC3"), OptionError, "least squares"),
+    (dict(method="huber", weights="w", weight_type="case", vcov="HC0"), OptionError, "inverse-variance"),
+    (dict(cluster="train_set", where="train_set == 'cifar10'", formula="log_err ~ TS"), OptionError, "one value"),
+    (dict(cluster="eval_set", vcov="CR3"), OptionError, "CR3 needs"),
+])
+def test_errors(kwargs, error, text):
+    formula = kwargs.pop("formula", FORMULA)
+    with pytest.raises(error, match=text):
+        ps.fit(formula, CSV, **kwargs)
