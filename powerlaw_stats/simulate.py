@@ -83,7 +83,7 @@ def ols_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, options: 
     >>> x = np.column_stack([np.ones(5), np.arange(5.0)])
     >>> fit = ols_many(x, np.array([[0.0, 1, 2, 3, 5]]), None, EstimatorOptions())
     >>> fit.coef.round(3), fit.se.round(3)
-    (array([[-0.2,  1.2]]), array([[0.346, 0.141]]))
+    (array([[-0.2,  1.2]]), array([[0.283, 0.115]]))
     """
     root = _root(weights, x.shape[0])
     xw = x * root[:, None]

@@ -1,0 +1,140 @@
+"""``powerlaw-stats simulate``: do the standard errors hold up on data like ours?"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import datasets
+from ..simulate import ESTIMATORS, SimulationResult, simulate
+from . import app
+from .common import PowerlawStatsErrorOption as OptErr
+from .common import boundary, check_choice, emit, fmt_num, render, to_json
+from .fit import DATA_HELP, resolve_formula
+
+SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
+ESTIMATOR_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
+COLUMNS = (("truth", "truth"), ("mean_estimate", "mean est."), ("bias", "bias"), ("sd_estimate", "SD of est."),
+           ("mean_se", "mean SE"), ("se_ratio", "SE ratio"), ("coverage", "coverage"), ("rmse", "RMSE"))
+
+
+@app.command("simulate")
+@boundary
+def simulate_command(
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example: the seed's")] = None,
+    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
+    weight_type: Annotated[str, typer.Option(help="inv.var | case (how M-estimation uses the weights)")] = "inv.var",
+    coef: Annotated[list[str] | None, typer.Option("--coef", help="term to report (repeatable; default all)")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="number of simulated data sets")] = 1000,
+    residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
+    design: Annotated[str, typer.Option(help="observed | n | min4 (minK: at least K trials per size)")] = "observed",
+    min_trials: Annotated[int | None, typer.Option(help="the K of a min design, e.g. --design min4 --min-trials 6")] = None,
+    estimators: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(ESTIMATORS))] = "ols,huber,bisquare",
+    truth: Annotated[str | None, typer.Option(help="estimator whose fit gives the truth (default ols)")] = None,
+    within: Annotated[str | None, typer.Option(help="column: resample residuals within its groups")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    level: Annotated[float, typer.Option(help="confidence level whose coverage is measured")] = 0.95,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"error > 0\"")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR, a constant or column (repeatable)")] = None,
+    na: Annotated[str, typer.Option(help="drop | fail: what to do with rows missing a used value")] = "drop",
+    output_format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="folder for the histogram panels and the summary figure")] = None,
+    plot_format: Annotated[str, typer.Option(help="png | svg")] = "png",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Simulate data sets like the real one and check each estimator's bias, SE and coverage."""
+    check_choice(output_format, SIM_FORMATS, "--format")
+    check_choice(plot_format, ("png", "svg"), "--plot-format")
+    names = tuple(e.strip() for e in estimators.split(",") if e.strip())
+    if output is not None and not output.parent.exists():
+        raise OptErr(f"--output {output}: folder {output.parent} does not exist")
+    if plots is not None and not plots.parent.exists():
+        raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
+    with _progress(quiet) as progress:
+        result = simulate(resolve_formula(data, formula), data, weights=weights, weight_type=weight_type, estimators=names,
+                          residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
+                          truth=truth, terms=coef or None, level=level, where=where, let=let or [], na=na, progress=progress,
+                          resample_within=within)
+    notes = [datasets.EXAMPLE_NOTE] if data is None else []
+    if plots is not None:
+        from ..plots_simulation import write_figures
+
+        plots.mkdir(exist_ok=True)
+        for term in result.terms:  # one folder per term when several were simulated
+            write_figures(result, plots / _slug(term) if len(result.terms) > 1 else plots, plot_format, term)
+    emit(RENDERERS[output_format](result, notes), output)
+
+
+def _slug(term: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in term).strip("_")
+
+
+class _progress:
+    """A rich progress bar on stderr, only when stderr is a terminal and not ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.show = not quiet and sys.stderr.isatty()
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        if not self.show:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.bar.__enter__()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("trials", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def header_lines(result: SimulationResult) -> list[str]:
+    """What was simulated, in words: trials, seed, residual model, design."""
+    return [f"{result.n_trials} trials, seed {result.seed}, coverage of the {result.level:.0%} t interval; "
+            f"failed trials are counted and left out",
+            result.residuals_description, result.design_description]
+
+
+def render_table(result: SimulationResult, notes: list[str]) -> str:
+    from rich.table import Table
+
+    tables = []
+    for estimator, rows in result.summary.groupby("estimator", sort=False):
+        table = Table(title=f"{ESTIMATOR_TITLES.get(estimator, estimator)}: {result.formula}", title_justify="left")
+        table.add_column("term", overflow="fold", min_width=12)  # numbers never truncate; a long term wraps
+        for _, label in COLUMNS:
+            table.add_column(label, justify="right", no_wrap=True)
+        table.add_column("failures", justify="right", no_wrap=True)
+        for _, r in rows.iterrows():
+            table.add_row(r["term"], *(fmt_num(r[key], 4) for key, _ in COLUMNS), str(int(r["failures"])))
+        tables.append(table)
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), *tables])
+
+
+def render_json(result: SimulationResult, notes: list[str]) -> str:
+    return to_json(result.to_dict())
+
+
+def render_csv(result: SimulationResult, notes: list[str]) -> str:
+    return result.summary.to_csv(index=False, float_format="%.17g")
+
+
+RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

@@ -1,0 +1,215 @@
+"""Figures of a simulation (:func:`powerlaw_stats.simulate`): the seed study's panels and a summary.
+
+Per estimator and residual model, the seed showed two histograms: the estimates of the term with a
+green line at the truth and a red one at their mean (is the estimator unbiased?), and the
+estimated standard errors with a green line at the *measured* SE (the SD of the estimates) and a
+red one at their mean (does the SE formula tell the truth?). :func:`summary_figure` puts the SE
+ratio and the coverage of every estimator, residual model and design side by side.
+
+Like :mod:`powerlaw_stats.plots`: matplotlib's object API, each function takes an optional Axes and
+returns the Figure, nothing is shown, and matplotlib loads only when a figure is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import OptionError
+from .formula import same_term
+from .plots import FORMATS, _figure, to_bytes
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .simulate import SimulationResult
+
+TRUTH_COLOUR = "#2ca02c"  # green: what the estimator should hit (truth; the measured SE)
+MEAN_COLOUR = "#d62728"  # red: what it hit on average (mean estimate; mean estimated SE)
+ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber IRWLS", "bisquare": "bisquare IRWLS", "mm": "MM"}
+ESTIMATOR_MARKERS = ("o", "s", "^", "D", "v")
+__all__ = ["FORMATS", "estimate_histogram", "estimator_panels", "panel_files", "se_histogram", "summary_figure",
+           "to_bytes", "write_figures"]
+
+
+def _column(sim: SimulationResult, term: str | None) -> int:
+    if term is None:
+        return 0
+    for i, name in enumerate(sim.terms):
+        if same_term(name, term):
+            return i
+    raise OptionError(f"term {term!r} was not simulated; the simulation kept {', '.join(sim.terms)}")
+
+
+def _values(sim: SimulationResult, estimator: str, term: str | None, table: dict) -> tuple[np.ndarray, int]:
+    if estimator not in table:
+        raise OptionError(f"estimator {estimator!r} was not simulated; it ran {', '.join(table)}")
+    j = _column(sim, term)
+    values = table[estimator][:, j]
+    return values[np.isfinite(values)], j
+
+
+def _label(sim: SimulationResult, estimator: str) -> str:
+    return f"{ESTIMATOR_NAMES.get(estimator, estimator)}\n{sim.residuals} residuals, design {sim.design}"
+
+
+def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, str]]) -> None:
+    bins = int(np.clip(np.sqrt(max(len(values), 1)) * 1.2, 10, 50))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.hist(values, bins=bins, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    for x, colour, label in lines:
+        ax.axvline(x, color=colour, lw=1.8, label=label)
+    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    ax.title.set_fontsize(9.5)
+
+
+def estimate_histogram(sim: SimulationResult, estimator: str, term: str | None = None, ax: Axes | None = None) -> Figure:
+    """Histogram of one term's estimates; green line at the truth, red at the mean estimate.
+
+    ``term`` defaults to the first simulated term. Failed trials are left out.
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> sim = ps.simulate("log_err ~ I(log2(TS)-IXMin)*mix", weights="w", n_trials=40, terms=["I(log2(TS)-IXMin):mix1"])
+    >>> [ln.get_color() for ln in estimate_histogram(sim, "huber").axes[0].lines]
+    ['#2ca02c', '#d62728']
+    """
+    fig, ax = _figure(ax, (4.8, 3.4))
+    values, j = _values(sim, estimator, term, sim.estimates)
+    truth = float(sim.truth.iloc[j])
+    _histogram(ax, values, [(truth, TRUTH_COLOUR, f"truth {truth:.4g}"),
+                            (float(values.mean()), MEAN_COLOUR, f"mean estimate {values.mean():.4g}")])
+    ax.set(xlabel=f"estimate of {sim.terms[j]}", ylabel="trials", title=f"Estimates, {_label(sim, estimator)}")
+    return fig
+
+
+def se_histogram(sim: SimulationResult, estimator: str, term: str | None = None, ax: Axes | None = None) -> Figure:
+    """Histogram of one term's estimated SEs; green line at the measured SE (SD of the estimates), red at the mean SE.
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> sim = ps.simulate("log_err ~ I(log2(TS)-IXMin)*mix", weights="w", n_trials=40, estimators=("ols",))
+    >>> len(se_histogram(sim, "ols", "mix1").axes[0].lines)
+    2
+    """
+    fig, ax = _figure(ax, (4.8, 3.4))
+    ses, j = _values(sim, estimator, term, sim.std_errors)
+    estimates, _ = _values(sim, estimator, term, sim.estimates)
+    measured = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan")
+    _histogram(ax, ses, [(measured, TRUTH_COLOUR, f"measured SE (SD of estimates) {measured:.3g}"),
+                         (float(ses.mean()), MEAN_COLOUR, f"mean estimated SE {ses.mean():.3g}")])
+    ax.set(xlabel=f"estimated SE of {sim.terms[j]}", ylabel="trials", title=f"Standard errors, {_label(sim, estimator)}")
+    return fig
+
+
+def estimator_panels(sim: SimulationResult, estimator: str, term: str | None = None) -> Figure:
+    """The seed's pair for one estimator: estimates (left) and estimated SEs (right), one figure.
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> sim = ps.simulate("log_err ~ I(log2(TS)-IXMin)*mix", weights="w", n_trials=40, estimators=("ols",))
+    >>> len(estimator_panels(sim, "ols").axes)
+    2
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.6, 3.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    estimate_histogram(sim, estimator, term, ax=left)
+    se_histogram(sim, estimator, term, ax=right)
+    return fig
+
+
+def _scenario_label(sim: SimulationResult) -> str:
+    return f"{sim.residuals} / {sim.design}"
+
+
+def summary_figure(results: Sequence[SimulationResult], term: str | None = None) -> Figure:
+    """SE ratio (mean SE / SD of estimates) and coverage, per estimator, for each residual model × design.
+
+    One row per simulation (labelled "residuals / design"), one marker per estimator; the dashed
+    lines mark the right answers (ratio 1, coverage = the level).
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> f = "log_err ~ I(log2(TS)-IXMin)*mix"
+    >>> sims = [ps.simulate(f, weights="w", n_trials=40, residuals=r) for r in ("normal", "empirical")]
+    >>> [a.get_xlabel() for a in summary_figure(sims).axes]
+    ['SE ratio (mean SE / SD of estimates)', 'coverage of the 95% interval']
+    """
+    if not results:
+        raise OptionError("summary_figure needs at least one simulation result")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 1.2 + 0.55 * len(results)), layout="constrained")
+    ratio_ax, cover_ax = fig.subplots(1, 2, sharey=True)
+    estimators = list(dict.fromkeys(e for sim in results for e in sim.estimators or sim.estimates))
+    for k, estimator in enumerate(estimators):
+        _summary_points(ratio_ax, cover_ax, results, estimator, term, k, len(estimators))
+    level = results[0].level
+    ratio_ax.axvline(1.0, color="#555", lw=1, ls="--")
+    cover_ax.axvline(level, color="#555", lw=1, ls="--")
+    ratio_ax.set_yticks(range(len(results)), [_scenario_label(s) for s in results])
+    ratio_ax.invert_yaxis()
+    ratio_ax.set_xlabel("SE ratio (mean SE / SD of estimates)")
+    cover_ax.set_xlabel(f"coverage of the {level:.0%} interval")
+    name = results[0].terms[_column(results[0], term)]
+    fig.suptitle(f"Do the standard errors of {name} tell the truth?", fontsize=10)
+    cover_ax.legend(loc="lower left", fontsize=7.5, frameon=False)
+    return fig
+
+
+def _summary_points(ratio_ax, cover_ax, results, estimator, term, k, n_est) -> None:
+    offset = (k - (n_est - 1) / 2) * 0.15
+    rows = [(i, s.summary[(s.summary["estimator"] == estimator)].iloc[_column(s, term)])
+            for i, s in enumerate(results) if estimator in s.estimates]
+    y = [i + offset for i, _ in rows]
+    style = {"marker": ESTIMATOR_MARKERS[k % len(ESTIMATOR_MARKERS)], "ls": "none", "ms": 6,
+             "label": ESTIMATOR_NAMES.get(estimator, estimator)}
+    ratio_ax.plot([r["se_ratio"] for _, r in rows], y, **style)
+    cover_ax.plot([r["coverage"] for _, r in rows], y, **style)
+
+
+def panel_files(sim: SimulationResult, fmt: str = "png", term: str | None = None) -> dict[str, bytes]:
+    """Every panel of one simulation, encoded: ``{file name: bytes}``, two files per estimator.
+
+    Names read ``estimates_<estimator>_<residuals>_<design>.<fmt>`` and ``se_…``.
+    """
+    if fmt not in FORMATS:
+        raise OptionError(f"figure format {fmt!r} is not supported; use {' or '.join(FORMATS)}")
+    files = {}
+    for estimator in sim.estimates:
+        stem = f"{estimator}_{sim.residuals}_{sim.design}"
+        files[f"estimates_{stem}.{fmt}"] = to_bytes(estimate_histogram(sim, estimator, term), fmt)
+        files[f"se_{stem}.{fmt}"] = to_bytes(se_histogram(sim, estimator, term), fmt)
+    return files
+
+
+def write_figures(sim: SimulationResult, directory: str | Path, fmt: str = "png", term: str | None = None) -> list[Path]:
+    """Write the panels and the summary figure into ``directory`` (created if its parent exists).
+
+    Each file is written to a temporary name and renamed, so none is ever left half-written.
+    """
+    directory = Path(directory)
+    if not directory.parent.exists():
+        raise OptionError(f"--plots {directory}: folder {directory.parent} does not exist")
+    files = panel_files(sim, fmt, term)
+    files[f"summary_{sim.residuals}_{sim.design}.{fmt}"] = to_bytes(summary_figure([sim], term), fmt)
+    directory.mkdir(exist_ok=True)
+    written = []
+    for name, data in files.items():
+        tmp = directory / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(directory / name)
+        written.append(directory / name)
+    return written
