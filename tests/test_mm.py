@@ -176,3 +176,17 @@ def test_errors(kwargs, error, text):
 def test_control_validation():
     with pytest.raises(OptionError):
         MMControl(breakdown=0.7)
+
+
+def test_simulate_compares_mm_in_the_same_table():
+    sim = ps.simulate("log_err ~ I(log2(TS)-IXMin)*mix", CSV, weights="w", n_trials=6, seed=4,
+                      estimators=("ols", "huber", "bisquare", "mm"), keep_responses=True)
+    assert set(sim.summary["estimator"]) == {"ols", "huber", "bisquare", "mm"}
+    row = sim.row("mm", "I(log2(TS)-IXMin):mix1")
+    assert np.isfinite(row["se_ratio"]) and row["failures"] == 0
+    # each simulated trial's batched MM equals fit(method="mm") on that response
+    for t in (0, 5):
+        frame = sim.data.assign(log_err=sim.responses[t])
+        one = ps.fit("log_err ~ I(log2(TS)-IXMin)*mix", frame, method="mm", weights=sim.prior_weights)
+        np.testing.assert_allclose(sim.estimates["mm"][t], one.params.to_numpy(), rtol=0, atol=SEED_ATOL)
+        np.testing.assert_allclose(sim.std_errors["mm"][t], one.bse.to_numpy(), rtol=1e-6)
