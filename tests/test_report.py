@@ -190,6 +190,98 @@ def test_failure_while_writing_leaves_nothing(report, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+# ----------------------------------------------------------------------------- simulation check
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[Report, list]:
+    calls: list = []
+    rep = build_report(trials=SIM_TRIALS, seed=7, progress=lambda what, done, total: calls.append((what, done, total)))
+    return rep, calls
+
+
+def test_simulation_runs_two_residual_models_by_two_designs(simulated):
+    rep, _ = simulated
+    sim = rep.results["simulation"]
+    assert (sim["n_trials"], sim["seed"], sim["term"]) == (SIM_TRIALS, 7, rep.results["effect"])
+    scenarios = [(s["residuals"], s["design"]) for s in sim["scenarios"]]
+    assert sorted(scenarios) == sorted((r, d) for r in ("normal", "skewed-hetero") for d in ("n", "min4"))
+    for s in sim["scenarios"]:
+        assert [r["estimator"] for r in s["rows"]] == list(METHODS) and s["description"]
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
+    from powerlaw_stats.simulate import simulate
+
+    rep, _ = simulated
+    sc = rep.results["simulation"]["scenarios"][i]
+    direct = simulate(datasets.EXAMPLE_FORMULA, None, weights=datasets.EXAMPLE_WEIGHTS, residuals=sc["residuals"],
+                      design=sc["design"], n_trials=SIM_TRIALS, seed=7 + i, terms=[datasets.EXAMPLE_EFFECT],
+                      estimators=METHODS)
+    expect = json.loads(json.dumps(direct.to_dict()["results"]))
+    got = json.loads(json.dumps(sc["rows"]))
+    assert [{k: r[k] for k in g} for r, g in zip(expect, got)] == got  # EXACT: the same seeded trials
+
+
+def test_progress_counts_trials_across_scenarios(simulated):
+    _, calls = simulated
+    done = [d for _, d, _ in calls]
+    assert {t for _, _, t in calls} == {4 * SIM_TRIALS}
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 4 * SIM_TRIALS
+    first, last = "simulating normal residuals, design n", "simulating skewed-hetero residuals, design min4"
+    assert {w for w, _, _ in calls} >= {first, last}
+
+
+def test_verdict_and_conclusion_follow_the_scenarios(simulated):
+    rep, _ = simulated
+    res = rep.results
+    rows = [{**r, "scenario": f"{s['residuals']}/{s['design']}"} for s in res["simulation"]["scenarios"] for r in s["rows"]]
+    expect = se_verdict(rows, SIM_TRIALS, 0.95, [f"skewed-hetero/{d}" for d in ("n", "min4")])
+    assert res["verdict"]["recommended"] == expect.recommended == res["conclusion"]["believe"]
+    assert res["verdict"]["trusted"] == list(expect.trusted)
+    believe = res["conclusion"]["text"][2]
+    assert believe.startswith("The simulation says to believe")
+
+
+def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):
+    rep, _ = simulated
+    res = rep.results
+    best = res["verdict"]["recommended"]
+    ratios = [c["se_ratio"] for c in res["verdict"]["checks"] if c["estimator"] == best and c["scenario"].startswith("skewed")]
+    cal = res["conclusion"]["calibrated"]
+    if min(ratios) >= 1 - res["verdict"]["ratio_tolerance"]:
+        assert cal is None
+    else:
+        reported = res["conclusion"]["by_estimator"][best]["std_error"]
+        assert cal["se_ratio"] == min(ratios) and abs(cal["std_error"] - reported / min(ratios)) < 1e-15
+        assert f"t = {cal['t_value']:.2f}" in res["conclusion"]["text"][2]
+
+
+def test_simulation_section_shows_tables_panels_and_numbers(simulated):
+    rep, _ = simulated
+    section = rep.sections[4]
+    names = [f.name for f in section.figures()]
+    assert names == ["sim-summary", *(f"sim-{r}-{d}" for d in ("n", "min4") for r in ("normal", "skewed-hetero"))]
+    assert all(f.png.startswith(b"\x89PNG") for f in section.figures())
+    page = rep.html()
+    for c in rep.results["verdict"]["checks"]:
+        assert f"{c['se_ratio']:.2f} / {c['coverage']:.1%}" in page
+    for s in rep.results["simulation"]["scenarios"]:
+        for r in s["rows"]:
+            assert f"{r['se_ratio']:.3f}" in page and num(r["sd_estimate"]) in page
+
+
+def test_a_table_without_trial_columns_is_simulated_on_its_observed_design():
+    import pandas as pd
+
+    frame = pd.read_csv(CURVES_A).drop(columns=["n_splits"])
+    rep = build_report(frame, SEED_FORMULA, weights="w", effect=SEED_EFFECT, trials=20)
+    sim = rep.results["simulation"]
+    assert [s["design"] for s in sim["scenarios"]] == ["observed", "observed"]
+    assert "n_splits" in sim["notes"][0] and "n_splits" in rep.sections[4].md()
+
+
 # ----------------------------------------------------------------------------- verdict logic
 
 
@@ -235,6 +327,16 @@ def test_residual_shape_of_a_right_skewed_sample():
 
 
 # ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_report_with_simulation_writes_every_panel(tmp_path):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["report", "--trials", "20", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["simulation"]["n_trials"] == 20 and doc["verdict"]["recommended"] in METHODS
+    assert len(list((out / "figures").glob("sim-*.png"))) == 5
+    assert "--trials=20" in doc["command"]
 
 
 def test_cli_report_writes_the_folder(tmp_path):

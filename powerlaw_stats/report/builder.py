@@ -287,13 +287,14 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
 
 
 def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
-    panels = []
+    panels, summary = [], None
     if an.simulation:
-        from .panels import scenario_panels
+        from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
 
-        panels = [scenario_panels(sc) for sc in an.simulation.scenarios]
+        panels = [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios]
+        summary = summary_panel(an.simulation)
     return (data_section(an), curves_section(an), least_squares_section(an), irwls_section(an),
-            simulation_section(an, panels), conclusion_section(an))
+            simulation_section(an, panels, summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:

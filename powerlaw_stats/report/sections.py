@@ -6,6 +6,7 @@ here computes a statistic, it only says what the numbers mean.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import plots
@@ -79,7 +80,8 @@ def p_is(p: float) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def _figure(name: str, fig, caption: str, alt: str) -> Figure:
+def figure_block(name: str, fig, caption: str, alt: str) -> Figure:
+    """A matplotlib figure as the page's PNG block (``figures/<name>.png`` beside the page)."""
     return Figure(name, plots.to_bytes(fig, "png", DPI), caption, alt)
 
 
@@ -150,7 +152,7 @@ def curves_section(an: Analysis) -> Section:
     para = Para("A power law is a straight line on log-log axes. The model gives every group its own intercept and "
                 "slope, except where terms are shared across groups — which is how one coefficient, the effect, is "
                 "estimated from all groups at once.")
-    figure = _figure("learning-curves", fig, caption, "learning curves on log-log axes")
+    figure = figure_block("learning-curves", fig, caption, "learning curves on log-log axes")
     return Section("curves", "2. Learning curves", (para, figure))
 
 
@@ -167,9 +169,9 @@ def least_squares_section(an: Analysis) -> Section:
     lo, hi = ci_labels(res.level)
     table = coefficient_table(res, an.effect, f"{weighted}least squares; {lo}/{hi}: {res.level:.0%} confidence interval")
     figs = FigureRow((
-        _figure("ls-qq", plots.qq(res), "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
+        figure_block("ls-qq", plots.qq(res), "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
                 "QQ plot of least-squares residuals"),
-        _figure("ls-hist", plots.residual_histogram(res), "Residual histogram with the normal of the same mean and SD.",
+        figure_block("ls-hist", plots.residual_histogram(res), "Residual histogram with the normal of the same mean and SD.",
                 "histogram of least-squares residuals"),
     ))
     return Section("least-squares", "3. Least squares", (intro, table, Heading("Are the residuals normal?"), figs,
@@ -231,12 +233,12 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
              f"smallest {num(ws['min_weight'], 3)}.")
     m = res.method
     figs = FigureRow((
-        _figure(f"{m}-resid", plots.residuals_vs_fitted(res), "Residuals against fitted values; each point as opaque as "
+        figure_block(f"{m}-resid", plots.residuals_vs_fitted(res), "Residuals against fitted values; each point as opaque as "
                 "its final IRWLS weight (empty rings were ignored).", f"{name} residuals shaded by weight"),
-        _figure(f"{m}-wresid", plots.weighted_residuals_vs_fitted(res), "Weighted residuals √(w₀w)·e: what the final "
+        figure_block(f"{m}-wresid", plots.weighted_residuals_vs_fitted(res), "Weighted residuals √(w₀w)·e: what the final "
                 "weighted least-squares step sees.", f"{name} weighted residuals"),
     ))
-    qq = _figure(f"{m}-qq", plots.qq_raw_weighted(res), "QQ plots of the raw residuals (left) and of the weighted "
+    qq = figure_block(f"{m}-qq", plots.qq_raw_weighted(res), "QQ plots of the raw residuals (left) and of the weighted "
                  "residuals (right). The weights pull the tails in where the weighted QQ is straighter.", f"{name} QQ plots")
     table = coefficient_table(res, an.effect, f"{name} IRWLS, sorted by |t|")
     return [Heading(f"{name.capitalize()} M-estimation"), Para(words), table, figs, qq]
@@ -245,7 +247,8 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
 # ----------------------------------------------------------------------------- 5. simulation
 
 
-def simulation_section(an: Analysis, panels: list) -> Section:
+def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary: Figure | None = None) -> Section:
+    """Section 5: the verdict first (table, summary figure, words), then each scenario's table and panels."""
     sim = an.simulation
     if sim is None:
         return Section("simulation", "5. Simulation check of the standard errors", (Note(
@@ -263,7 +266,7 @@ def simulation_section(an: Analysis, panels: list) -> Section:
             "designs: the seed's trial schemes, n trials at 1/n of the pool, and at least 4 trials at every size.",
         ))]
     blocks += [Note(n, "info") for n in sim.notes]
-    blocks += [_verdict_table(an), Note(_verdict_words(an), "verdict" if v.trusted else "warn")]
+    blocks += [_verdict_table(an), *([summary] if summary else []), Note(_verdict_words(an), "verdict" if v.trusted else "warn")]
     for sc, figs in zip(sim.scenarios, panels):
         blocks += [Heading(sc.name.capitalize()), *([Para(sc.description)] if sc.description else []), _scenario_table(sc), *figs]
     return Section("simulation", "5. Simulation check of the standard errors", tuple(blocks))

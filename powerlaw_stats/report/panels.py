@@ -1,0 +1,62 @@
+"""The simulation section's figures, drawn with :mod:`powerlaw_stats.plots_simulation`.
+
+Each scenario (residual model × design) gets one figure holding the seed's pair of histograms for
+every estimator, one estimator per row: the estimates of the effect term (green line at the truth,
+red at their mean) and its estimated standard errors (green at the measured SE, the SD of the
+estimates; red at their mean). Rows share each column's x axis, so the estimators' spreads compare
+at a glance. The whole check also gets the summary figure: SE ratio and coverage per estimator
+and scenario. One figure per scenario rather than one per histogram keeps the page short and
+costs one layout pass instead of eight.
+"""
+
+from __future__ import annotations
+
+from .. import plots_simulation
+from .analysis import ESTIMATOR_NAMES
+from .blocks import Figure
+from .sections import figure_block
+from .simulation import Scenario, SimulationCheck
+
+ROW_HEIGHT = 2.7  # inches per estimator row: room for the two-line title, histogram and legend at 100 dpi
+WIDTH = 9.6
+# Fixed margins in inches instead of a layout engine: the panels' content is known, and constrained
+# layout measured every text box again on each figure (a third of the section's drawing time)
+TOP_IN, BOTTOM_IN, GAP_IN = 0.5, 0.5, 0.7
+
+
+def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
+    """One figure for the scenario: estimates (left) and estimated SEs (right), one row per estimator."""
+    from matplotlib.figure import Figure as MplFigure
+
+    sim = sc.result
+    estimators = [e for e in sim.estimators or sim.estimates if e in sim.estimates]
+    fig = MplFigure(figsize=(WIDTH, ROW_HEIGHT * len(estimators)))
+    axes = fig.subplots(len(estimators), 2, squeeze=False, sharex="col")
+    for (left, right), estimator in zip(axes, estimators):
+        plots_simulation.estimate_histogram(sim, estimator, term, ax=left)
+        plots_simulation.se_histogram(sim, estimator, term, ax=right)
+    for ax in axes[:-1].ravel():
+        ax.set_xlabel("")  # the columns share x: the bottom row names it
+    _fixed_margins(fig, len(estimators))
+    names = ", ".join(ESTIMATOR_NAMES.get(e, e) for e in estimators)
+    caption = (f"{sc.name.capitalize()}, {sim.n_trials} trials. Left: the estimates of `{term}` (green: the truth; "
+               f"red: their mean; a gap is bias). Right: the standard errors each fit reported (green: the measured SE, "
+               f"the SD of the estimates on the left; red: their mean; red left of green means the SE is too small). "
+               f"Rows: {names}; failed fits are left out.")
+    return [figure_block(f"sim-{sc.residuals}-{sc.design}", fig, caption, f"simulation panels, {sc.name}")]
+
+
+def _fixed_margins(fig, rows: int) -> None:
+    height = fig.get_figheight()
+    axes_height = (height - TOP_IN - BOTTOM_IN - (rows - 1) * GAP_IN) / rows
+    fig.subplots_adjust(left=0.07, right=0.985, top=1 - TOP_IN / height, bottom=BOTTOM_IN / height, wspace=0.18,
+                        hspace=GAP_IN / axes_height)
+
+
+def summary_panel(check: SimulationCheck) -> Figure:
+    """The check's summary: SE ratio and coverage of every estimator in every scenario."""
+    fig = plots_simulation.summary_figure([sc.result for sc in check.scenarios], check.term)
+    caption = ("SE ratio (mean reported SE over the SD of the estimates) and coverage of the confidence interval, per "
+               "estimator and scenario; dashed lines mark the right answers. Points left of the line on the left "
+               "panel are standard errors that claim more precision than the estimator has.")
+    return figure_block("sim-summary", fig, caption, "simulation summary: SE ratio and coverage")
