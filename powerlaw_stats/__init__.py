@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "load_example": ".datasets",
     "load_lcdb": ".datasets",
     "build_report": ".report", "Report": ".report",
+    "wild_bootstrap": ".bootstrap", "BootstrapResult": ".bootstrap",
 }
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
