@@ -130,9 +130,12 @@ def weighted_solve_many(xw: np.ndarray, weights: np.ndarray, yw: np.ndarray) -> 
     scale = np.linalg.norm(xw, axis=0)
     scale[scale == 0] = 1.0
     xs = xw / scale
-    n, p = xs.shape
-    outer = (xs[:, :, None] * xs[:, None, :]).reshape(n, p * p)
-    gram = (weights @ outer).reshape(-1, p, p)
+    p = xs.shape[1]
+    upper = np.triu_indices(p)  # the Gram matrix is symmetric: build its upper half, mirror it
+    half = weights @ (xs[:, upper[0]] * xs[:, upper[1]])
+    gram = np.empty((weights.shape[0], p, p))
+    gram[:, upper[0], upper[1]] = half
+    gram[:, upper[1], upper[0]] = half
     rhs = (weights * yw) @ xs
     coef = _solve_spd_many(gram, rhs)
     return coef / scale
@@ -163,8 +166,28 @@ def mad_scale(resid: np.ndarray, case_weights: np.ndarray | None = None) -> np.n
     array([2.965159])
     """
     if case_weights is None:
-        return np.median(np.abs(resid), axis=-1) / MAD_CONSTANT
+        return row_median(np.abs(resid)) / MAD_CONSTANT
     return weighted_mad(resid, case_weights)
+
+
+def row_median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=-1)``, bit for bit, partitioning ``a`` in place (it must be a scratch array).
+
+    One selection pass and a max instead of numpy's copy and two-pivot partition: the median is
+    the hottest line of a batched IRWLS iteration.
+
+    Examples
+    --------
+    >>> row_median(np.array([[3.0, 1.0, 2.0, 10.0]]))
+    array([2.5])
+    """
+    n = a.shape[-1]
+    half = n // 2
+    a.partition(half, axis=-1)
+    upper = a[..., half]
+    if n % 2:
+        return upper.copy()
+    return (a[..., :half].max(axis=-1) + upper) / 2
 
 
 def weighted_mad(resid: np.ndarray, case_weights: np.ndarray) -> np.ndarray:
@@ -280,19 +303,23 @@ def _next_scale(resid, prev, case_weights, control, n1):
 
 
 def _irwls_step(xw, yw, norm, case_weights, control, state, active) -> np.ndarray:
-    resid = state["resid"][active]
+    # while every trial is active, slices give views: no copies of the T x n arrays
+    rows = slice(None) if active.size == yw.shape[0] else active
+    resid = state["resid"][rows]
     n1 = (xw.shape[0] if case_weights is None else case_weights.sum()) - xw.shape[1]
-    scale = _next_scale(resid, state["scale"][active], case_weights, control, n1)
+    scale = _next_scale(resid, state["scale"][rows], case_weights, control, n1)
     zero = scale == 0  # a perfect fit: MASS stops and calls it converged
-    state["converged"][active[zero]] = True
-    active, resid, scale = active[~zero], resid[~zero], scale[~zero]
+    if zero.any():
+        state["converged"][active[zero]] = True
+        active, resid, scale, rows = active[~zero], resid[~zero], scale[~zero], active[~zero]
     weights = norm.weight(resid / scale[:, None])
     solve_w = weights if case_weights is None else weights * case_weights
-    coef = weighted_solve_many(xw, solve_w, yw[active])
-    new_resid = yw[active] - coef @ xw.T
-    change = np.sqrt(((resid - new_resid) ** 2).sum(axis=1) / np.maximum(1e-20, (resid**2).sum(axis=1)))
+    coef = weighted_solve_many(xw, solve_w, yw[rows])
+    new_resid = yw[rows] - coef @ xw.T
+    step = resid - new_resid
+    change = np.sqrt(np.einsum("ij,ij->i", step, step) / np.maximum(1e-20, np.einsum("ij,ij->i", resid, resid)))
     for key, value in (("coef", coef), ("resid", new_resid), ("scale", scale), ("weights", solve_w)):
-        state[key][active] = value
+        state[key][rows] = value
     state["n_iter"][active] += 1
     failed = ~np.isfinite(change)
     done = (change <= control.acc) & ~failed

@@ -32,8 +32,10 @@ class Huber:
     k: float = 1.345
 
     def weight(self, u: np.ndarray) -> np.ndarray:
+        out = np.abs(u)  # in place on one scratch array: this runs on T x n every iteration
         with np.errstate(divide="ignore"):
-            return np.minimum(1.0, self.k / np.abs(u))
+            np.divide(self.k, out, out=out)
+        return np.minimum(out, 1.0, out=out)
 
     def psi(self, u: np.ndarray) -> np.ndarray:
         return np.clip(u, -self.k, self.k)
@@ -55,8 +57,13 @@ class Bisquare:
     c: float = 4.685
 
     def weight(self, u: np.ndarray) -> np.ndarray:
-        z = (u / self.c) ** 2
-        return np.where(np.abs(u) < self.c, (1.0 - z) ** 2, 0.0)
+        # (1 - (u/c)^2)^2 inside |u| < c, else 0; max(., 0) is that mask, bit for bit, since
+        # |u| >= c gives (u/c)^2 >= 1 in floating point and |u| < c never gives more than 1
+        t = np.divide(u, self.c)
+        np.multiply(t, t, out=t)
+        np.subtract(1.0, t, out=t)
+        np.fmax(t, 0.0, out=t)  # fmax, not maximum: NaN gets weight 0 as np.where gave it
+        return np.multiply(t, t, out=t)
 
     def psi(self, u: np.ndarray) -> np.ndarray:
         return u * self.weight(u)
