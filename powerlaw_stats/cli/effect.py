@@ -1,0 +1,90 @@
+"""``powerlaw-stats effect``: a factor's change to the power law, estimated over experiment groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import datasets
+from ..effect import EffectResult, effect
+from . import app
+from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
+from .fit import DATA_HELP, METHOD_TITLES
+
+GROUPS_HELP = "comma-separated group columns, each combination its own power law (default train_set,eval_set; '' for one curve)"
+SHARED_HELP = "one slope for all groups; the factor moves the intercept only"
+EFFECT_FORMATS: tuple[str, ...] = ("table", "json")
+KIND_LABEL = {"intercept": "intercept", "slope": "slope"}
+KIND_NOTE = ("intercept: change to the response at the smallest size; "
+             "slope: change to the response per doubling of the size")
+
+
+@app.command("effect")
+@boundary
+def effect_command(
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    factor: Annotated[str, typer.Option(help="the intervention: mixup/mix, width, or any column")] = "mix",
+    groups: Annotated[str | None, typer.Option(help=GROUPS_HELP)] = None,
+    shared_slope: Annotated[bool, typer.Option("--shared-slope", help=SHARED_HELP)] = False,
+    size: Annotated[str, typer.Option(help="size column (TS is the schema's train_size)")] = "TS",
+    response: Annotated[str, typer.Option(help="response (log2 error by default)")] = "log_err",
+    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
+    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
+    weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
+    vcov: Annotated[str | None, typer.Option(help="classic | HC0 | HC1 | HC3 | CR1 | CR3")] = None,
+    cluster: Annotated[list[str] | None, typer.Option(help="cluster column(s) for CR1/CR3")] = None,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+) -> None:
+    """Write the effect model (reuse it with `fit`), fit it, and report the factor's change to intercept and slope."""
+    check_choice(output_format, EFFECT_FORMATS, "--format")
+    group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
+    result = effect(data, factor=factor, groups=group_list, shared_slope=shared_slope, size=size, response=response,
+                    method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster or None,
+                    level=level, where=where, let=let or [], na=na)
+    notes = [datasets.EXAMPLE_NOTE] if data is None else []
+    emit(render_json(result, notes) if output_format == "json" else render_table(result, notes), output)
+
+
+def summary_lines(result: EffectResult) -> list[str]:
+    """The model in words: formula, groups, what is shared."""
+    fit = result.fit
+    groups = ", ".join(result.groups) or "none (one curve)"
+    shared = ("every group its own intercept, one shared slope; the factor moves the intercept only" if result.shared_slope
+              else "every group its own intercept and slope; the factor's change to both is shared by all groups")
+    lines = [f"formula: {result.formula}", f"groups: {groups} ({result.n_groups} groups); {shared}",
+             f"{METHOD_TITLES[fit.method]}, n = {fit.nobs}, residual df = {fit.df_resid:g}, standard errors: {fit.vcov}"]
+    if result.dropped_groups:
+        lines.append(f"left out of the groups (one value in the rows used): {', '.join(result.dropped_groups)}")
+    if fit.dropped_rows:
+        lines.append(f"rows dropped: {fit.dropped_rows} ({', '.join(f'{k}: {v}' for k, v in fit.dropped_reasons.items())})")
+    if fit.aliased:
+        lines.append(f"not defined because of singularities: {', '.join(fit.aliased)}")
+    return lines
+
+
+def render_table(result: EffectResult, notes: list[str]) -> str:
+    from rich.table import Table
+
+    from ..results import ci_labels
+
+    lo, hi = ci_labels(result.fit.level)
+    table = Table(title=f"Effect of {result.factor} ({result.factor_term})", title_justify="left")
+    for i, name in enumerate(["change to", "level", "term", "Estimate", lo, hi, "Std. Error", "t value", "Pr(>|t|)"]):
+        table.add_column(name, justify="left" if i < 3 else "right", overflow="fold")
+    for e in result.estimates:
+        table.add_row(KIND_LABEL[e.kind], e.level, e.term, *(fmt_num(v) for v in (e.estimate, e.ci_low, e.ci_high, e.std_error,
+                                                                                 e.t_value)), fmt_p(e.p_value))
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, KIND_NOTE, *summary_lines(result)])
+
+
+def render_json(result: EffectResult, notes: list[str]) -> str:
+    doc = result.to_dict()
+    doc["notes"] = notes
+    return to_json(doc)

@@ -1,0 +1,266 @@
+"""The effect builder: one factor's effect on the power law, estimated jointly over experiment groups.
+
+The seed study's multiple regression gives every experiment group (training set × evaluation set,
+say) its own power-law intercept and slope while all groups share the parameters of interest: the
+factor's change to the intercept and to the slope. ``effect`` writes that formula from column
+names, fits it with :func:`powerlaw_stats.fit` and picks out the factor's coefficients. With
+``shared_slope`` every group keeps its own intercept but all share one slope, and the factor moves
+the intercept only (the seed's proposal for changes not expected to alter the slope).
+
+Group columns become the schema's factors where it has them (``train_set`` → ``TrainSet``,
+``eval_set`` → ``EvalSet``, ``mixup`` → ``mix``); other numeric columns enter as ``C(column)``.
+``TrainSet*EvalSet`` spans the same columns as the seed's ``CinicTr*CinicEv`` on two sets each, so
+the factor's estimates are the seed's to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import load, model_frame
+from .errors import DataError, OptionError
+from .fitting import fit
+from .formula import same_term
+from .results import FitResult
+
+# raw schema column -> the derived factor the schema gives it (see data.SCHEMA_COLUMNS)
+SCHEMA_FACTORS: dict[str, str] = {"mixup": "mix", "train_set": "TrainSet", "eval_set": "EvalSet"}
+# size column -> its log2 centred at the smallest size, in the seed's spelling
+SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(TS)-IXMin)",
+                              "param": "I(log2(param)-IPMin)", "params": "I(log2(param)-IPMin)"}
+DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set")
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    """The factor's change to the intercept or the slope at one of its levels (vs the reference level)."""
+
+    kind: str  # "intercept" or "slope"
+    level: str
+    term: str
+    estimate: float
+    std_error: float
+    t_value: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict:
+        return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class EffectResult:
+    """What ``effect`` built and found.
+
+    ``formula`` is the model written (reusable with ``fit``); ``intercept`` and ``slope`` hold one
+    :class:`EffectEstimate` per non-reference level of the factor (``slope`` is empty with
+    ``shared_slope``); ``groups`` are the group columns used and ``dropped_groups`` those left out
+    because they take a single value in the rows used; ``fit`` is the full fit.
+    """
+
+    formula: str
+    factor: str
+    factor_term: str
+    size_term: str
+    groups: tuple[str, ...]
+    group_terms: tuple[str, ...]
+    dropped_groups: tuple[str, ...]
+    n_groups: int
+    shared_slope: bool
+    intercept: tuple[EffectEstimate, ...]
+    slope: tuple[EffectEstimate, ...]
+    fit: FitResult
+
+    @property
+    def estimates(self) -> tuple[EffectEstimate, ...]:
+        return self.intercept + self.slope
+
+    def to_dict(self) -> dict:
+        """The JSON of ``powerlaw-stats effect --format json``."""
+        return {
+            "formula": self.formula, "factor": self.factor, "factor_term": self.factor_term, "size_term": self.size_term,
+            "groups": list(self.groups), "group_terms": list(self.group_terms), "dropped_groups": list(self.dropped_groups),
+            "n_groups": self.n_groups, "shared_slope": self.shared_slope, "method": self.fit.method,
+            "nobs": self.fit.nobs, "df_resid": _num(self.fit.df_resid), "level": self.fit.level, "vcov": self.fit.vcov,
+            "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
+        }
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+# ----------------------------------------------------------------------------- formula
+
+
+def factor_term(column: str, frame: pd.DataFrame) -> str:
+    """The formula term of a column used as a factor: the schema's factor, the column, or ``C(column)``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"mixup": [0, 1], "width": [16, 32], "arch": ["a", "b"]})
+    >>> [factor_term(c, d) for c in ("mixup", "width", "arch")]
+    ['mix', 'C(width)', 'arch']
+    """
+    if column in SCHEMA_FACTORS and SCHEMA_FACTORS[column] in frame.columns:
+        return SCHEMA_FACTORS[column]
+    if column not in frame.columns:
+        from .data import missing_column_message
+
+        raise DataError(missing_column_message(column, frame.columns))
+    col = frame[column]
+    is_factor = isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool or not pd.api.types.is_numeric_dtype(col)
+    return column if is_factor else f"C({column})"
+
+
+def size_term(size: str, frame: pd.DataFrame) -> str:
+    """log2 of the size column, centred so the intercept is the response at the smallest size.
+
+    Examples
+    --------
+    >>> size_term("TS", pd.DataFrame({"TS": [100, 400]})), size_term("n", pd.DataFrame({"n": [100, 400]}))
+    ('I(log2(TS)-IXMin)', 'I(log2(n)-log2(100))')
+    """
+    if size in SIZE_TERMS:
+        return SIZE_TERMS[size]
+    if size not in frame.columns:
+        from .data import missing_column_message
+
+        raise DataError(f"--size: {missing_column_message(size, frame.columns)}")
+    values = pd.to_numeric(frame[size], errors="coerce")
+    if not (values > 0).any():
+        raise DataError(f"size column {size!r} has no positive values; a power law needs sizes > 0")
+    smallest = float(values[values > 0].min())
+    return f"I(log2({size})-log2({smallest:.17g}))"
+
+
+def build_formula(response: str, size: str, factor: str, groups: Sequence[str], shared_slope: bool) -> str:
+    """The effect model: group-specific intercepts and slopes with the factor's change to both, or
+    group intercepts, one slope and the factor's change to the intercept.
+
+    Examples
+    --------
+    >>> build_formula("log_err", "I(log2(TS)-IXMin)", "mix", ["TrainSet", "EvalSet"], False)
+    'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)'
+    >>> build_formula("log_err", "I(log2(TS)-IXMin)", "mix", ["TrainSet", "EvalSet"], True)
+    'log_err ~ I(log2(TS)-IXMin)+mix+TrainSet*EvalSet'
+    """
+    rhs = "+".join([factor, "*".join(groups)] if groups else [factor])
+    return f"{response} ~ {size}+{rhs}" if shared_slope else f"{response} ~ {size}*({rhs})"
+
+
+# ----------------------------------------------------------------------------- effect
+
+
+def effect(
+    data: str | Path | pd.DataFrame | None = None,
+    *,
+    factor: str = "mix",
+    groups: Sequence[str] | str | None = None,
+    shared_slope: bool = False,
+    size: str = "TS",
+    response: str = "log_err",
+    method: str = "ols",
+    weights: str | Sequence[float] | np.ndarray | None = None,
+    weight_type: str = "inv.var",
+    vcov: str | None = None,
+    cluster: str | Sequence[str] | None = None,
+    level: float = 0.95,
+    where: str | None = None,
+    let: Sequence[str] = (),
+    na: str = "drop",
+) -> EffectResult:
+    """Write, fit and read the effect model of ``factor`` over experiment ``groups``.
+
+    Parameters
+    ----------
+    data : a learning-curve table or frame; ``None`` uses the bundled example.
+    factor : the intervention (``mixup``/``mix``, ``width``, any column); every non-reference level
+        gets its own change to intercept and slope.
+    groups : columns whose combinations are the experiment groups, each with its own power law
+        (default ``train_set, eval_set`` where present; ``()`` for one curve). Columns with a single
+        value in the rows used are left out and listed in ``dropped_groups``.
+    shared_slope : every group its own intercept, one slope for all; the factor moves the intercept only.
+    size, response : the size column (``TS``: the schema's ``train_size``) and the response (log2 error).
+    method, weights, weight_type, vcov, cluster, level, where, let, na : as for :func:`powerlaw_stats.fit`.
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> res = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w")
+    >>> res.formula
+    'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)'
+    >>> [e.term for e in res.estimates]
+    ['mix1', 'I(log2(TS) - IXMin):mix1']
+    """
+    group_cols = _group_columns(groups)
+    raw = load(data)
+    frame = model_frame(raw, [], where=where, let=let, na=na).frame  # the rows --where keeps, with schema names
+    fterm, sterm = factor_term(factor, frame), size_term(size, frame)
+    kept = [g for g in group_cols if frame[g].nunique(dropna=True) > 1] if _check_groups(group_cols, frame) else []
+    gterms = [factor_term(g, frame) for g in kept]
+    if fterm in gterms or factor in kept:
+        raise OptionError(f"the factor {factor!r} is also a group column; name it in --factor or --groups, not both")
+    formula = build_formula(response, sterm, fterm, gterms, shared_slope)
+    result = fit(formula, raw, method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster,
+                 level=level, where=where, let=let, na=na)
+    intercept, slope = _estimates(result, fterm, sterm, shared_slope)
+    return EffectResult(formula, factor, fterm, sterm, tuple(kept), tuple(gterms),
+                        tuple(g for g in group_cols if g not in kept), _count_groups(result.data, kept), shared_slope,
+                        intercept, slope, result)
+
+
+def _group_columns(groups: Sequence[str] | str | None) -> list[str]:
+    if groups is None:
+        return list(DEFAULT_GROUPS)
+    names = [groups] if isinstance(groups, str) else list(groups)
+    out = [n.strip() for part in names for n in str(part).split(",") if n.strip()]
+    if len(set(out)) != len(out):
+        raise OptionError(f"group columns repeat: {', '.join(out)}")
+    return out
+
+
+def _check_groups(groups: list[str], frame: pd.DataFrame) -> bool:
+    from .data import missing_column_message
+
+    for g in groups:
+        if g not in frame.columns:
+            raise DataError(f"--groups: {missing_column_message(g, frame.columns)}")
+    return True
+
+
+def _count_groups(frame: pd.DataFrame | None, groups: list[str]) -> int:
+    if frame is None or not groups:
+        return 1
+    return int(frame.groupby(groups, observed=True, dropna=False).ngroups)
+
+
+def _estimates(result: FitResult, fterm: str, sterm: str, shared_slope: bool):
+    design = result.design
+    cols = list(zip(design.column_names, design.column_terms))
+    ic = [name for name, term in cols if same_term(term, fterm)]
+    if not ic:
+        raise DataError(f"the factor term {fterm!r} has no coefficients in the fit; does it take two values in the rows used?")
+    sc = [] if shared_slope else [name for name, term in cols if same_term(term, f"{sterm}:{fterm}")]
+    levels = [_level(name, fterm) for name in ic]
+    make = lambda kind, name, lev: EffectEstimate(kind, lev, *_row(result, name))  # noqa: E731
+    return (tuple(make("intercept", n, lev) for n, lev in zip(ic, levels)),
+            tuple(make("slope", n, lev) for n, lev in zip(sc, levels)))
+
+
+def _level(column: str, fterm: str) -> str:
+    bare = "".join(column.split())
+    prefix = "".join(fterm.split())
+    return bare[len(prefix):] if bare.startswith(prefix) else bare
+
+
+def _row(result: FitResult, name: str) -> tuple:
+    c = result.coefficient(name)
+    return (c.term, c.estimate, c.std_error, c.t_value, c.p_value, c.ci_low, c.ci_high)
