@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 
 from .diagnostics import TestResult
+from .effect import EffectResult, effect  # eager (light): a lazy name would be shadowed by its submodule
 from .errors import PowerlawStatsError
 from .fitting import breusch_pagan, fit
 from .results import FitResult
@@ -29,12 +30,14 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
+    "EffectResult",
     "FitResult",
     "PowerlawStatsError",
     "SimulationResult",
     "TestResult",
     "__version__",
     "breusch_pagan",
+    "effect",
     "fit",
     "simulate",
     *sorted(_LAZY),

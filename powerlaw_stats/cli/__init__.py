@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import effect as _effect  # noqa: E402,F401  (registers effect)
 from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
 from . import plot as _plot  # noqa: E402,F401  (registers plot)
 from . import report as _report  # noqa: E402,F401  (registers report)
