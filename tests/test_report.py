@@ -23,7 +23,8 @@ from powerlaw_stats.report.sections import num, pval
 
 DATA = Path(__file__).parent / "data"
 SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
-METHODS = ("ols", "huber", "bisquare")
+METHODS = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
+SIMULATED = ("ols", "huber", "bisquare")  # what the simulation checks unless told otherwise
 SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here
 # the seed study's own table and model: fixed numbers, whatever the bundled example is
 CURVES_A = DATA / "curves_a.csv"
@@ -116,7 +117,8 @@ def test_breusch_pagan_names_its_variant(report):
 
 def test_irwls_section_reports_convergence_and_weights(report):
     text = report.sections[3].md()
-    for m in ("huber", "bisquare"):
+    assert "MM-estimation" in text and "S-estimate with bisquare c = 1.54764" in text
+    for m in ("huber", "bisquare", "mm"):
         f = report.results["fits"][m]
         assert f"converged after {f['n_iter']} iterations" in text
         assert f"{f['weights_summary']['rejected']} rejected" in text
@@ -207,7 +209,7 @@ def test_simulation_runs_two_residual_models_by_two_designs(simulated):
     scenarios = [(s["residuals"], s["design"]) for s in sim["scenarios"]]
     assert sorted(scenarios) == sorted((r, d) for r in ("normal", "skewed-hetero") for d in ("n", "min4"))
     for s in sim["scenarios"]:
-        assert [r["estimator"] for r in s["rows"]] == list(METHODS) and s["description"]
+        assert [r["estimator"] for r in s["rows"]] == list(SIMULATED) and s["description"]
 
 
 @pytest.mark.parametrize("i", range(4))
@@ -218,7 +220,7 @@ def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
     sc = rep.results["simulation"]["scenarios"][i]
     direct = simulate(datasets.EXAMPLE_FORMULA, None, weights=datasets.EXAMPLE_WEIGHTS, residuals=sc["residuals"],
                       design=sc["design"], n_trials=SIM_TRIALS, seed=7 + i, terms=[datasets.EXAMPLE_EFFECT],
-                      estimators=METHODS)
+                      estimators=SIMULATED)
     expect = json.loads(json.dumps(direct.to_dict()["results"]))
     got = json.loads(json.dumps(sc["rows"]))
     assert [{k: r[k] for k in g} for r, g in zip(expect, got)] == got  # EXACT: the same seeded trials
@@ -270,6 +272,22 @@ def test_simulation_section_shows_tables_panels_and_numbers(simulated):
     for s in rep.results["simulation"]["scenarios"]:
         for r in s["rows"]:
             assert f"{r['se_ratio']:.3f}" in page and num(r["sd_estimate"]) in page
+
+
+def test_mm_is_fitted_but_not_simulated_by_default_and_the_page_says_so(simulated):
+    rep, _ = simulated
+    assert "mm" in rep.results["fits"] and all(c["estimator"] != "mm" for c in rep.results["verdict"]["checks"])
+    assert "--sim-estimators ols,huber,bisquare,mm" in rep.sections[4].md()
+    assert "MM was not part of the simulation" in rep.results["conclusion"]["text"][2]
+
+
+def test_sim_estimators_choose_what_the_simulation_checks():
+    rep = build_report(trials=10, sim_estimators=["mm", "ols"])
+    rows = rep.results["simulation"]["scenarios"][0]["rows"]
+    assert [r["estimator"] for r in rows] == ["ols", "mm"]  # in the fits' order
+    assert "--sim-estimators=ols,mm" in rep.results["command"]
+    assert "not part of the simulation" in rep.results["conclusion"]["text"][2]  # Huber and bisquare were left out
+    assert "were not part" in rep.results["conclusion"]["text"][2]
 
 
 def test_a_table_without_trial_columns_is_simulated_on_its_observed_design():
@@ -334,7 +352,7 @@ def test_cli_report_with_simulation_writes_every_panel(tmp_path):
     res = CliRunner().invoke(app, ["report", "--trials", "20", "--out", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "results.json").read_text())
-    assert doc["simulation"]["n_trials"] == 20 and doc["verdict"]["recommended"] in METHODS
+    assert doc["simulation"]["n_trials"] == 20 and doc["verdict"]["recommended"] in SIMULATED
     assert len(list((out / "figures").glob("sim-*.png"))) == 5
     assert "--trials=20" in doc["command"]
 
@@ -354,6 +372,8 @@ def test_cli_report_writes_the_folder(tmp_path):
     (["--level", "1.5"], "level"),
     (["--where", "width == 99"], "keeps no rows"),
     (["{d}/none.csv"], "formula is required"),
+    (["--sim-estimators", "ols,lad"], "--sim-estimators: unknown estimator 'lad'"),
+    (["--sim-estimators", ","], "--sim-estimators: unknown estimator (none given)"),
 ])
 def test_cli_report_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "r"

@@ -25,6 +25,8 @@ def report_command(
     level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
     where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"width == 16\"")] = None,
     let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    sim_estimators: Annotated[str, typer.Option(
+        "--sim-estimators", help="estimators the simulation checks, comma-separated; mm is slow")] = "ols,huber,bisquare",
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write; replaces an earlier report")] = Path("report"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -35,7 +37,8 @@ def report_command(
     check_target(out)  # refuse a bad --out before minutes of work
     with _progress(quiet) as progress:
         rep = build_report(data, formula, weights=weights, effect=effect, trials=trials, seed=seed, level=level, where=where,
-                           let=let or [], progress=progress)
+                           let=let or [], sim_estimators=[e.strip() for e in sim_estimators.split(",") if e.strip()],
+                           progress=progress)
     rep.write(out)
     sys.stdout.write(f"wrote {out / 'index.html'}, {out / 'report.md'}, {out / 'results.json'}\n")
     for note in rep.notes:

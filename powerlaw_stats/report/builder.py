@@ -28,7 +28,8 @@ from ..formula import parse
 from ..inference import check_level
 from ..plots import curve_layout
 from .analysis import (
-    ESTIMATORS,
+    ESTIMATOR_NAMES,
+    SIM_ESTIMATORS,
     Calibrated,
     calibrated_test,
     fit_all,
@@ -170,6 +171,7 @@ class ReportInputs:
     level: float
     where: str | None
     let: tuple[str, ...]
+    sim_estimators: tuple[str, ...] = SIM_ESTIMATORS
 
     @property
     def is_example(self) -> bool:
@@ -186,6 +188,7 @@ class ReportInputs:
         args += [f"--trials={self.trials}"] if self.trials != 1000 else []
         args += [f"--seed={self.seed}"] if self.seed else []
         args += [f"--level={self.level:g}"] if self.level != 0.95 else []
+        args += [f"--sim-estimators={','.join(self.sim_estimators)}"] if self.sim_estimators != SIM_ESTIMATORS else []
         return " ".join(["powerlaw-stats", "report", *(shlex.quote(a) for a in args)])
 
     @property
@@ -195,7 +198,8 @@ class ReportInputs:
         return "a data frame" if isinstance(self.data, pd.DataFrame) else str(self.data)
 
 
-def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let) -> ReportInputs:
+def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let,
+                   sim_estimators: Sequence[str] = SIM_ESTIMATORS) -> ReportInputs:
     """Fill in the example's defaults and check the options once, at the boundary."""
     example = data is None
     if formula is None and not example:
@@ -206,7 +210,17 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
     return ReportInputs(data, formula or datasets.EXAMPLE_FORMULA,
                         weights if (weights or not example) else datasets.EXAMPLE_WEIGHTS,
                         effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
-                        int(trials), int(seed), float(level), where, tuple(let))
+                        int(trials), int(seed), float(level), where, tuple(let), _check_estimators(sim_estimators))
+
+
+def _check_estimators(names: Sequence[str]) -> tuple[str, ...]:
+    """The simulation's estimators: known to the report's fits, at least one, each once, in the fits' order."""
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in ESTIMATOR_NAMES]
+    if unknown or not names:
+        raise OptionError(f"--sim-estimators: unknown estimator {', '.join(map(repr, unknown)) or '(none given)'}; "
+                          f"choose from {', '.join(ESTIMATOR_NAMES)}")
+    return tuple(e for e in ESTIMATOR_NAMES if e in names)
 
 
 def build_report(
@@ -220,12 +234,14 @@ def build_report(
     level: float = 0.95,
     where: str | None = None,
     let: Sequence[str] = (),
+    sim_estimators: Sequence[str] = SIM_ESTIMATORS,
     progress: Progress | None = None,
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
     With no ``data`` it runs on the bundled example with the seed's formula, weights ``w`` and
-    effect ``I(log2(TS)-IXMin):mix1``. ``trials=0`` skips the simulation check.
+    effect ``I(log2(TS)-IXMin):mix1``. ``trials=0`` skips the simulation check, which by default
+    checks least squares, Huber and bisquare (``sim_estimators`` may add ``"mm"``, at a much higher cost).
 
     Examples
     --------
@@ -236,7 +252,7 @@ def build_report(
     >>> rep.results["fits"]["ols"]["coefficients"][0]["term"]
     'I(log2(TS) - IXMin)'
     """
-    inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let)
+    inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators)
     frame, rows_read, dropped = _model_rows(inputs)
     fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
@@ -272,7 +288,7 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progr
         return None, None
     sim: SimulationCheck = run_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where,
                                      let=inputs.let, term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
-                                     estimators=ESTIMATORS, progress=progress)
+                                     estimators=inputs.sim_estimators, progress=progress)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic)

@@ -213,11 +213,14 @@ def _bp_blocks(bp: VarianceTests) -> list:
 def irwls_section(an: Analysis) -> Section:
     blocks: list = [Para("Iteratively reweighted least squares (M-estimation, as R's `MASS::rlm`) gives each run a weight "
                          "between 0 and 1 from its scaled residual, so outliers and the heavy tail pull less. Huber's psi "
-                         "only shrinks large residuals; the bisquare's can reject a run entirely (weight 0). Both use the "
-                         f"same prior weights as least squares{' (`' + an.weights + '`)' if an.weights else ''}.")]
+                         "only shrinks large residuals; the bisquare's can reject a run entirely (weight 0). A bisquare "
+                         "started from least squares can settle in the wrong minimum when bad points pull that start; "
+                         "MM-estimation (R's `robustbase::lmrob`) starts it instead from a high-breakdown S-estimate and "
+                         "keeps that scale. All use the same prior weights as least squares"
+                         f"{' (`' + an.weights + '`)' if an.weights else ''}.")]
     for w in an.fits.warnings:
         blocks.append(Note(w, "warn"))
-    for method in ("huber", "bisquare"):
+    for method in (m for m in an.fits.results if m != "ols"):
         blocks += _irwls_blocks(an, an.fits.results[method])
     return Section("irwls", "4. Robust fits (IRWLS)", tuple(blocks))
 
@@ -227,8 +230,9 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
     ws = weight_summary(res)
     conv = (f"converged after {res.n_iter} iterations" if res.converged else
             f"did NOT converge in {res.n_iter} iterations; the estimates are the last iterate")
-    words = (f"{name.capitalize()} (tuning constant {res.tuning:g}, scale {res.control['scale_est']} s = {num(res.scale)}) "
-             f"{conv} (tolerance {res.control['acc']:g}, limit {res.control['maxit']}). Final weights: "
+    words = (f"{name[0].upper() + name[1:]} (tuning constant {res.tuning:g}, scale {res.control['scale_est']} "
+             f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {res.control['acc']:g}, limit {res.control['maxit']}). "
+             "Final weights: "
              f"{ws['down_weighted']} of {ws['n']} runs down-weighted, {ws['rejected']} rejected (weight 0), "
              f"smallest {num(ws['min_weight'], 3)}.")
     m = res.method
@@ -240,8 +244,18 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
     ))
     qq = figure_block(f"{m}-qq", plots.qq_raw_weighted(res), "QQ plots of the raw residuals (left) and of the weighted "
                  "residuals (right). The weights pull the tails in where the weighted QQ is straighter.", f"{name} QQ plots")
-    table = coefficient_table(res, an.effect, f"{name} IRWLS, sorted by |t|")
-    return [Heading(f"{name.capitalize()} M-estimation"), Para(words), table, figs, qq]
+    table = coefficient_table(res, an.effect, f"{name} {'(lmrob)' if m == 'mm' else 'IRWLS'}, sorted by |t|")
+    heading = "MM-estimation" if m == "mm" else f"{name.capitalize()} M-estimation"
+    return [Heading(heading), Para(words), table, figs, qq]
+
+
+def _s_start(res: FitResult) -> str:
+    """For MM: where its start and fixed scale came from."""
+    c = res.control
+    if "s_tuning" not in c:
+        return ""
+    return (f", fixed from an S-estimate with bisquare c = {c['s_tuning']:g} (50 % breakdown) on "
+            f"{c.get('n_resample', '?')} subsamples, seed {c.get('seed', '?')}")
 
 
 # ----------------------------------------------------------------------------- 5. simulation
@@ -266,10 +280,26 @@ def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary
             "designs: the seed's trial schemes, n trials at 1/n of the pool, and at least 4 trials at every size.",
         ))]
     blocks += [Note(n, "info") for n in sim.notes]
+    skipped = unsimulated(an)
+    if skipped:
+        every = ",".join(an.fits.results)
+        blocks.append(Note(f"{_names(skipped)} {'was' if len(skipped) == 1 else 'were'} fitted above but not simulated: "
+                           f"its batched fit is far slower per trial than the others'. Add it with "
+                           f"`--sim-estimators {every}`.", "info"))
     blocks += [_verdict_table(an), *([summary] if summary else []), Note(_verdict_words(an), "verdict" if v.trusted else "warn")]
     for sc, figs in zip(sim.scenarios, panels):
         blocks += [Heading(sc.name.capitalize()), *([Para(sc.description)] if sc.description else []), _scenario_table(sc), *figs]
     return Section("simulation", "5. Simulation check of the standard errors", tuple(blocks))
+
+
+def unsimulated(an: Analysis) -> list[str]:
+    """Estimators the report fitted that the simulation did not check."""
+    done = {c.estimator for c in an.verdict.checks} if an.verdict else set()
+    return [m for m in an.fits.results if m not in done] if an.verdict else []
+
+
+def _names(methods: Sequence[str]) -> str:
+    return " and ".join(ESTIMATOR_NAMES.get(m, m) for m in methods)
 
 
 def _verdict_table(an: Analysis) -> Table:
@@ -340,6 +370,11 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         how += " Whether the effect is distinguishable from zero therefore depends on which standard error one believes."
     trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
              "Without the simulation check it is not known which standard error to believe; least squares is shown.")
+    skipped = unsimulated(an)
+    if skipped:
+        one = len(skipped) == 1
+        trust += (f" ({_names(skipped)} {'was' if one else 'were'} not part of the simulation, so "
+                  f"{'its standard error is' if one else 'their standard errors are'} unchecked.)")
     return [first, how, trust + _calibrated_words(an.calibrated, an.level, alpha)]
 
 
