@@ -10,7 +10,9 @@ trial keeping its own scale, weights and convergence (:func:`powerlaw_stats.esti
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +23,7 @@ import pandas as pd
 from .data import ModelFrame, NaPolicy, load, model_frame
 from .errors import DataError, OptionError
 from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
-from .fitting import WEIGHT_TYPES, design_matrices
+from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, design_matrices
 from .formula import DesignMatrices, parse, same_term
 from .inference import check_level, rlm_sigma, t_quantile
 from .mm import mm_fit_many
@@ -234,8 +236,9 @@ def simulate(
     na: NaPolicy = "drop",
     progress: Progress | None = None,
     resample_within: str | None = None,
-    maxit: int = 200,
-    acc: float = 1e-10,
+    maxit: int | None = None,
+    acc: float | None = None,
+    r_defaults: bool = False,
 ) -> SimulationResult:
     """Simulate ``n_trials`` data sets like the real one and fit each with every estimator.
 
@@ -257,8 +260,8 @@ def simulate(
     keep_responses : keep the simulated responses (n_trials x rows) in the result.
     progress : called as ``progress(done, total)`` after each chunk of trials.
     resample_within : a column; the resampling residual models draw within its groups.
-    maxit, acc : IRWLS iteration limit and tolerance (``fit``'s tight defaults); a trial that has not
-        converged within ``maxit`` counts as a failure.
+    maxit, acc, r_defaults : IRWLS iteration limit and tolerance, as for ``fit`` (200 and 1e-10;
+        MASS's 20 and 1e-4 with ``r_defaults``); a trial not converged within ``maxit`` is a failure.
 
     Examples
     --------
@@ -267,8 +270,9 @@ def simulate(
     >>> list(sim.summary.columns[:4]), sim.estimates["ols"].shape
     (['estimator', 'term', 'truth', 'mean_estimate'], (50, 4))
     """
-    setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level,
-                   EstimatorOptions(weight_type, IrwlsControl(maxit=maxit, acc=acc)))
+    defaults = R_DEFAULTS if r_defaults else TIGHT_DEFAULTS
+    control = IrwlsControl(maxit=defaults["maxit"] if maxit is None else maxit, acc=defaults["acc"] if acc is None else acc)
+    setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level, EstimatorOptions(weight_type, control))
     parsed = parse(formula)
     raw = load(data)
     frame_args = {"weights": weights, "where": where, "let": list(let or ()), "na": na,
@@ -403,12 +407,23 @@ def _run(plan: _Plan, beta, model: ResidualModel, setup: _Setup, idx, keep_respo
            for e in setup.estimators}
     responses = np.empty((total, m)) if keep_responses else None
     mean = plan.x @ beta
-    with _one_blas_thread():
-        for b, start in enumerate(range(0, total, CHUNK)):
-            _chunk(plan, mean, model, setup, idx, out, responses, b, start)
+    starts = list(range(0, total, CHUNK))
+    done = 0
+    # Chunks are independent (each has its own random stream and rows of the outputs), and numpy
+    # releases the GIL in the partitions and products that dominate, so cores work on chunks side
+    # by side; the numbers do not depend on the number of workers.
+    with _one_blas_thread(), ThreadPoolExecutor(max_workers=_workers(len(starts))) as pool:
+        jobs = [pool.submit(_chunk, plan, mean, model, setup, idx, out, responses, b, s) for b, s in enumerate(starts)]
+        for job in as_completed(jobs):
+            done += job.result()
             if progress is not None:
-                progress(min(start + CHUNK, total), total)
+                progress(done, total)
     return {e: BatchFit(*v) for e, v in out.items()}, responses
+
+
+def _workers(n_chunks: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n_chunks, cores))
 
 
 def _one_blas_thread():
@@ -421,7 +436,7 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _chunk(plan: _Plan, mean, model: ResidualModel, setup: _Setup, idx, out, responses, b: int, start: int) -> None:
+def _chunk(plan: _Plan, mean, model: ResidualModel, setup: _Setup, idx, out, responses, b: int, start: int) -> int:
     """Draw chunk ``b``'s responses from its own random stream and fit them with every estimator."""
     stop = min(start + CHUNK, setup.n_trials)
     rng = np.random.default_rng(np.random.SeedSequence(setup.seed, spawn_key=(b,)))
@@ -430,6 +445,7 @@ def _chunk(plan: _Plan, mean, model: ResidualModel, setup: _Setup, idx, out, res
         responses[start:stop] = y
     for name in setup.estimators:
         _store(out[name], ESTIMATORS[name](plan.x, y, plan.weights, setup.options), idx, start, stop)
+    return stop - start
 
 
 def _store(target, fit: BatchFit, idx, start: int, stop: int) -> None:

@@ -188,3 +188,26 @@ def test_bundled_example_and_lazy_export():
 def test_bad_options_fail_with_a_clear_error(curves, kwargs, error, words):
     with pytest.raises(error, match=words):
         simulate(SMALL, curves, **{"weights": "w", "n_trials": 5, **kwargs})
+
+
+def test_r_defaults_match_fit_with_r_defaults(curves):
+    sim = simulate(FORMULA, curves, weights="w", estimators=("huber", "bisquare"), n_trials=3, seed=9, keep_responses=True,
+                   r_defaults=True)
+    for method in ("huber", "bisquare"):
+        for t in range(3):
+            frame = sim.data.assign(log_err=sim.responses[t])
+            res = ps.fit(FORMULA, frame, method=method, weights="w", r_defaults=True)
+            assert _close(sim.estimates[method][t], res.params) and _close(sim.std_errors[method][t], res.bse)
+
+
+def test_numbers_do_not_depend_on_the_number_of_worker_threads(curves, monkeypatch):
+    import sys
+
+    module = sys.modules["powerlaw_stats.simulate"]
+    kw = {"weights": "w", "residuals": "empirical", "n_trials": 600, "terms": [EFFECT]}
+    monkeypatch.setattr(module, "_workers", lambda n_chunks: 3)
+    many = simulate(SMALL, curves, **kw)
+    monkeypatch.setattr(module, "_workers", lambda n_chunks: 1)
+    one = simulate(SMALL, curves, **kw)
+    for e in CORE:
+        assert np.array_equal(many.estimates[e], one.estimates[e], equal_nan=True)

@@ -45,6 +45,7 @@ def simulate_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="folder for the histogram panels and the summary figure")] = None,
     plot_format: Annotated[str, typer.Option(help="png | svg")] = "png",
+    r_defaults: Annotated[bool, typer.Option("--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Simulate data sets like the real one and check each estimator's bias, SE and coverage."""
@@ -59,7 +60,7 @@ def simulate_command(
         result = simulate(resolve_formula(data, formula), data, weights=weights, weight_type=weight_type, estimators=names,
                           residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
                           truth=truth, terms=coef or None, level=level, where=where, let=let or [], na=na, progress=progress,
-                          resample_within=within)
+                          resample_within=within, r_defaults=r_defaults)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if plots is not None:
         from ..plots_simulation import write_figures
