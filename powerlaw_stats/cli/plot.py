@@ -26,7 +26,7 @@ def plot_command(
     data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example's default: the seed's")] = None,
     kind: Annotated[str, typer.Option(help="curves | qq | hist | resid | weights")] = "curves",
-    method: Annotated[str, typer.Option(help="ols | huber | bisquare")] = "ols",
+    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
     weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression; example's default: w")] = None,
     effect: Annotated[str | None, typer.Option(help="curves: the term whose factor sets the line style")] = None,
     where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
