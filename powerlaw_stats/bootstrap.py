@@ -131,6 +131,7 @@ class _Problem:
     refit: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # Y* (B × n) -> coef (B × p), ok (B,)
     se: Callable[[np.ndarray, np.ndarray], np.ndarray]  # Y*, coef -> SE (B × p)
     rows: np.ndarray  # rows of the fit's data that take part
+    clusters: Clusters | None  # of those rows
 
 
 def _kind_se(problem_xw, clusters, kind, score_dpsi):
@@ -142,7 +143,14 @@ def _kind_se(problem_xw, clusters, kind, score_dpsi):
     return se
 
 
-def _ls_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
+def _clusters_of(result: FitResult, rows: np.ndarray | None = None) -> Clusters | None:
+    if not result.cluster:
+        return None
+    pick = (lambda v: v) if rows is None else (lambda v: v[rows])  # noqa: E731
+    return make_clusters({name: pick(result.data[name].to_numpy()) for name in result.cluster})
+
+
+def _ls_problem(result: FitResult) -> _Problem:
     design, w0 = result.design, result.prior_weights
     root = np.ones(len(design.y)) if w0 is None else np.sqrt(np.asarray(w0, dtype=float))
     kept = ~result.params.isna().to_numpy()
@@ -150,6 +158,7 @@ def _ls_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
     ls = least_squares(xw, yw)
     hat = ls.xtx_inv @ xw.T  # p × n: coef = Y @ hat.T
     df = result.df_resid
+    clusters = _clusters_of(result)
 
     def refit(y):
         return y @ hat.T, np.ones(len(y), dtype=bool)
@@ -160,10 +169,10 @@ def _ls_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
 
     kind = result.vcov_kind
     se = classic if kind == "classic" else _kind_se(xw, clusters, kind, lambda y, c: (y - c @ xw.T, None))
-    return _Problem(xw, xw @ ls.coef, ls.resid, ls.coef, refit, se, np.arange(len(yw)))
+    return _Problem(xw, xw @ ls.coef, ls.resid, ls.coef, refit, se, np.arange(len(yw)), clusters)
 
 
-def _m_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
+def _m_problem(result: FitResult) -> _Problem:
     design, w0 = result.design, result.prior_weights
     case = None if w0 is None or result.weight_type != "case" else np.asarray(w0, dtype=float)
     root = np.ones(len(design.y)) if w0 is None or case is not None else np.sqrt(np.asarray(w0, dtype=float))
@@ -175,6 +184,7 @@ def _m_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
     p = xw.shape[1]
     xtilde_inv = least_squares(design.x * np.sqrt(np.ones(len(yw)) if w0 is None else w0)[:, None], np.zeros(len(yw))).xtx_inv
     state: dict = {}
+    clusters = _clusters_of(result)
 
     def refit(y):
         fit = irwls(xw, y, norm, case_weights=case, control=control, start=np.repeat(coef[None], len(y), axis=0))
@@ -192,12 +202,12 @@ def _m_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
 
     se = classic if result.vcov_kind == "classic" else _kind_se(xw, clusters, result.vcov_kind, scores)
     resid = yw - xw @ coef
-    problem = _Problem(xw, xw @ coef, resid, coef, refit, se, np.arange(len(yw)))
+    problem = _Problem(xw, xw @ coef, resid, coef, refit, se, np.arange(len(yw)), clusters)
     state["scale"] = np.array([result.scale])
     return problem
 
 
-def _mm_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
+def _mm_problem(result: FitResult) -> _Problem:
     design, w0 = result.design, result.prior_weights
     rows = np.flatnonzero(np.ones(len(design.y), dtype=bool) if w0 is None else np.asarray(w0) > 0)
     root = np.ones(len(rows)) if w0 is None else np.sqrt(np.asarray(w0, dtype=float)[rows])
@@ -207,6 +217,7 @@ def _mm_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
     coef, s_coef = result.params.to_numpy(), np.asarray(ctl["s_coef"])
     scale = float(result.scale)
     norm = Bisquare(control.m_tuning)
+    clusters = _clusters_of(result, rows)
 
     def refit(y):
         c, ok, _ = m_step(xw, y, np.repeat(coef[None], len(y), axis=0), np.full(len(y), scale), control)
@@ -221,10 +232,10 @@ def _mm_problem(result: FitResult, clusters: Clusters | None) -> _Problem:
         return scale * norm.psi(u), norm.dpsi(u)
 
     se = classic if result.vcov_kind == "classic" else _kind_se(xw, clusters, result.vcov_kind, scores)
-    return _Problem(xw, xw @ coef, yw - xw @ coef, coef, refit, se, rows)
+    return _Problem(xw, xw @ coef, yw - xw @ coef, coef, refit, se, rows, clusters)
 
 
-_PROBLEMS: dict[str, Callable[[FitResult, Clusters | None], _Problem]] = {
+_PROBLEMS: dict[str, Callable[[FitResult], _Problem]] = {
     "ols": _ls_problem, "huber": _m_problem, "bisquare": _m_problem, "mm": _mm_problem,
 }
 
@@ -256,23 +267,12 @@ def wild_bootstrap(
         raise OptionError(f"the bootstrap needs at least 2 replications, got {n_boot!r}")
     if result.design is None:
         raise OptionError("this result carries no design matrix; fit it with powerlaw_stats.fit")
-    clusters, draw_codes = _cluster_setup(result)
-    problem = _PROBLEMS[result.method](result, clusters)
-    if draw_codes is not None:
-        draw_codes = draw_codes[problem.rows]
+    problem = _PROBLEMS[result.method](result)
+    draw_codes = None if problem.clusters is None else problem.clusters.terms[0][1]
     se0 = problem.se(problem.fitted[None] + problem.resid[None], problem.coef[None])[0]
     draws, stud, failed = _replicate(problem, int(n_boot), weights, seed, draw_codes)
     kept_names = result.params.index[~result.params.isna().to_numpy()]
     return _summarise(result, kept_names, problem.coef, se0, draws, stud, failed, int(n_boot), weights, seed, level)
-
-
-def _cluster_setup(result: FitResult) -> tuple[Clusters | None, np.ndarray | None]:
-    if not result.cluster:
-        return None, None
-    frame = result.data
-    cols = {name: frame[name].to_numpy() for name in result.cluster}
-    clusters_all = make_clusters(cols)
-    return clusters_all, clusters_all.terms[0][1]
 
 
 def _replicate(problem: _Problem, n_boot: int, kind: str, seed: int, codes: np.ndarray | None):

@@ -216,3 +216,11 @@ def test_cli_errors_are_one_line(args, text, tmp_path):
     err = res.stderr.strip()
     assert err.startswith("error: ") and "\n" not in err and text in err, err
     assert not out.exists()
+
+
+def test_mm_with_zero_weights_and_clusters():
+    frame = pd.read_csv(CSV).assign(wz=lambda d: np.where(d.index % 50 == 0, 0.0, 1 / d.trials))
+    res = ps.fit(FORMULA, frame, method="mm", weights="wz", cluster="run_id", bootstrap=29)
+    kept = ps.fit(FORMULA, frame[frame.wz > 0], method="mm", weights="wz", cluster="run_id", bootstrap=29)
+    np.testing.assert_allclose(res.bse, kept.bse, rtol=1e-9)
+    np.testing.assert_allclose(res.bootstrap.draws, kept.bootstrap.draws, rtol=0, atol=1e-9)
