@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .bootstrap import BOOT_WEIGHTS, wild_bootstrap
 from .data import SCHEMA_COLUMNS, ModelFrame, NaPolicy, model_frame
 from .diagnostics import TestResult, bp_statistic
 from .distributions import f_sf
@@ -144,7 +145,10 @@ def fit(
         maxit=defaults["maxit"] if maxit is None else maxit, acc=defaults["acc"] if acc is None else acc, scale_est=scale_est
     )
     clusters = _cluster_names(cluster)
-    vcov = vcov if vcov is not None else ("CR1" if clusters else "classic")
+    # with clusters, "classic" keeps its old meaning here: the standard clustered covariance, CR1
+    vcov = ("CR1" if clusters else "classic") if vcov in (None, "classic") else vcov
+    if bootstrap_weights not in BOOT_WEIGHTS:
+        raise OptionError(f"unknown bootstrap weights {bootstrap_weights!r}; choose one of {', '.join(BOOT_WEIGHTS)}")
     opts = FitOptions(method, weight_type, vcov, clusters, level, tuning, control, int(seed),
                       _mm_control(maxit, acc, r_defaults))
     parsed = parse(formula)
@@ -154,8 +158,6 @@ def fit(
     result = _FITTERS[opts.method](design, mf, opts, formula)
     if not bootstrap:
         return result
-    from .bootstrap import wild_bootstrap
-
     return dataclasses.replace(result, bootstrap=wild_bootstrap(result, int(bootstrap), bootstrap_weights, seed=opts.seed))
 
 

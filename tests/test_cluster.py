@@ -50,10 +50,13 @@ def test_cr1_equals_statsmodels(frame, weights, columns):
     np.testing.assert_allclose(res.cov_params.to_numpy(), expected, rtol=SM_RTOL, atol=SM_RTOL * np.abs(expected).max())
 
 
-def test_cluster_alone_means_cr1_and_matches_explicit():
+def test_cluster_alone_or_with_classic_means_cr1():
     a = ps.fit(FORMULA, CSV, weights="w", cluster="run_id")
     b = ps.fit(FORMULA, CSV, weights="w", cluster="run_id", vcov="CR1")
+    c = ps.fit(FORMULA, CSV, weights="w", cluster="run_id", vcov="classic")
     np.testing.assert_array_equal(a.bse, b.bse)
+    np.testing.assert_array_equal(c.bse, b.bse)
+    assert c.vcov == "CR1 by run_id"
 
 
 def simulated(seed=0, n_clusters=12, per=5):
@@ -133,6 +136,7 @@ def test_batched_rows_are_independent():
     (dict(cluster="nope"), DataError, "no column 'nope'"),
     (dict(vcov="CR1"), OptionError, "--cluster"),
     (dict(cluster="run_id", vcov="HC1"), OptionError, "CR1 or CR3"),
+    (dict(bootstrap_weights="mammen"), OptionError, "bootstrap weights"),
     (dict(cluster=["run_id", "split", "trial"]), OptionError, "one or two"),
     (dict(cluster="run_id,run_id"), OptionError, "repeat"),
     (dict(method="huber", vcov="HC3"), OptionError, "least squares"),
