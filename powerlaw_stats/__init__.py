@@ -16,6 +16,7 @@ from .diagnostics import TestResult
 from .effect import EffectResult, effect  # eager (light): a lazy name would be shadowed by its submodule
 from .errors import PowerlawStatsError
 from .fitting import breusch_pagan, fit
+from .region import RegionResult, region  # eager (light, scipy-free): a lazy name would be shadowed by its submodule
 from .results import FitResult
 from .simulate import SimulationResult, simulate  # eager: a lazy name would be shadowed by its submodule
 
@@ -33,12 +34,14 @@ __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_
     "EffectResult",
     "FitResult",
     "PowerlawStatsError",
+    "RegionResult",
     "SimulationResult",
     "TestResult",
     "__version__",
     "breusch_pagan",
     "effect",
     "fit",
+    "region",
     "simulate",
     *sorted(_LAZY),
 ]

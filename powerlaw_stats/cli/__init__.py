@@ -18,6 +18,7 @@ app = typer.Typer(
 from . import effect as _effect  # noqa: E402,F401  (registers effect)
 from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
 from . import plot as _plot  # noqa: E402,F401  (registers plot)
+from . import region as _region  # noqa: E402,F401  (registers region)
 from . import report as _report  # noqa: E402,F401  (registers report)
 from . import simulate as _simulate  # noqa: E402,F401  (registers simulate)
 

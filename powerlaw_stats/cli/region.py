@@ -1,0 +1,104 @@
+"""``powerlaw-stats region``: which sizes are in the power-law region of each group?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import datasets
+from ..region import RegionResult, region
+from . import app
+from .common import PowerlawStatsErrorOption as OptErr
+from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
+from .fit import DATA_HELP
+
+REGION_FORMATS: tuple[str, ...] = ("table", "json")
+GROUPS_HELP = "comma-separated group columns, one curve each (default: train_set, eval_set, width, mixup where they vary)"
+
+
+@app.command("region")
+@boundary
+def region_command(
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    groups: Annotated[str | None, typer.Option(help=GROUPS_HELP)] = None,
+    size: Annotated[str, typer.Option(help="size column (TS is the schema's train_size)")] = "TS",
+    response: Annotated[str, typer.Option(help="response on a log scale (log2 error by default)")] = "log_err",
+    weights: Annotated[str | None, typer.Option(help="inverse-variance weights (column or expression); default none")] = None,
+    alpha: Annotated[float, typer.Option(help="level of the lack-of-fit test")] = 0.05,
+    level: Annotated[float, typer.Option(help="confidence level of the break's interval")] = 0.95,
+    side: Annotated[str, typer.Option(help="small: flag sizes below the break | large: flag sizes above it")] = "small",
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    plot: Annotated[Path | None, typer.Option("--plot", help="draw every group's curve with its break (.png or .svg)")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+) -> None:
+    """Lack-of-fit F test and one-break fit per group; flag sizes outside the power law, recommend a minimum size."""
+    check_choice(output_format, REGION_FORMATS, "--format")
+    if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
+        raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
+    group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
+    result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
+                    side=side, where=where, let=let or [], na=na)
+    notes = [datasets.EXAMPLE_NOTE] if data is None else []
+    text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
+    if plot is not None:
+        from ..plots import save
+        from ..plots_scaling import region_figure
+
+        save(region_figure(result), plot)
+    emit(text, output)
+
+
+def _ci(group) -> str:
+    b = group.breakpoint
+    if b is None:
+        return "n/a"
+    lo = ("≤" if b.ci_open[0] else "") + fmt_num(b.ci_low, 4)
+    hi = ("≥" if b.ci_open[1] else "") + fmt_num(b.ci_high, 4)
+    return f"{lo} – {hi}"
+
+
+def verdict_lines(result: RegionResult) -> list[str]:
+    """The recommendation in words."""
+    flagged = result.flagged
+    what = "below" if result.side == "small" else "above"
+    lines = [f"{len(result.groups)} groups by {', '.join(result.group_columns) or '(one curve)'}; lack-of-fit test at "
+             f"{result.alpha:g}, break interval {result.level:.0%}; flagged: sizes {what} the break where the line is rejected"]
+    if not flagged:
+        lines.append("every group's straight line passes the lack-of-fit test: all sizes are in the power-law region")
+    else:
+        lines.append(f"{len(flagged)} of {len(result.groups)} groups have sizes outside the power-law region")
+    end = (f"recommended minimum size: {fmt_num(result.recommended_min_size)}" if result.side == "small"
+           else f"recommended maximum size: {fmt_num(result.recommended_max_size)}")
+    lines.append(end + " (keeps every group in its region)")
+    if result.dropped:
+        lines.append("rows dropped: " + ", ".join(f"{k}: {v}" for k, v in result.dropped.items()))
+    return lines
+
+
+def render_table(result: RegionResult, notes: list[str]) -> str:
+    from rich.table import Table
+
+    table = Table(title=f"Power-law region of {result.response} on log2 {result.size}", title_justify="left")
+    for i, name in enumerate(["group", "sizes", "n", "lack-of-fit F", "df", "p", "break", "break CI",
+                              "slope below", "slope above", "flagged sizes", "p kept"]):
+        table.add_column(name, justify="left" if i in (0, 10) else "right", overflow="fold")
+    for g in result.groups:
+        lof, b, kept = g.lack_of_fit, g.breakpoint, g.lack_of_fit_kept
+        table.add_row(
+            g.label, str(len(g.sizes)), str(g.n), "n/a" if lof is None else fmt_num(lof.statistic, 4),
+            "n/a" if lof is None else f"{lof.df_lack}, {lof.df_pure}", "n/a" if lof is None else fmt_p(lof.pvalue),
+            "n/a" if b is None else fmt_num(b.location, 4), _ci(g), "n/a" if b is None else fmt_num(b.slope_below, 3),
+            "n/a" if b is None else fmt_num(b.slope_above, 3), ", ".join(fmt_num(s, 6) for s in g.flagged_sizes) or "none",
+            "" if kept is None else fmt_p(kept.pvalue))
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, *verdict_lines(result)], width=160)
+
+
+def render_json(result: RegionResult, notes: list[str]) -> str:
+    doc = result.to_dict()
+    doc["notes"] = notes
+    return to_json(doc)
