@@ -129,7 +129,7 @@ def test_conclusion_answers_in_plain_words(seed_report):
     ols = c["by_estimator"]["ols"]
     assert ols["estimate"] < 0 and ols["p_value"] < 1e-3  # on curves_a: -0.0338, t = -6.5
     assert c["agreement"]["agree"] and c["believe"] is None  # no simulation: nothing to believe yet
-    assert c["text"][0].startswith("**Yes: `mix` changed the power-law slope**")
+    assert c["text"][0].startswith("**Yes: mixup (`mix`) changed the power-law slope** (`mix` = 1 against `mix` = 0)")
     assert "strong evidence" in c["text"][0] and "steeper" in c["text"][0]
     assert "Without the simulation" in c["text"][2]
 
@@ -138,7 +138,8 @@ def test_conclusion_says_when_the_effect_is_not_shown():
     rep = build_report(CURVES_A, SEED_FORMULA, weights="w", effect="mix1", trials=0)
     c = rep.results["conclusion"]
     assert c["by_estimator"]["ols"]["p_value"] > 0.05  # mixup's shift of the intercept is not significant here
-    assert c["text"][0].startswith("**Not shown: the data do not establish that `mix` changed the learning curve's level**")
+    assert c["text"][0].startswith("**Not shown: the data do not establish that mixup (`mix`) changed the learning curve's "
+                                   "level**")
     assert "no convincing evidence" in c["text"][0]
 
 

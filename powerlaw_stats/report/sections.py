@@ -412,18 +412,34 @@ def _evidence(p: float, alpha: float) -> str:
     return "no convincing evidence; the interval includes zero, so no change is also consistent with the data"
 
 
+# the schema's derived factors in words (powerlaw_stats.data.SCHEMA_COLUMNS), for the conclusion's headline
+PLAIN_FACTORS = {"mix": "mixup", "CinicTr": "training on CINIC-10", "CinicEv": "evaluating on CINIC-10",
+                 "TrainSet": "the training set", "EvalSet": "the evaluation set"}
+
+
 def _effect_parts(an: Analysis) -> tuple[str, str | None, bool]:
     """How to name the effect in words: its factor and level (``mix``, ``1``), and whether it is a slope term."""
     factor = an.data.effect_factor
     parts = [p.replace(" ", "") for p in an.effect.split(":")]
     level = next((p[len(factor):] for p in parts if factor and p.startswith(factor) and not p.startswith("I(")), None)
     slope = len(parts) > 1 and any(an.data.x in p for p in parts)
-    return (f"`{factor}`" if factor else f"`{an.effect}`"), (level or None), slope
+    if not factor:
+        return f"`{an.effect}`", None, slope
+    plain = f"{PLAIN_FACTORS[factor]} (`{factor}`)" if factor in PLAIN_FACTORS else f"`{factor}`"
+    return plain, (level or None), slope
+
+
+def _versus(an: Analysis, level: str) -> str:
+    """``(`mix` = 1 against `mix` = 0)``: the level the effect is about against the others."""
+    factor = an.data.effect_factor
+    others = sorted({str(v) for v in an.fits.ols.data[factor].unique()} - {level})
+    against = " or ".join(f"`{factor}` = {o}" for o in others) or "the other levels"
+    return f" (`{factor}` = {level} against {against})"
 
 
 def _answer(an: Analysis, r: dict, alpha: float) -> str:
     what, level, slope = _effect_parts(an)
-    where = f" ({what} = {level} against the other level)" if level else ""
+    where = _versus(an, level) if level else ""
     change = "the power-law slope" if slope else "the learning curve's level"
     if r["p_value"] < alpha:
         return f"**Yes: {what} changed {change}**{where}."
