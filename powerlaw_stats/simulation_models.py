@@ -273,11 +273,15 @@ def configuration_columns(frame: pd.DataFrame, variables: Sequence[str]) -> list
     return cols
 
 
-def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str]) -> pd.DataFrame:
+def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str],
+                   usable: np.ndarray | None = None) -> pd.DataFrame:
     """The table under ``spec``'s trial scheme, each row tagged with the raw row it copies.
 
     Configurations keep their sizes and values; row j of a configuration with n splits copies the
     configuration's observed row j (cycling), with ``trial = j``, ``split = j mod n``, ``trials = K``.
+    ``usable`` (a mask over ``raw``) restricts the rows copied to those the real fit used, so a
+    missing response in one run does not remove a simulated row; a configuration without any
+    usable row is copied as it is (and filtered later exactly as the data were).
 
     Examples
     --------
@@ -291,18 +295,21 @@ def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str]
         raise DataError(f"design {spec.name!r} rebuilds the trials from the schema's columns, but the table lacks "
                         f"{', '.join(missing)}; use design='observed'")
     keys = configuration_columns(raw, variables)
-    parts = [_cell_rows(cell, spec.min_trials) for _, cell in raw.assign(**{TEMPLATE: np.arange(len(raw))})
-             .groupby(keys, sort=False, dropna=False)]
+    usable = np.ones(len(raw), dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    tagged = raw.assign(**{TEMPLATE: np.arange(len(raw))})
+    parts = [_cell_rows(cell, spec.min_trials, usable[cell[TEMPLATE].to_numpy()])
+             for _, cell in tagged.groupby(keys, sort=False, dropna=False)]
     out = pd.concat(parts, ignore_index=True)
     return _refresh_weights_column(raw, out)
 
 
-def _cell_rows(cell: pd.DataFrame, minimum: int) -> pd.DataFrame:
+def _cell_rows(cell: pd.DataFrame, minimum: int, usable: np.ndarray) -> pd.DataFrame:
     n = int(cell["n_splits"].iloc[0])
     if n < 1:
         raise DataError(f"n_splits must be at least 1, got {n} (train_size {cell['train_size'].iloc[0]})")
     k = max(n, minimum)
-    out = cell.iloc[np.arange(k) % len(cell)].copy()
+    source = cell[usable] if usable.any() else cell
+    out = source.iloc[np.arange(k) % len(source)].copy()
     out["trials"] = k
     for col, values in (("trial", np.arange(k)), ("split", np.arange(k) % n)):
         if col in out.columns:

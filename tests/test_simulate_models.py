@@ -194,3 +194,14 @@ def test_rebuild_trials_cycles_the_observed_rows():
     assert out["__template_row__"].tolist() == [0, 1, 0, 2, 2, 2]
     assert out["trial"].tolist() == [0, 1, 2, 0, 1, 2] and out["split"].tolist() == [0, 1, 0, 0, 0, 0]
     assert out["trials"].tolist() == [3] * 6
+
+
+def test_a_missing_response_does_not_remove_a_simulated_row(curves):
+    # the full-pool configuration's first run lost its error; design n still has one run there
+    holed = curves.copy()
+    first = holed.index[(holed["n_splits"] == 1)][0]
+    holed.loc[first, "error"] = np.nan
+    full = simulate(FORMULA, curves, weights="w", design="n", n_trials=2, estimators=("ols",))
+    sim = simulate(FORMULA, holed, weights="w", design="n", n_trials=2, estimators=("ols",))
+    assert len(sim.data) == len(full.data)
+    assert not sim.data["log_err"].isna().any()
