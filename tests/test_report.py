@@ -282,6 +282,18 @@ def test_mm_is_fitted_but_not_simulated_by_default_and_the_page_says_so(simulate
     assert "MM was not part of the simulation" in rep.results["conclusion"]["text"][2]
 
 
+def test_answer_under_the_title_judges_by_the_calibrated_p_when_there_is_one(simulated):
+    rep, _ = simulated
+    c = rep.results["conclusion"]
+    assert rep.answer == c["answer"] and c["text"][0].startswith(c["answer"])
+    assert rep.title == "Does mixup (mix) change the power-law slope?"  # the example's effect is mixup's slope change
+    assert rep.html().index("note verdict") < rep.html().index('<section id="data"')  # the answer comes first
+    p = c["calibrated"]["p_value"] if c["calibrated"] else c["by_estimator"][c["believe"]]["p_value"]
+    assert c["answer"].startswith("**Yes:" if p < 0.05 else "**Not shown:")
+    if c["calibrated"]:
+        assert "with its SE scaled up to the spread the simulation measured" in c["answer"]
+
+
 def test_sim_estimators_choose_what_the_simulation_checks():
     rep = build_report(trials=10, sim_estimators=["mm", "ols"])
     rows = rep.results["simulation"]["scenarios"][0]["rows"]

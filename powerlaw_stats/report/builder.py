@@ -42,10 +42,12 @@ from .analysis import (
 from .blocks import Note, Section, table_of_contents
 from .sections import (
     Analysis,
+    answer_line,
     conclusion_section,
     conclusion_words,
     curves_section,
     data_section,
+    effect_words,
     irwls_section,
     least_squares_section,
     simulation_section,
@@ -65,6 +67,8 @@ class Report:
     sections: tuple[Section, ...]
     results: Mapping = field(repr=False)
     command: str = "powerlaw-stats report"
+    answer: str = ""  # the conclusion's first sentence, shown under the title too
+
 
     def html(self) -> str:
         """The page: one file, its CSS inline and its figures as data URIs, so it opens offline."""
@@ -75,12 +79,14 @@ class Report:
 
         return template.substitute(
             title=_esc(self.title), subtitle=_esc(self.subtitle), css=css, version=__version__,
-            notes="\n".join(Note(n, "warn").html() for n in self.notes), toc=table_of_contents(self.sections),
+            notes="\n".join([*([Note(self.answer, "verdict").html()] if self.answer else []),
+                              *(Note(n, "warn").html() for n in self.notes)]), toc=table_of_contents(self.sections),
             sections="\n".join(s.html() for s in self.sections), command=_esc(self.command),
         )
 
     def markdown(self) -> str:
-        head = [f"# {self.title}", "", self.subtitle, "", *(f"> {n}" for n in self.notes)]
+        notes = ((self.answer,) if self.answer else ()) + self.notes
+        head = [f"# {self.title}", "", self.subtitle, "", *(f"> {n}" for n in notes)]
         return "\n".join(head) + "\n\n" + "\n\n".join(s.md() for s in self.sections) + "\n"
 
     def json(self) -> str:
@@ -268,7 +274,9 @@ def build_report(
     )
     sections = _sections(an, progress)
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
-    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results_document(inputs, an), inputs.command())
+    results = results_document(inputs, an)
+    answer = results["conclusion"]["answer"] if results["conclusion"] else ""
+    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results, inputs.command(), answer)
 
 
 def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]]:
@@ -315,7 +323,8 @@ def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
 
 def _title(an: Analysis) -> str:
     if an.effect:
-        return f"Does {an.effect} change the power law?"
+        what, _, slope = effect_words(an)
+        return f"Does {what.replace('`', '')} change the {'power-law slope' if slope else 'learning curve'}?"
     return "Power-law learning curves: fit and diagnostics"
 
 
@@ -350,5 +359,6 @@ def _conclusion_doc(an: Analysis) -> dict | None:
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
             "believe": an.verdict.recommended if an.verdict else None,
-            "calibrated": an.calibrated.to_dict() if an.calibrated else None, "text": conclusion_words(an, rows, agree)}
+            "calibrated": an.calibrated.to_dict() if an.calibrated else None, "answer": answer_line(an, rows),
+            "text": conclusion_words(an, rows, agree)}
 

@@ -357,11 +357,8 @@ def conclusion_section(an: Analysis) -> Section:
 def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
     """The answer in plain words: did the effect change the curve, how sure, do estimators agree, which to believe."""
     best = an.verdict.recommended if an.verdict else "ols"
-    r = rows[best]
     alpha = 1 - an.level
-    first = (f"{_answer(an, r, alpha)} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
-             f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, {p_is(r['p_value'])}): "
-             f"{_evidence(r['p_value'], alpha)}. {_meaning(an, r['estimate'])}")
+    first = f"{answer_line(an, rows)} {_meaning(an, rows[best]['estimate'])}"
     each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} ({p_is(x['p_value'])})" for m, x in rows.items())
     how = ("The estimators agree" if agree.agree else "The estimators disagree") + f": {each}."
     if agree.agree and not agree.within_each_others_ci:
@@ -370,12 +367,30 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         how += " Whether the effect is distinguishable from zero therefore depends on which standard error one believes."
     trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
              "Without the simulation check it is not known which standard error to believe; least squares is shown.")
+    trust += _calibrated_words(an.calibrated, an.level, alpha)
     skipped = unsimulated(an)
     if skipped:
         one = len(skipped) == 1
-        trust += (f" ({_names(skipped)} {'was' if one else 'were'} not part of the simulation, so "
-                  f"{'its standard error is' if one else 'their standard errors are'} unchecked.)")
-    return [first, how, trust + _calibrated_words(an.calibrated, an.level, alpha)]
+        trust += (f" {_names(skipped)} {'was' if one else 'were'} not part of the simulation, so "
+                  f"{'its standard error is' if one else 'their standard errors are'} unchecked.")
+    return [first, how, trust]
+
+
+def answer_line(an: Analysis, rows: dict) -> str:
+    """The headline: did the effect change the curve, the believed estimate, and how sure we are.
+
+    How sure follows the simulation: when it found the believed SE too small, the p-value judged
+    is the one with the SE scaled up to the spread it measured.
+    """
+    best = an.verdict.recommended if an.verdict else "ols"
+    r, c, alpha = rows[best], an.calibrated, 1 - an.level
+    p_final = c.p_value if c else r["p_value"]
+    text = (f"{_answer(an, p_final, alpha)} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
+            f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, {p_is(r['p_value'])}")
+    if c:
+        text += (f"; with its SE scaled up to the spread the simulation measured, CI {num(c.ci_low)} to {num(c.ci_high)}, "
+                 f"{p_is(c.p_value)}")
+    return f"{text}): {_evidence(p_final, alpha)}."
 
 
 def _calibrated_words(c: Calibrated | None, level: float, alpha: float) -> str:
@@ -417,7 +432,7 @@ PLAIN_FACTORS = {"mix": "mixup", "CinicTr": "training on CINIC-10", "CinicEv": "
                  "TrainSet": "the training set", "EvalSet": "the evaluation set"}
 
 
-def _effect_parts(an: Analysis) -> tuple[str, str | None, bool]:
+def effect_words(an: Analysis) -> tuple[str, str | None, bool]:
     """How to name the effect in words: its factor and level (``mix``, ``1``), and whether it is a slope term."""
     factor = an.data.effect_factor
     parts = [p.replace(" ", "") for p in an.effect.split(":")]
@@ -437,18 +452,18 @@ def _versus(an: Analysis, level: str) -> str:
     return f" (`{factor}` = {level} against {against})"
 
 
-def _answer(an: Analysis, r: dict, alpha: float) -> str:
-    what, level, slope = _effect_parts(an)
+def _answer(an: Analysis, p_value: float, alpha: float) -> str:
+    what, level, slope = effect_words(an)
     where = _versus(an, level) if level else ""
     change = "the power-law slope" if slope else "the learning curve's level"
-    if r["p_value"] < alpha:
+    if p_value < alpha:
         return f"**Yes: {what} changed {change}**{where}."
     return f"**Not shown: the data do not establish that {what} changed {change}**{where}."
 
 
 def _meaning(an: Analysis, estimate: float) -> str:
     term, x = an.effect, an.data.x
-    _, level, slope = _effect_parts(an)
+    _, level, slope = effect_words(an)
     if slope and "log2" in term and an.formula.split("~")[0].strip() == "log_err":
         change = 2.0**estimate - 1
         steeper = "steeper: the error falls faster" if estimate < 0 else "flatter: the error falls more slowly"
