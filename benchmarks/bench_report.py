@@ -1,0 +1,111 @@
+"""Time of the default report (bundled example, 1000 simulation trials) by phase, in one process.
+
+Run:  python benchmarks/bench_report.py [--trials 1000] [--runs 3]
+
+The report is built ``--runs`` times (after one warm-up that pays matplotlib's import and font
+cache); each phase is timed by wrapping the builder's own steps, so the phases add up to the whole:
+
+- fits: least squares and the robust fits on the example;
+- simulation: the four scenarios (2 residual models x 2 designs) of the effect term;
+- figures: drawing every figure and encoding it as PNG (the sections);
+- writing: ``index.html``, ``report.md``, ``results.json`` and ``figures/`` to a temporary folder.
+
+Baselines measured in the same process:
+- the 15 s goal for the whole command (the ratio says how much of it the report uses);
+- the report's figures re-encoded as SVG and as PNG at twice the resolution (200 dpi): the cost of
+  the encoding chosen for the page (PNG at 100 dpi), against the alternatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from powerlaw_stats import plots
+from powerlaw_stats.report import builder, sections
+
+GOAL_S = 15.0
+PHASES = {"fits": "fit_all", "simulation": "_simulate", "figures": "_sections"}
+
+
+def timed(times: dict[str, list[float]], phase: str, fn: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times[phase].append(time.perf_counter() - t0)
+
+    return wrapper
+
+
+def build_once(trials: int, times: dict[str, list[float]]) -> builder.Report:
+    t0 = time.perf_counter()
+    rep = builder.build_report(trials=trials)
+    with tempfile.TemporaryDirectory() as tmp:
+        t1 = time.perf_counter()
+        rep.write(f"{tmp}/report")
+        times["writing"].append(time.perf_counter() - t1)
+    times["total"].append(time.perf_counter() - t0)
+    return rep
+
+
+def encodings(rep: builder.Report, runs: int) -> dict[str, float]:
+    """Median seconds to draw and encode every fit figure of the report three ways, interleaved."""
+    ways = {"PNG 100 dpi (page)": ("png", sections.DPI), "PNG 200 dpi": ("png", 200), "SVG": ("svg", sections.DPI)}
+    figures = _figures(rep)
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(runs):
+        for name, (fmt, dpi) in ways.items():  # interleaved, so load from other processes hits each alike
+            t0 = time.perf_counter()
+            for fig in figures:
+                plots.to_bytes(fig, fmt, dpi)
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def _figures(rep: builder.Report) -> list:
+    """The report's fit figures as matplotlib objects again, drawn from the same fits."""
+    from powerlaw_stats.report.analysis import fit_all
+
+    res = rep.results
+    frame = builder._model_rows(builder.resolve_inputs(None, None, None, None, 0, 0, 0.95, None, ()))[0]
+    fits = fit_all(res["formula"], frame, res["weights"], res["level"]).results
+    ols = fits["ols"]
+    figs = [plots.learning_curves(ols, effect=res["effect"]), plots.qq(ols), plots.residual_histogram(ols)]
+    for robust in (r for m, r in fits.items() if m != "ols"):
+        figs += [plots.residuals_vs_fitted(robust), plots.weighted_residuals_vs_fitted(robust), plots.qq_raw_weighted(robust)]
+    return figs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    times: dict[str, list[float]] = defaultdict(list)
+    for phase, name in PHASES.items():
+        setattr(builder, name, timed(times, phase, getattr(builder, name)))
+    rep = build_once(args.trials, times)  # warm-up: imports, font cache
+    times.clear()
+    for _ in range(args.runs):
+        build_once(args.trials, times)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"default report, {args.trials} trials per scenario, median of {args.runs} runs after a warm-up")
+    print(f"{'phase':28s} {'median s':>9s} {'share':>7s}")
+    for phase in (*PHASES, "writing", "total"):
+        print(f"{phase:28s} {med[phase]:9.3f} {med[phase] / med['total']:7.1%}")
+    print(f"{'total / 15 s goal':28s} {med['total'] / GOAL_S:9.2f}")
+    enc = encodings(rep, args.runs)
+    page = enc["PNG 100 dpi (page)"]
+    print(f"\n{'figures encoded as':28s} {'median s':>9s} {'page / this':>12s}")
+    for name, s in enc.items():
+        print(f"{name:28s} {s:9.3f} {page / s:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
