@@ -16,6 +16,7 @@ from .diagnostics import TestResult
 from .effect import EffectResult, effect  # eager (light): a lazy name would be shadowed by its submodule
 from .errors import PowerlawStatsError
 from .fitting import breusch_pagan, fit
+from .plan import PlanResult, plan  # eager (light): a lazy name would be shadowed by its submodule
 from .region import RegionResult, region  # eager (light, scipy-free): a lazy name would be shadowed by its submodule
 from .results import FitResult
 from .simulate import SimulationResult, simulate  # eager: a lazy name would be shadowed by its submodule
@@ -33,6 +34,7 @@ _LAZY: dict[str, str] = {
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them
     "EffectResult",
     "FitResult",
+    "PlanResult",
     "PowerlawStatsError",
     "RegionResult",
     "SimulationResult",
@@ -41,6 +43,7 @@ __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_
     "breusch_pagan",
     "effect",
     "fit",
+    "plan",
     "region",
     "simulate",
     *sorted(_LAZY),

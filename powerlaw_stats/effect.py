@@ -105,7 +105,8 @@ def factor_term(column: str, frame: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> d = pd.DataFrame({"mixup": [0, 1], "width": [16, 32], "arch": ["a", "b"]})
+    >>> from powerlaw_stats.data import with_schema_names
+    >>> d, _ = with_schema_names(pd.DataFrame({"mixup": [0, 1], "width": [16, 32], "arch": ["a", "b"]}))
     >>> [factor_term(c, d) for c in ("mixup", "width", "arch")]
     ['mix', 'C(width)', 'arch']
     """

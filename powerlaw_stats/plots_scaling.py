@@ -18,13 +18,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .plan import PlanResult
     from .region import GroupRegion, RegionResult
 
 RUN_COLOUR = "#7f7f7f"  # replicate runs
 LINE_COLOUR = "#1f77b4"  # the straight line (power law) on all sizes
 BREAK_COLOUR = "#d62728"  # the one-break fit, its break and interval
 FLAG_COLOUR = "#ff7f0e"  # sizes outside the power-law region
-PASS_COLOUR = "#2ca02c"  # designs reaching the power wanted
+TARGET_COLOUR = "#000000"  # the power wanted
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P")
 
 
 def region_panel(group: GroupRegion, ax: Axes | None = None, *, response: str = "log_err") -> Figure:
@@ -74,4 +76,34 @@ def region_figure(result: RegionResult, *, columns: int = 4, max_groups: int = 3
             labels[lab] = lab
     fig.legend(list(handles.values()), list(labels), loc="outside lower center", ncols=len(labels), fontsize=8)
     fig.suptitle(f"Power-law region per group (break interval {result.level:.0%}, test level {result.alpha:g})", fontsize=10)
+    return fig
+
+
+def power_cost(result: PlanResult, ax: Axes | None = None) -> Figure:
+    """Power of every candidate design against its cost (log scale), one series per minimum number of
+    trials, with the power wanted as a line and the recommended design ringed."""
+    fig, ax = _figure(ax, (6.4, 4.4))
+    series: dict[str, list] = {}
+    for d in result.designs:
+        key = "pilot design" if d.design.observed else f"min {d.design.min_trials} runs/size" + (
+            f", {d.n_groups} groups" if d.design.n_groups is not None else "")
+        series.setdefault(key, []).append(d)
+    for i, (key, points) in enumerate(series.items()):
+        points = sorted(points, key=lambda p: p.cost)
+        cost = np.array([p.cost for p in points])
+        power = np.array([p.power for p in points])
+        err = 2 * np.array([p.power_se for p in points])
+        ax.errorbar(cost, power, yerr=err, marker=MARKERS[i % len(MARKERS)], ms=5, lw=1, capsize=2, label=key)
+    ax.axhline(result.power_wanted, color=TARGET_COLOUR, lw=1, ls="--", label=f"power wanted ({result.power_wanted:g})")
+    best = result.recommended
+    if best is not None:
+        ax.scatter([best.cost], [best.power], s=180, facecolors="none", edgecolors=BREAK_COLOUR, lw=1.6,
+                   label=f"recommended: {best.design.label}", zorder=5)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"cost ({result.cost_unit})")
+    ax.set_ylabel(f"power (CI at {result.level:.0%} excludes 0)")
+    ax.set_title(f"{result.effect} = {result.delta:g}: {result.estimator}, {result.residuals} residuals, "
+                 f"{result.n_trials} studies each (bars ±2 MC SE)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
     return fig

@@ -17,6 +17,7 @@ app = typer.Typer(
 
 from . import effect as _effect  # noqa: E402,F401  (registers effect)
 from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
+from . import plan as _plan  # noqa: E402,F401  (registers plan)
 from . import plot as _plot  # noqa: E402,F401  (registers plot)
 from . import region as _region  # noqa: E402,F401  (registers region)
 from . import report as _report  # noqa: E402,F401  (registers report)

@@ -1,0 +1,124 @@
+"""``powerlaw-stats plan``: the cheapest design that detects the effect with the power wanted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import datasets
+from ..plan import PlanResult, plan
+from ..simulate import ESTIMATORS
+from . import app
+from .common import PowerlawStatsErrorOption as OptErr
+from .common import boundary, check_choice, emit, fmt_num, render, to_json
+from .fit import DATA_HELP
+from .simulate import _progress
+
+PLAN_FORMATS: tuple[str, ...] = ("table", "json")
+
+
+def _numbers(text: str | None, option: str, kind: type) -> list | None:
+    if text is None:
+        return None
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise OptErr(f"{option} {text!r}: give comma-separated numbers, e.g. {option} 3125,6250") from None
+
+
+@app.command("plan")
+@boundary
+def plan_command(
+    delta: Annotated[float, typer.Option(help="smallest change of the effect worth detecting, e.g. -0.03")],
+    data: Annotated[Path | None, typer.Argument(help="pilot data; " + DATA_HELP, show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula (default: the seed's)")] = None,
+    effect: Annotated[str | None, typer.Option(help="effect term (default: mixup's change to the slope)")] = None,
+    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
+    weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
+    power: Annotated[float, typer.Option(help="power wanted")] = 0.8,
+    level: Annotated[float, typer.Option(help="confidence level whose interval must exclude 0")] = 0.95,
+    estimator: Annotated[str, typer.Option(help=" | ".join(ESTIMATORS))] = "ols",
+    residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
+    smallest: Annotated[str | None, typer.Option(help="candidate smallest sizes, comma-separated "
+                                                "(default: pilot sizes leaving three above)")] = None,
+    min_trials: Annotated[str | None, typer.Option(help="candidate minimum trials per size (default 1,2,4,8)")] = None,
+    groups: Annotated[str | None, typer.Option(help="candidate numbers of groups, e.g. 2,4 (default: all)")] = None,
+    group_by: Annotated[str, typer.Option(help="columns whose combinations are the groups")] = "train_set,eval_set",
+    trials: Annotated[int, typer.Option("--trials", help="simulated studies per candidate")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    rate: Annotated[float | None, typer.Option(help="training images per second per GPU: cost in GPU-hours")] = None,
+    epochs: Annotated[float | None, typer.Option(help="epochs per run when the data has no epochs column (default 1)")] = None,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    plot: Annotated[Path | None, typer.Option("--plot", help="power against cost (.png or .svg)")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Simulate the power of candidate designs and recommend the cheapest one reaching it."""
+    check_choice(output_format, PLAN_FORMATS, "--format")
+    if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
+        raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
+    if output is not None and not output.parent.exists():
+        raise OptErr(f"--output {output}: folder {output.parent} does not exist")
+    example = data is None and formula is None
+    with _progress(quiet) as progress:
+        result = plan(data, delta=delta, formula=formula, effect=effect,
+                      weights=weights if weights or not example else datasets.EXAMPLE_WEIGHTS, weight_type=weight_type,
+                      power=power, level=level, estimator=estimator, residuals=residuals,
+                      smallest=_numbers(smallest, "--smallest", float), min_trials=_numbers(min_trials, "--min-trials", int),
+                      n_groups=_numbers(groups, "--groups", int), group_by=[g for g in group_by.split(",") if g.strip()],
+                      n_trials=trials, seed=seed, rate=rate, epochs=epochs, where=where, let=let or [], na=na,
+                      progress=progress)
+    notes = [datasets.EXAMPLE_NOTE] if data is None else []
+    text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
+    if plot is not None:
+        from ..plots import save
+        from ..plots_scaling import power_cost
+
+        save(power_cost(result), plot)
+    emit(text, output)
+
+
+def header_lines(result: PlanResult) -> list[str]:
+    return [f"effect {result.effect}: pilot estimate {fmt_num(result.pilot_estimate, 4)}, simulated at delta = "
+            f"{fmt_num(result.delta, 4)}; power = share of {result.n_trials} simulated studies whose {result.level:.0%} "
+            f"interval ({result.estimator}) excludes 0",
+            result.residuals_description]
+
+
+def verdict(result: PlanResult) -> str:
+    best = result.recommended
+    if best is None:
+        top = max(result.designs, key=lambda d: d.power)
+        return (f"no candidate reaches power {result.power_wanted:g}; the most powerful is '{top.design.label}' "
+                f"({top.power:.3f}): add smaller sizes, more trials or groups")
+    return (f"recommended: '{best.design.label}', power {best.power:.3f} ± {best.power_se:.3f} at "
+            f"{fmt_num(best.cost, 4)} {result.cost_unit} ({best.runs} training runs)")
+
+
+def render_table(result: PlanResult, notes: list[str]) -> str:
+    from rich.table import Table
+
+    table = Table(title=f"Power to detect {result.effect} = {fmt_num(result.delta, 4)} (wanted {result.power_wanted:g})",
+                  title_justify="left")
+    cost = "GPU-hours" if result.rate else "images"
+    for i, name in enumerate(["design", "sizes", "groups", "runs", cost, "power", "± MC SE", "mean SE", "SD of est.", ""]):
+        table.add_column(name, justify="left" if i in (0, 9) else "right")
+    order = sorted(result.designs, key=lambda d: (d.cost, -d.power))
+    for d in order:
+        mark = "recommended" if d is result.recommended else ("reaches" if d.reaches else "")
+        table.add_row(d.design.label, f"{fmt_num(d.sizes[0], 6)}–{fmt_num(d.sizes[-1], 6)} ({len(d.sizes)})",
+                      str(d.n_groups), str(d.runs), fmt_num(d.cost, 4), f"{d.power:.3f}", f"{d.power_se:.3f}",
+                      fmt_num(d.mean_se, 4), fmt_num(d.sd_estimate, 4), mark)
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), table, verdict(result)],
+                  width=140)
+
+
+def render_json(result: PlanResult, notes: list[str]) -> str:
+    doc = result.to_dict()
+    doc["notes"] = notes
+    return to_json(doc)

@@ -1,0 +1,509 @@
+"""The design planner: which study detects the effect with the power wanted, at the least cost?
+
+From pilot data the planner takes the truth (the pilot's weighted least-squares coefficients, with
+the effect term set to the smallest change worth detecting, ``delta``) and a residual model learned
+from the pilot's residuals (:mod:`powerlaw_stats.simulation_models`, as :func:`powerlaw_stats.simulate`
+does). Each candidate design rebuilds the table in the schema's trial scheme: the pilot's
+configurations (training set, evaluation set, width, mixup, …) at the sizes from ``smallest`` up, with
+``max(n, K)`` runs at 1/n of the pool (K the minimum number of trials), for the first ``n_groups``
+experiment groups. Every row's error keeps the variance of the pilot configuration it copies (the
+nearest pilot size for a size the pilot lacks), exactly as :func:`powerlaw_stats.simulate` does for
+its rebuilt designs, so only the estimator's rows and weights follow the design.
+
+Power is the share of simulated studies whose ``level`` confidence interval for the effect excludes
+0. Cost is the total number of training images processed (train size × epochs, summed over the
+distinct training runs; an evaluation set costs nothing), or GPU-hours at ``rate`` images per second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import load, model_frame
+from .errors import DataError, OptionError
+from .estimators import IrwlsControl, least_squares
+from .fitting import WEIGHT_TYPES, design_matrices
+from .formula import DesignMatrices, parse, same_term
+from .inference import check_level, t_quantile
+from .simulate import CHUNK, ESTIMATORS, EstimatorOptions
+from .simulation_models import RESIDUAL_MODELS, ResidualSource, configuration_columns, residual_model
+
+DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
+DEFAULT_GROUP_BY: tuple[str, ...] = ("train_set", "eval_set")
+CANDIDATE = "__plan_candidate__"  # marks the candidate's rows in the frame built with the pilot
+Progress = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Design:
+    """A candidate study: smallest size, minimum trials per size, number of groups (None: the pilot's)."""
+
+    smallest: float | None = None
+    min_trials: int | None = None
+    n_groups: int | None = None
+
+    @property
+    def observed(self) -> bool:
+        return self.smallest is None and self.min_trials is None and self.n_groups is None
+
+    @property
+    def label(self) -> str:
+        if self.observed:
+            return "pilot design"
+        parts = [f"sizes from {self.smallest:g}" if self.smallest is not None else "pilot sizes",
+                 f"min {self.min_trials} runs/size" if self.min_trials is not None else "pilot runs/size"]
+        parts += [f"{self.n_groups} groups"] if self.n_groups is not None else []
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class DesignPower:
+    """One candidate's simulated power and its cost.
+
+    ``power_se`` is the Monte-Carlo standard error of ``power``; ``mean_se`` and ``sd_estimate`` the
+    mean estimated SE of the effect and the SD of its estimates; ``images`` the training images
+    processed (size × epochs over runs); ``gpu_hours`` that at the plan's rate (None without one).
+    """
+
+    design: Design
+    sizes: tuple[float, ...]
+    n_groups: int
+    rows: int
+    runs: int
+    images: float
+    gpu_hours: float | None
+    power: float
+    power_se: float
+    mean_estimate: float
+    mean_se: float
+    sd_estimate: float
+    failures: int
+    reaches: bool
+
+    @property
+    def cost(self) -> float:
+        return self.images if self.gpu_hours is None else self.gpu_hours
+
+    def to_dict(self) -> dict:
+        d = self.design
+        return {"design": d.label, "smallest": d.smallest, "min_trials": d.min_trials, "n_groups": self.n_groups,
+                "sizes": list(self.sizes), "rows": self.rows, "runs": self.runs, "images": self.images,
+                "gpu_hours": self.gpu_hours, "power": self.power, "power_se": self.power_se,
+                "mean_estimate": _num(self.mean_estimate), "mean_se": _num(self.mean_se),
+                "sd_estimate": _num(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches}
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Every candidate's power and cost, and the cheapest one reaching the power wanted (or None)."""
+
+    designs: tuple[DesignPower, ...]
+    recommended: DesignPower | None
+    formula: str
+    effect: str
+    delta: float
+    pilot_estimate: float
+    power_wanted: float
+    level: float
+    estimator: str
+    residuals: str
+    residuals_description: str
+    n_trials: int
+    seed: int
+    rate: float | None
+
+    @property
+    def cost_unit(self) -> str:
+        return "training images" if self.rate is None else "GPU-hours"
+
+    def table(self) -> pd.DataFrame:
+        """One row per candidate, cheapest first."""
+        rows = [p.to_dict() for p in self.designs]
+        return pd.DataFrame(rows).sort_values(["gpu_hours" if self.rate else "images", "power"],
+                                              ascending=[True, False], kind="stable").reset_index(drop=True)
+
+    def to_dict(self) -> dict:
+        """The JSON of ``powerlaw-stats plan --format json``."""
+        return {"formula": self.formula, "effect": self.effect, "delta": self.delta, "pilot_estimate": self.pilot_estimate,
+                "power_wanted": self.power_wanted, "level": self.level, "estimator": self.estimator,
+                "residuals": self.residuals, "n_trials": self.n_trials, "seed": self.seed, "rate": self.rate,
+                "cost_unit": self.cost_unit,
+                "recommended": None if self.recommended is None else self.recommended.to_dict(),
+                "designs": [p.to_dict() for p in self.designs]}
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# ----------------------------------------------------------------------------- the pilot
+
+
+@dataclass(frozen=True)
+class _Pilot:
+    """The pilot's rows, design, truth, residual model and what candidates need from it."""
+
+    raw: pd.DataFrame  # the rows the pilot fit used, as read
+    design: DesignMatrices
+    weights: np.ndarray | None
+    beta: np.ndarray
+    effect_index: int
+    model: object
+    namespace_lets: tuple[str, ...]
+    config: list[str]
+    group_by: list[str]
+
+
+def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: str, group_by) -> _Pilot:
+    mf = model_frame(raw, parsed.variables, **frame_args)
+    design = design_matrices(parsed, mf)
+    root = np.ones(len(design.y)) if mf.weights is None else np.sqrt(mf.weights)
+    ols = least_squares(design.x * root[:, None], design.y * root)
+    if not ols.kept.all():
+        aliased = [n for n, k in zip(design.column_names, ols.kept) if not k]
+        raise DataError(f"the pilot's design is singular ({', '.join(aliased)} aliased); remove those terms")
+    j = _term_index(design.column_names, effect)
+    beta = ols.coef.copy()
+    source = _residual_source(design, root, ols.coef)
+    beta[j] = float(delta)
+    pins = tuple(f"{k}={float(v)!r}" for k, v in mf.namespace.items() if k in ("IXMin", "IPMin"))
+    used = raw.loc[mf.frame.index]
+    config = [c for c in configuration_columns(used, parsed.variables) if c not in ("train_size", "n_splits")]
+    groups = [g for g in group_by if g in used.columns]
+    return _Pilot(used, design, mf.weights, beta, j, residual_model(residuals, source), pins, config, groups)
+
+
+def _residual_source(design: DesignMatrices, root: np.ndarray, beta: np.ndarray) -> ResidualSource:
+    # as simulate learns it: whitened residuals of the truth fit on the rows with positive weight
+    pos = root > 0
+    xw = design.x[pos] * root[pos, None]
+    resid = root[pos] * (design.y[pos] - design.x[pos] @ beta)
+    df = int(pos.sum()) - design.x.shape[1]
+    leverage = np.einsum("ij,jk,ik->i", xw, least_squares(xw, np.zeros(len(xw))).xtx_inv, xw)
+    return ResidualSource(design.x[pos], resid, float(np.sqrt(resid @ resid / df)), leverage)
+
+
+def _term_index(names: Sequence[str], term: str) -> int:
+    for i, name in enumerate(names):
+        if same_term(name, term):
+            return i
+    raise OptionError(f"no coefficient {term!r} in the model; its coefficients are {', '.join(names)}")
+
+
+# ----------------------------------------------------------------------------- candidate tables
+
+
+def candidate_table(pilot: pd.DataFrame, design: Design, config: Sequence[str], group_by: Sequence[str]) -> pd.DataFrame:
+    """The pilot's configurations rebuilt under ``design``; column ``__template__`` is the pilot row copied.
+
+    Sizes: the pilot's sizes of each configuration from ``smallest`` up, extended by halving below
+    the pilot's smallest; ``n_splits`` = pool / size; ``trials`` = max(n_splits, min_trials) (the
+    pilot's count at a pilot size when ``min_trials`` is None).
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"train_set": "a", "train_size": [400, 200, 200], "n_splits": [1, 2, 2], "trials": [1, 2, 2],
+    ...                   "error": [0.1, 0.2, 0.2]})
+    >>> t = candidate_table(p, Design(100, 3), ["train_set"], [])
+    >>> t[["train_size", "n_splits", "trials"]].drop_duplicates().values.tolist()
+    [[100, 4, 4], [200, 2, 3], [400, 1, 3]]
+    """
+    for col in ("train_size", "n_splits", "trials"):
+        if col not in pilot.columns:
+            raise DataError(f"planning rebuilds the schema's trials, but the pilot lacks column {col!r}")
+    rows = pilot.assign(__template__=np.arange(len(pilot)))
+    rows = _first_groups(rows, group_by, design.n_groups)
+    parts = [_config_rows(cell, design) for _, cell in rows.groupby(config, sort=False, dropna=False)] if config \
+        else [_config_rows(rows, design)]
+    out = pd.concat(parts, ignore_index=True).drop(columns=["run_id"], errors="ignore")  # new runs, no ids yet
+    if "w" in pilot.columns and np.allclose(pilot["w"].to_numpy(float), 1.0 / pilot["trials"].to_numpy(float)):
+        out["w"] = 1.0 / out["trials"]  # a stored schema weight follows the new trial counts
+    return out
+
+
+def _first_groups(rows: pd.DataFrame, group_by: Sequence[str], n: int | None) -> pd.DataFrame:
+    if n is None or not group_by:
+        return rows
+    keys = rows[list(group_by)].astype(str).agg("\x1f".join, axis=1)
+    order = list(dict.fromkeys(keys))
+    if n < 1 or n > len(order):
+        raise OptionError(f"n_groups {n} is outside 1..{len(order)} (the pilot's groups by {', '.join(group_by)})")
+    return rows[keys.isin(order[:n]).to_numpy()]
+
+
+def _config_rows(cell: pd.DataFrame, design: Design) -> pd.DataFrame:
+    pool = float((cell["train_size"] * cell["n_splits"]).max())
+    sizes = np.sort(cell["train_size"].unique().astype(float))
+    smallest = sizes[0] if design.smallest is None else float(design.smallest)
+    new = sizes[0] / 2.0 ** np.arange(1, 64)
+    keep = np.concatenate([new[new >= smallest * (1 - 1e-9)][::-1], sizes[sizes >= smallest * (1 - 1e-9)]])
+    if keep.size == 0:
+        raise OptionError(f"smallest size {smallest:g} is above every pilot size of a configuration (largest {sizes[-1]:g})")
+    return pd.concat([_size_rows(cell, s, pool, design.min_trials) for s in keep], ignore_index=True)
+
+
+def _size_rows(cell: pd.DataFrame, size: float, pool: float, min_trials: int | None) -> pd.DataFrame:
+    logs = np.log2(cell["train_size"].to_numpy(float))
+    at = cell.iloc[np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))]
+    n = max(1, int(round(pool / size)))
+    observed = np.isclose(at["train_size"].iloc[0], size)
+    k = int(at["trials"].iloc[0]) if min_trials is None and observed else max(n, min_trials or 1)
+    # one row per (run, evaluation row of the template): runs cycle over the template's runs
+    runs = at.groupby("trial", sort=True) if "trial" in at.columns else [(0, at)]
+    templates = [rows for _, rows in runs]
+    out = pd.concat([templates[j % len(templates)].assign(trial=j, split=j % n) for j in range(k)], ignore_index=True)
+    dtype = cell["train_size"].dtype
+    return out.assign(train_size=np.asarray(size).astype(dtype) if np.isclose(size, round(size)) else size,
+                      n_splits=n, trials=k)
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def training_cost(table: pd.DataFrame, run_columns: Sequence[str], epochs: float | None = None) -> tuple[int, float]:
+    """Distinct training runs and the images they process (size × epochs, evaluation sets free).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"train_set": "a", "eval_set": ["a", "b", "a", "b"], "train_size": [100, 100, 200, 200],
+    ...                   "trial": 0})
+    >>> training_cost(t, ["train_set", "train_size", "trial"], epochs=10)
+    (2, 3000.0)
+    """
+    runs = table.drop_duplicates(list(run_columns))
+    per_run = runs["epochs"].to_numpy(float) if epochs is None and "epochs" in runs.columns else (epochs or 1.0)
+    return len(runs), float(np.sum(runs["train_size"].to_numpy(float) * per_run))
+
+
+def _run_columns(table: pd.DataFrame, config: Sequence[str]) -> list[str]:
+    if "run_id" in table.columns:  # the pilot's own runs
+        return ["run_id"]
+    return [c for c in (*config, "train_size", "trial") if c in table.columns and c != "eval_set"]
+
+
+# ----------------------------------------------------------------------------- power
+
+
+@dataclass(frozen=True)
+class _Sim:
+    """What the trials need: settings shared by every candidate."""
+
+    estimator: str
+    options: EstimatorOptions
+    n_trials: int
+    seed: int
+    level: float
+
+
+def effect_power(x_full: np.ndarray, x_fit: np.ndarray, j: int, weights, noise, beta, model, sim: _Sim,
+                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimates, SEs and usable flags of coefficient ``j`` of ``x_fit`` over ``n_trials`` simulated studies.
+
+    Responses are ``x_full @ beta`` plus the residual model's whitened draws times ``noise`` (the
+    1/sqrt(w0) of the pilot row each row copies); chunk ``b`` draws from ``SeedSequence(seed, (b,))``
+    as :func:`powerlaw_stats.simulate` does, so the pilot design reproduces its trials exactly.
+    """
+    total = sim.n_trials
+    est, se, ok = np.full(total, np.nan), np.full(total, np.nan), np.zeros(total, bool)
+    mean = x_full @ beta
+    for b, start in enumerate(range(0, total, CHUNK)):
+        stop = min(start + CHUNK, total)
+        rng = np.random.default_rng(np.random.SeedSequence(sim.seed, spawn_key=(b,)))
+        y = mean + model.draw(rng, stop - start, x_full, None) * noise
+        fit = ESTIMATORS[sim.estimator](x_fit, y, weights, sim.options)
+        good = np.asarray(fit.ok, bool)
+        est[start:stop] = np.where(good, fit.coef[:, j], np.nan)
+        se[start:stop] = np.where(good, fit.se[:, j], np.nan)
+        ok[start:stop] = good
+        if progress is not None:
+            progress(stop - start)
+    return est, se, ok
+
+
+def _noise(weights_template: np.ndarray | None, n: int) -> np.ndarray:
+    if weights_template is None:
+        return np.ones(n)
+    with np.errstate(divide="ignore"):
+        return np.where(weights_template > 0, 1.0 / np.sqrt(weights_template), 0.0)
+
+
+def _design_power(pilot: _Pilot, design: Design, parsed, frame_args, sim: _Sim, rate, epochs, power_wanted,
+                  progress) -> DesignPower:
+    x_full, weights, noise, table = _candidate_arrays(pilot, design, parsed, frame_args)
+    root = np.ones(len(x_full)) if weights is None else np.sqrt(weights)
+    kept = least_squares(x_full * root[:, None], np.zeros(len(x_full))).kept
+    if not kept[pilot.effect_index]:
+        raise OptionError(f"design '{design.label}' cannot estimate {pilot.design.column_names[pilot.effect_index]}: "
+                          "its column is zero or aliased there; keep the levels the effect needs")
+    j = int(np.count_nonzero(kept[: pilot.effect_index]))
+    est, se, ok = effect_power(x_full, x_full[:, kept], j, weights, noise, pilot.beta, pilot.model, sim, progress)
+    df = int(np.count_nonzero(root)) - int(kept.sum())
+    reject = np.abs(est[ok]) > t_quantile(sim.level, df) * se[ok]
+    power = float(reject.mean()) if ok.any() else float("nan")
+    runs, images = training_cost(table, _run_columns(table, pilot.config), epochs)
+    sizes = tuple(sorted(float(s) for s in table["train_size"].unique()))
+    groups = table[pilot.group_by].drop_duplicates().shape[0] if pilot.group_by else 1
+    return DesignPower(design, sizes, int(groups), len(x_full), runs, images,
+                       None if rate is None else images / rate / 3600.0, power,
+                       float(np.sqrt(power * (1 - power) / max(int(ok.sum()), 1))),
+                       float(np.nanmean(est)), float(np.nanmean(se)), float(np.nanstd(est, ddof=1)),
+                       int((~ok).sum()), bool(power >= power_wanted))
+
+
+def _candidate_arrays(pilot: _Pilot, design: Design, parsed, frame_args):
+    if design.observed:
+        w = pilot.weights
+        return pilot.design.x, w, _noise(w, len(pilot.design.x)), pilot.raw
+    table = candidate_table(pilot.raw, design, pilot.config, pilot.group_by)
+    both = pd.concat([pilot.raw.assign(**{CANDIDATE: False}), table.assign(**{CANDIDATE: True})], ignore_index=True)
+    both = both.drop(columns="__template__")
+    args = {**frame_args, "let": [*frame_args["let"], *pilot.namespace_lets], "extra_columns": [CANDIDATE]}
+    mf = model_frame(both, parsed.variables, **args)  # with the pilot's rows, every factor keeps all its levels
+    dm = design_matrices(parsed, mf)
+    rows = mf.frame[CANDIDATE].to_numpy(bool)
+    if rows.sum() != len(table):
+        raise DataError(f"design '{design.label}': {len(table) - int(rows.sum())} rebuilt rows were dropped by --where or NA")
+    w = None if mf.weights is None else mf.weights[rows]
+    w0 = None if pilot.weights is None else pilot.weights[table["__template__"].to_numpy()]
+    return dm.x[rows], w, _noise(w0, int(rows.sum())), table
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def candidate_designs(pilot: pd.DataFrame, smallest: Sequence[float] | None, min_trials: Sequence[int] | None,
+                      n_groups: Sequence[int] | None, include_pilot: bool = True) -> list[Design]:
+    """The grid of candidates: every (smallest size, min trials, groups), the pilot's own design first.
+
+    Default sizes: each pilot size that leaves at least three sizes above it; default minimum trials 1, 2, 4, 8.
+    """
+    if smallest is None:
+        sizes = np.sort(pilot["train_size"].unique().astype(float))
+        smallest = sizes[: max(len(sizes) - 2, 1)].tolist()
+    ks = DEFAULT_MIN_TRIALS if min_trials is None else tuple(min_trials)
+    for k in ks:
+        if int(k) != k or k < 1:
+            raise OptionError(f"min trials must be integers of at least 1, got {k!r}")
+    for s in smallest:
+        if not s > 0:
+            raise OptionError(f"smallest sizes must be positive, got {s!r}")
+    groups = [None] if n_groups is None else list(n_groups)
+    grid = [Design(float(s), int(k), g) for g in groups for s in smallest for k in ks]
+    return ([Design()] if include_pilot else []) + grid
+
+
+def plan(
+    data: str | Path | pd.DataFrame | None = None,
+    *,
+    delta: float,
+    formula: str | None = None,
+    effect: str | None = None,
+    weights: str | Sequence[float] | np.ndarray | None = None,
+    weight_type: str = "inv.var",
+    power: float = 0.8,
+    level: float = 0.95,
+    estimator: str = "ols",
+    residuals: str = "normal",
+    smallest: Sequence[float] | None = None,
+    min_trials: Sequence[int] | None = None,
+    n_groups: Sequence[int] | None = None,
+    group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    include_pilot: bool = True,
+    n_trials: int = 1000,
+    seed: int = 0,
+    rate: float | None = None,
+    epochs: float | None = None,
+    where: str | None = None,
+    let: Sequence[str] = (),
+    na: str = "drop",
+    progress: Progress | None = None,
+) -> PlanResult:
+    """Simulated power of candidate designs for detecting ``delta`` in ``effect``; the cheapest that reaches ``power``.
+
+    Parameters
+    ----------
+    data : the pilot (a learning-curve table or frame); ``None`` uses the bundled example.
+    delta : the smallest change worth detecting: the effect's true value in the simulation.
+    formula, effect : the model and its effect term (default: the seed's formula and mixup's change
+        to the slope); ``weights``, ``weight_type``: as for :func:`powerlaw_stats.fit`.
+    power, level : the power wanted, and the confidence level whose interval must exclude 0.
+    estimator : "ols", "huber", "bisquare" or "mm", as in :func:`powerlaw_stats.simulate`.
+    residuals : "normal", "empirical" or "skewed-hetero": the residual model learned from the pilot.
+    smallest, min_trials, n_groups : the grid (see :func:`candidate_designs`); ``group_by`` the columns
+        whose combinations are the groups counted by ``n_groups``.
+    include_pilot : also simulate the pilot's own design.
+    n_trials, seed : simulated studies per candidate and the seed (each candidate uses the same streams).
+    rate : training throughput in images per second; the cost is then in GPU-hours.
+    epochs : epochs per run when the pilot has no ``epochs`` column (default 1).
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> res = ps.plan(delta=-0.03, weights="w", smallest=[3125], min_trials=[4], n_trials=100)
+    >>> [d.design.label for d in res.designs]
+    ['pilot design', 'sizes from 3125, min 4 runs/size']
+    """
+    _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate)
+    from .datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
+
+    formula = formula or EXAMPLE_FORMULA
+    effect = effect or EXAMPLE_EFFECT
+    parsed = parse(formula)
+    raw = load(data).reset_index(drop=True)
+    frame_args = {"weights": weights, "where": where, "let": list(let), "na": na}
+    pilot = _pilot(raw, parsed, frame_args, effect, delta, residuals, group_by)
+    pilot_estimate = _pilot_estimate(pilot, parsed, frame_args)
+    designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot)
+    sim = _Sim(estimator, EstimatorOptions(weight_type, IrwlsControl()), int(n_trials), int(seed), float(level))
+    tick = _ticker(progress, len(designs) * int(n_trials))
+    results = tuple(_design_power(pilot, d, parsed, frame_args, sim, rate, epochs, power, tick) for d in designs)
+    reaching = [r for r in results if r.reaches]
+    best = min(reaching, key=lambda r: (r.cost, -r.power)) if reaching else None
+    return PlanResult(results, best, formula, pilot.design.column_names[pilot.effect_index], float(delta), pilot_estimate,
+                      float(power), float(level), estimator, residuals, pilot.model.description, int(n_trials), int(seed),
+                      rate)
+
+
+def _pilot_estimate(pilot: _Pilot, parsed, frame_args) -> float:
+    root = np.ones(len(pilot.design.y)) if pilot.weights is None else np.sqrt(pilot.weights)
+    return float(least_squares(pilot.design.x * root[:, None], pilot.design.y * root).coef[pilot.effect_index])
+
+
+def _ticker(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        progress(done[0], total)
+
+    return tick
+
+
+def _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate) -> None:
+    if not 0 < power < 1:
+        raise OptionError(f"power must be strictly between 0 and 1, got {power!r}")
+    check_level(level)
+    if estimator not in ESTIMATORS:
+        raise OptionError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    if residuals not in RESIDUAL_MODELS:
+        raise OptionError(f"unknown residual model {residuals!r}; choose one of {', '.join(RESIDUAL_MODELS)}")
+    if weight_type not in WEIGHT_TYPES:
+        raise OptionError(f"unknown weight type {weight_type!r}; choose 'inv.var' or 'case'")
+    if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 2:
+        raise OptionError(f"n_trials must be an integer of at least 2, got {n_trials!r}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    if rate is not None and not rate > 0:
+        raise OptionError(f"rate (images per second) must be positive, got {rate!r}")
