@@ -158,6 +158,7 @@ class _Pilot:
     weights: np.ndarray | None
     beta: np.ndarray
     effect_index: int
+    estimate: float  # the effect's weighted least-squares estimate on the pilot
     model: object
     namespace_lets: tuple[str, ...]
     config: list[str]
@@ -180,7 +181,8 @@ def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: 
     used = raw.loc[mf.frame.index]
     config = [c for c in configuration_columns(used, parsed.variables) if c not in ("train_size", "n_splits")]
     groups = [g for g in group_by if g in used.columns]
-    return _Pilot(used, design, mf.weights, beta, j, residual_model(residuals, source), pins, config, groups)
+    return _Pilot(used, design, mf.weights, beta, j, float(ols.coef[j]), residual_model(residuals, source), pins, config,
+                  groups)
 
 
 def _residual_source(design: DesignMatrices, root: np.ndarray, beta: np.ndarray) -> ResidualSource:
@@ -462,21 +464,15 @@ def plan(
     raw = load(data).reset_index(drop=True)
     frame_args = {"weights": weights, "where": where, "let": list(let), "na": na}
     pilot = _pilot(raw, parsed, frame_args, effect, delta, residuals, group_by)
-    pilot_estimate = _pilot_estimate(pilot, parsed, frame_args)
     designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot)
     sim = _Sim(estimator, EstimatorOptions(weight_type, IrwlsControl()), int(n_trials), int(seed), float(level))
     tick = _ticker(progress, len(designs) * int(n_trials))
     results = tuple(_design_power(pilot, d, parsed, frame_args, sim, rate, epochs, power, tick) for d in designs)
     reaching = [r for r in results if r.reaches]
     best = min(reaching, key=lambda r: (r.cost, -r.power)) if reaching else None
-    return PlanResult(results, best, formula, pilot.design.column_names[pilot.effect_index], float(delta), pilot_estimate,
+    return PlanResult(results, best, formula, pilot.design.column_names[pilot.effect_index], float(delta), pilot.estimate,
                       float(power), float(level), estimator, residuals, pilot.model.description, int(n_trials), int(seed),
                       rate)
-
-
-def _pilot_estimate(pilot: _Pilot, parsed, frame_args) -> float:
-    root = np.ones(len(pilot.design.y)) if pilot.weights is None else np.sqrt(pilot.weights)
-    return float(least_squares(pilot.design.x * root[:, None], pilot.design.y * root).coef[pilot.effect_index])
 
 
 def _ticker(progress: Progress | None, total: int) -> Callable[[int], None] | None:

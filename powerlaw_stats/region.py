@@ -33,6 +33,7 @@ from .errors import DataError, OptionError
 from .inference import check_level
 
 Side = Literal["small", "large"]
+Adjust = Literal["holm", "bonferroni", "none"]
 SIDES: tuple[str, ...] = ("small", "large")
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set", "width", "mixup")
 GRID = 512  # break locations profiled before refining; the RSS is smooth between the distinct sizes
@@ -102,6 +103,7 @@ class GroupRegion:
     lack_of_fit: LackOfFit | None
     breakpoint: Breakpoint | None
     line: tuple[float, float]  # intercept and slope of the straight line on log2 size
+    pvalue_adjusted: float  # the lack-of-fit p-value adjusted for the number of groups (NaN without a test)
     in_region: bool
     flagged_sizes: tuple[float, ...]
     min_size: float
@@ -119,7 +121,8 @@ class GroupRegion:
             "group": {k: _plain(v) for k, v in self.group.items()}, "sizes": [_plain(s) for s in self.sizes], "n": self.n,
             "lack_of_fit": None if self.lack_of_fit is None else self.lack_of_fit.to_dict(),
             "breakpoint": None if self.breakpoint is None else self.breakpoint.to_dict(),
-            "line": {"intercept": _plain(self.line[0]), "slope": _plain(self.line[1])}, "in_region": self.in_region,
+            "line": {"intercept": _plain(self.line[0]), "slope": _plain(self.line[1])},
+            "pvalue_adjusted": _plain(self.pvalue_adjusted), "in_region": self.in_region,
             "flagged_sizes": [_plain(s) for s in self.flagged_sizes], "min_size": _plain(self.min_size),
             "max_size": _plain(self.max_size),
             "lack_of_fit_kept": None if self.lack_of_fit_kept is None else self.lack_of_fit_kept.to_dict(),
@@ -141,6 +144,7 @@ class RegionResult:
     alpha: float
     level: float
     side: str
+    adjust: str
     weights: str | None
     recommended_min_size: float
     recommended_max_size: float
@@ -153,7 +157,7 @@ class RegionResult:
     def to_dict(self) -> dict:
         """The JSON of ``powerlaw-stats region --format json``."""
         return {"size": self.size, "response": self.response, "group_columns": list(self.group_columns), "alpha": self.alpha,
-                "level": self.level, "side": self.side, "weights": self.weights,
+                "adjust": self.adjust, "level": self.level, "side": self.side, "weights": self.weights,
                 "recommended_min_size": _plain(self.recommended_min_size),
                 "recommended_max_size": _plain(self.recommended_max_size), "dropped_rows": dict(self.dropped),
                 "groups": [g.to_dict() for g in self.groups]}
@@ -315,8 +319,10 @@ def _bisect(f, outside: float, inside: float) -> float:
 
 
 def check_group(sizes: np.ndarray, y: np.ndarray, w: np.ndarray | None, *, alpha: float = 0.05, level: float = 0.95,
-                side: Side = "small", group: dict | None = None) -> GroupRegion:
+                side: Side = "small", group: dict | None = None, pvalue_adjusted: float | None = None) -> GroupRegion:
     """The region check of one group: test, break, flagged sizes and the region's ends (in ``sizes``' units).
+
+    The line is rejected when ``pvalue_adjusted`` (the test's own p-value when None) is below ``alpha``.
 
     Examples
     --------
@@ -332,14 +338,15 @@ def check_group(sizes: np.ndarray, y: np.ndarray, w: np.ndarray | None, *, alpha
     lof = lack_of_fit(x, y, w)
     brk = segmented_fit(x, y, w, level)
     distinct = np.unique(sizes[w > 0])
-    in_region = lof is None or not lof.pvalue < alpha
+    p = (np.nan if lof is None else lof.pvalue) if pvalue_adjusted is None else pvalue_adjusted
+    in_region = lof is None or not p < alpha
     flagged = np.array([]) if in_region or brk is None else _flag(distinct, brk.location, side)
     kept = np.setdiff1d(distinct, flagged)
     rows = np.isin(sizes, kept)
     kept_test = lack_of_fit(x[rows], y[rows], w[rows]) if flagged.size else None
     pos = w > 0
     a, b, _ = line_fit(x[pos], y[pos], w[pos])
-    return GroupRegion(dict(group or {}), tuple(distinct.tolist()), int(pos.sum()), lof, brk, (a, b), in_region,
+    return GroupRegion(dict(group or {}), tuple(distinct.tolist()), int(pos.sum()), lof, brk, (a, b), float(p), in_region,
                        tuple(flagged.tolist()), float(kept.min()), float(kept.max()), kept_test, _frozen(sizes), _frozen(y))
 
 
@@ -359,6 +366,30 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- region
 
 
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (R's ``p.adjust(p, "holm")``); NaN entries are left out.
+
+    Examples
+    --------
+    >>> holm(np.array([0.01, 0.04, 0.03, np.nan])).round(3).tolist()
+    [0.03, 0.06, 0.06, nan]
+    """
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(np.maximum.accumulate(p[order] * (m - np.arange(m))), 1.0)
+    return out
+
+
+def bonferroni(p: np.ndarray) -> np.ndarray:
+    """Bonferroni-adjusted p-values, m·p capped at 1, m the number of tests (NaN left out)."""
+    return np.minimum(p * np.count_nonzero(np.isfinite(p)), 1.0)
+
+
+ADJUSTERS = {"holm": holm, "bonferroni": bonferroni, "none": lambda p: p}
+
+
 def region(
     data: str | Path | pd.DataFrame | None = None,
     *,
@@ -369,6 +400,7 @@ def region(
     alpha: float = 0.05,
     level: float = 0.95,
     side: Side = "small",
+    adjust: Adjust = "holm",
     where: str | None = None,
     let: Sequence[str] = (),
     na: str = "drop",
@@ -386,6 +418,8 @@ def region(
     level : confidence level of the break's interval.
     side : "small" flags the sizes below the break (the seed's smallest sizes), "large" those above
         it (a curve flattening towards its irreducible error).
+    adjust : how the groups' lack-of-fit p-values are adjusted for their number before comparing
+        with ``alpha``: "holm" (family-wise error at most ``alpha``), "bonferroni" or "none".
     where, let, na : as for :func:`powerlaw_stats.fit`.
 
     Examples
@@ -397,6 +431,8 @@ def region(
     """
     if side not in SIDES:
         raise OptionError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
+    if adjust not in ADJUSTERS:
+        raise OptionError(f"adjust must be one of {', '.join(ADJUSTERS)}, got {adjust!r}")
     if not 0 < alpha < 1:
         raise OptionError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     check_level(level)
@@ -408,12 +444,12 @@ def region(
             else {(): np.arange(len(frame))})
     x_all = frame[size].to_numpy(float)
     y_all = frame[response].to_numpy(float)
-    out = []
-    for key, rows in keys.items():
-        label = dict(zip(group_cols, key if isinstance(key, tuple) else (key,)))
-        out.append(check_group(x_all[rows], y_all[rows], None if w is None else w[rows], alpha=alpha, level=level,
-                               side=side, group=label))
-    return RegionResult(tuple(out), tuple(group_cols), size, response, float(alpha), float(level), side,
+    parts = [(dict(zip(group_cols, key if isinstance(key, tuple) else (key,))), rows) for key, rows in keys.items()]
+    raw_p = [lack_of_fit(np.log2(x_all[r]), y_all[r], None if w is None else w[r]) for _, r in parts]
+    adjusted = ADJUSTERS[adjust](np.array([np.nan if t is None else t.pvalue for t in raw_p]))
+    out = [check_group(x_all[r], y_all[r], None if w is None else w[r], alpha=alpha, level=level, side=side, group=label,
+                       pvalue_adjusted=float(p)) for (label, r), p in zip(parts, adjusted)]
+    return RegionResult(tuple(out), tuple(group_cols), size, response, float(alpha), float(level), side, adjust,
                         weights if isinstance(weights, str) else None, max(g.min_size for g in out),
                         min(g.max_size for g in out), dropped)
 

@@ -106,10 +106,30 @@ def test_region_passes_pure_power_laws_at_its_nominal_rate():
     rng = np.random.default_rng(6)
     n = 400  # whole pipeline, fewer groups: rate within 4 SD = 0.044
     frames = [_curve(rng, None, sizes=5, reps=4).assign(train_set=f"g{g:03d}") for g in range(n)]
-    res = ps.region(pd.concat(frames, ignore_index=True), groups="train_set", alpha=ALPHA)
+    res = ps.region(pd.concat(frames, ignore_index=True), groups="train_set", alpha=ALPHA, adjust="none")
     flagged = np.mean([not g.in_region for g in res.groups])
     assert abs(flagged - ALPHA) < 4 * np.sqrt(ALPHA * (1 - ALPHA) / n)
     assert all(bool(g.flagged_sizes) == (not g.in_region) for g in res.groups)
+
+
+def test_holm_and_bonferroni_equal_statsmodels():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    from powerlaw_stats.region import bonferroni, holm
+
+    p = np.random.default_rng(9).uniform(0, 0.2, 25)
+    for ours, method in ((holm, "holm"), (bonferroni, "bonferroni")):
+        np.testing.assert_allclose(ours(p), multitest.multipletests(p, method=method)[1], rtol=1e-14)
+
+
+def test_adjustment_spares_a_lone_borderline_group():
+    rng = np.random.default_rng(10)
+    frames = [_curve(rng, None, sizes=5, reps=4).assign(train_set=f"g{g:02d}") for g in range(40)]
+    d = pd.concat(frames, ignore_index=True)
+    raw = ps.region(d, groups="train_set", adjust="none")
+    holm = ps.region(d, groups="train_set")
+    assert any(not g.in_region for g in raw.groups)  # with 40 pure power laws, some fail at 0.05 unadjusted
+    assert all(g.in_region for g in holm.groups) and holm.recommended_min_size == 1024
+    assert all(h.pvalue_adjusted >= r.lack_of_fit.pvalue for h, r in zip(holm.groups, raw.groups))
 
 
 def test_too_few_sizes_gives_no_test_and_keeps_everything():

@@ -29,6 +29,7 @@ def region_command(
     alpha: Annotated[float, typer.Option(help="level of the lack-of-fit test")] = 0.05,
     level: Annotated[float, typer.Option(help="confidence level of the break's interval")] = 0.95,
     side: Annotated[str, typer.Option(help="small: flag sizes below the break | large: flag sizes above it")] = "small",
+    adjust: Annotated[str, typer.Option(help="holm | bonferroni | none: p-value adjustment for the number of groups")] = "holm",
     where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
     let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
     na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
@@ -42,7 +43,7 @@ def region_command(
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
     result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
-                    side=side, where=where, let=let or [], na=na)
+                    side=side, adjust=adjust, where=where, let=let or [], na=na)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     if plot is not None:
@@ -67,7 +68,8 @@ def verdict_lines(result: RegionResult) -> list[str]:
     flagged = result.flagged
     what = "below" if result.side == "small" else "above"
     lines = [f"{len(result.groups)} groups by {', '.join(result.group_columns) or '(one curve)'}; lack-of-fit test at "
-             f"{result.alpha:g}, break interval {result.level:.0%}; flagged: sizes {what} the break where the line is rejected"]
+             f"{result.alpha:g} ({result.adjust} adjustment over groups), break interval {result.level:.0%}; "
+             f"flagged: sizes {what} the break where the line is rejected"]
     if not flagged:
         lines.append("every group's straight line passes the lack-of-fit test: all sizes are in the power-law region")
     else:
@@ -84,14 +86,15 @@ def render_table(result: RegionResult, notes: list[str]) -> str:
     from rich.table import Table
 
     table = Table(title=f"Power-law region of {result.response} on log2 {result.size}", title_justify="left")
-    for i, name in enumerate(["group", "sizes", "n", "lack-of-fit F", "df", "p", "break", "break CI",
+    for i, name in enumerate(["group", "sizes", "n", "lack-of-fit F", "df", "p", "p adj.", "break", "break CI",
                               "slope below", "slope above", "flagged sizes", "p kept"]):
-        table.add_column(name, justify="left" if i in (0, 10) else "right", overflow="fold")
+        table.add_column(name, justify="left" if i in (0, 11) else "right", overflow="fold")
     for g in result.groups:
         lof, b, kept = g.lack_of_fit, g.breakpoint, g.lack_of_fit_kept
         table.add_row(
             g.label, str(len(g.sizes)), str(g.n), "n/a" if lof is None else fmt_num(lof.statistic, 4),
             "n/a" if lof is None else f"{lof.df_lack}, {lof.df_pure}", "n/a" if lof is None else fmt_p(lof.pvalue),
+            "n/a" if lof is None else fmt_p(g.pvalue_adjusted),
             "n/a" if b is None else fmt_num(b.location, 4), _ci(g), "n/a" if b is None else fmt_num(b.slope_below, 3),
             "n/a" if b is None else fmt_num(b.slope_above, 3), ", ".join(fmt_num(s, 6) for s in g.flagged_sizes) or "none",
             "" if kept is None else fmt_p(kept.pvalue))
