@@ -84,6 +84,8 @@ def test_page_shows_the_json_numbers(report):
     for m in METHODS:
         for c in res["fits"][m]["coefficients"]:
             assert num(c["estimate"], 7) in page and pval(c["p_value"]).replace("<", "&lt;") in page
+    ols = res["fits"]["ols"]
+    assert f"R² = {ols['r_squared']:.4f}" in page and f"adjusted R² = {ols['adj_r_squared']:.4f}" in page
     bp = res["breusch_pagan"]["main"]
     assert f"BP = {bp['statistic']:.3f}" in page and f"p = {pval(bp['p_value'])}" in page
     for row in res["conclusion"]["by_estimator"].values():
@@ -117,9 +119,11 @@ def test_breusch_pagan_names_its_variant(report):
 
 def test_irwls_section_reports_convergence_and_weights(report):
     text = report.sections[3].md()
-    assert "MM-estimation" in text and "S-estimate with bisquare c = 1.54764" in text
+    mm = report.results["fits"]["mm"]["control"]
+    assert "MM-estimation" in text and f"S-estimate with bisquare c = {mm['s_tuning']:g}" in text
     for m in ("huber", "bisquare", "mm"):
         f = report.results["fits"][m]
+        assert f"tuning constant {f['tuning']:g}" in text and f"limit {f['control']['maxit']})" in text
         assert f"converged after {f['n_iter']} iterations" in text
         assert f"{f['weights_summary']['rejected']} rejected" in text
 

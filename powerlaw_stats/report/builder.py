@@ -335,8 +335,8 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
     """Every number the page shows, by section."""
     from .. import __version__
 
-    fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None),
-                **({"weights_summary": weight_summary(r)} if m != "ols" else {})} for m, r in an.fits.results.items()}
+    fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None), **_robust_doc(r)}
+            for m, r in an.fits.results.items()}
     return {
         "powerlaw_stats_version": __version__, "command": inputs.command(), "data_source": inputs.source,
         "synthetic": an.synthetic,
@@ -348,6 +348,14 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
         "verdict": None if an.verdict is None else an.verdict.to_dict(),
         "conclusion": _conclusion_doc(an),
     }
+
+
+def _robust_doc(result) -> dict:
+    """What section 4 says of a robust fit beyond ``fit --format json``: tuning, control, weights."""
+    if result.method == "ols":
+        return {}
+    control = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in (result.control or {}).items()}
+    return {"tuning": result.tuning, "control": control, "weights_summary": weight_summary(result)}
 
 
 def _conclusion_doc(an: Analysis) -> dict | None:
