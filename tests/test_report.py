@@ -233,6 +233,8 @@ def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
 
 def test_progress_counts_trials_across_scenarios(simulated):
     _, calls = simulated
+    assert calls[-1] == ("drawing the figures", 0, 1)  # after the simulation, before the figures
+    calls = calls[:-1]
     done = [d for _, d, _ in calls]
     assert {t for _, _, t in calls} == {4 * SIM_TRIALS}
     assert done == sorted(done) and done[0] == 0 and done[-1] == 4 * SIM_TRIALS

@@ -311,6 +311,8 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
 
 
 def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
+    if progress:
+        progress("drawing the figures", 0, 1)  # a few seconds after the simulation: say what is happening
     panels, summary = [], None
     if an.simulation:
         from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
