@@ -426,8 +426,8 @@ def region(
     --------
     >>> import powerlaw_stats as ps
     >>> res = ps.region(groups=["train_set", "eval_set"])
-    >>> len(res.groups), res.side
-    (4, 'small')
+    >>> res.side, len(res.groups) >= 1, res.adjust
+    ('small', True, 'holm')
     """
     if side not in SIDES:
         raise OptionError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
