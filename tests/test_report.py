@@ -409,7 +409,8 @@ def test_cli_report_refuses_a_file_as_out(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["powerlaw_stats.plots", "powerlaw_stats.report.blocks", "powerlaw_stats.report.analysis",
-                                  "powerlaw_stats.report.sections", "powerlaw_stats.report.builder"])
+                                  "powerlaw_stats.report.sections", "powerlaw_stats.report.builder",
+                                  "powerlaw_stats.report.panels"])
 def test_docstring_examples(name):
     import doctest
     import importlib

@@ -25,7 +25,20 @@ TOP_IN, BOTTOM_IN, GAP_IN = 0.5, 0.5, 0.7
 
 
 def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
-    """One figure for the scenario: estimates (left) and estimated SEs (right), one row per estimator."""
+    """One figure for the scenario: estimates (left) and estimated SEs (right), one row per estimator.
+
+    Examples
+    --------
+    >>> from powerlaw_stats import datasets
+    >>> from powerlaw_stats.report.simulation import run_check
+    >>> check = run_check(datasets.EXAMPLE_FORMULA, None, datasets.load_example(), weights=datasets.EXAMPLE_WEIGHTS,
+    ...                   where=None, let=(), term=datasets.EXAMPLE_EFFECT, n_trials=20, seed=0, level=0.95,
+    ...                   estimators=("ols", "huber"))
+    >>> [f.name for f in scenario_panels(check.scenarios[1], check.term)]
+    ['sim-skewed-hetero-n']
+    >>> summary_panel(check).png[1:4]
+    b'PNG'
+    """
     from matplotlib.figure import Figure as MplFigure
 
     sim = sc.result
