@@ -45,22 +45,33 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Design:
-    """A candidate study: smallest size, minimum trials per size, number of groups (None: the pilot's)."""
+    """A candidate study: smallest size, minimum (and maximum) runs per size, number of groups (None: the pilot's)."""
 
     smallest: float | None = None
     min_trials: int | None = None
     n_groups: int | None = None
+    max_trials: int | None = None  # a cap: fewer runs than parts at the smallest sizes
 
     @property
     def observed(self) -> bool:
-        return self.smallest is None and self.min_trials is None and self.n_groups is None
+        return self.smallest is None and self.min_trials is None and self.n_groups is None and self.max_trials is None
+
+    @property
+    def runs_label(self) -> str:
+        if self.min_trials is None:
+            return "pilot runs/size" if self.max_trials is None else f"pilot runs/size, at most {self.max_trials}"
+        if self.max_trials is None:
+            return f"min {self.min_trials} runs/size"
+        if self.max_trials == self.min_trials:
+            return f"{self.min_trials} runs/size"
+        return f"{self.min_trials}-{self.max_trials} runs/size"
 
     @property
     def label(self) -> str:
         if self.observed:
             return "pilot design"
         parts = [f"sizes from {self.smallest:g}" if self.smallest is not None else "pilot sizes",
-                 f"min {self.min_trials} runs/size" if self.min_trials is not None else "pilot runs/size"]
+                 self.runs_label]
         parts += [f"{self.n_groups} groups"] if self.n_groups is not None else []
         return ", ".join(parts)
 
@@ -95,7 +106,8 @@ class DesignPower:
 
     def to_dict(self) -> dict:
         d = self.design
-        return {"design": d.label, "smallest": d.smallest, "min_trials": d.min_trials, "n_groups": self.n_groups,
+        return {"design": d.label, "smallest": d.smallest, "min_trials": d.min_trials,
+                "max_trials": d.max_trials, "n_groups": self.n_groups,
                 "sizes": list(self.sizes), "rows": self.rows, "runs": self.runs, "images": self.images,
                 "gpu_hours": self.gpu_hours, "power": self.power, "power_se": self.power_se,
                 "mean_estimate": _num(self.mean_estimate), "mean_se": _num(self.mean_se),
@@ -210,7 +222,7 @@ def candidate_table(pilot: pd.DataFrame, design: Design, config: Sequence[str], 
 
     Sizes: the pilot's sizes of each configuration from ``smallest`` up, extended by halving below
     the pilot's smallest; ``n_splits`` = pool / size; ``trials`` = max(n_splits, min_trials) (the
-    pilot's count at a pilot size when ``min_trials`` is None).
+    pilot's count at a pilot size when ``min_trials`` is None), at most ``max_trials`` when given.
 
     Examples
     --------
@@ -251,15 +263,16 @@ def _config_rows(cell: pd.DataFrame, design: Design) -> pd.DataFrame:
     keep = np.concatenate([new[new >= smallest * (1 - 1e-9)][::-1], sizes[sizes >= smallest * (1 - 1e-9)]])
     if keep.size == 0:
         raise OptionError(f"smallest size {smallest:g} is above every pilot size of a configuration (largest {sizes[-1]:g})")
-    return pd.concat([_size_rows(cell, s, pool, design.min_trials) for s in keep], ignore_index=True)
+    return pd.concat([_size_rows(cell, s, pool, design) for s in keep], ignore_index=True)
 
 
-def _size_rows(cell: pd.DataFrame, size: float, pool: float, min_trials: int | None) -> pd.DataFrame:
+def _size_rows(cell: pd.DataFrame, size: float, pool: float, design: Design) -> pd.DataFrame:
     logs = np.log2(cell["train_size"].to_numpy(float))
     at = cell.iloc[np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))]
     n = max(1, int(round(pool / size)))
     observed = np.isclose(at["train_size"].iloc[0], size)
-    k = int(at["trials"].iloc[0]) if min_trials is None and observed else max(n, min_trials or 1)
+    k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else max(n, design.min_trials or 1)
+    k = k if design.max_trials is None else min(k, design.max_trials)
     # one row per (run, evaluation row of the template): runs cycle over the template's runs
     runs = at.groupby("trial", sort=True) if "trial" in at.columns else [(0, at)]
     templates = [rows for _, rows in runs]
@@ -384,23 +397,27 @@ def _candidate_arrays(pilot: _Pilot, design: Design, parsed, frame_args):
 
 
 def candidate_designs(pilot: pd.DataFrame, smallest: Sequence[float] | None, min_trials: Sequence[int] | None,
-                      n_groups: Sequence[int] | None, include_pilot: bool = True) -> list[Design]:
-    """The grid of candidates: every (smallest size, min trials, groups), the pilot's own design first.
+                      n_groups: Sequence[int] | None, include_pilot: bool = True,
+                      max_trials: Sequence[int] | None = None) -> list[Design]:
+    """The grid of candidates: every (smallest size, min trials, max trials, groups), the pilot's own design first.
 
-    Default sizes: each pilot size that leaves at least three sizes above it; default minimum trials 1, 2, 4, 8.
+    Default sizes: each pilot size with at least two larger pilot sizes (three sizes in all); default minimum trials
+    1, 2, 4, 8; no cap on the runs per size. Pairs with a cap below the minimum are skipped.
     """
     if smallest is None:
         sizes = np.sort(pilot["train_size"].unique().astype(float))
         smallest = sizes[: max(len(sizes) - 2, 1)].tolist()
     ks = DEFAULT_MIN_TRIALS if min_trials is None else tuple(min_trials)
-    for k in ks:
+    caps = (None,) if max_trials is None else tuple(max_trials)
+    for k in (*ks, *(c for c in caps if c is not None)):
         if int(k) != k or k < 1:
-            raise OptionError(f"min trials must be integers of at least 1, got {k!r}")
+            raise OptionError(f"min and max trials must be integers of at least 1, got {k!r}")
     for s in smallest:
         if not s > 0:
             raise OptionError(f"smallest sizes must be positive, got {s!r}")
     groups = [None] if n_groups is None else list(n_groups)
-    grid = [Design(float(s), int(k), g) for g in groups for s in smallest for k in ks]
+    grid = [Design(float(s), int(k), g, None if c is None else int(c))
+            for g in groups for s in smallest for k in ks for c in caps if c is None or c >= k]
     return ([Design()] if include_pilot else []) + grid
 
 
@@ -418,6 +435,7 @@ def plan(
     residuals: str = "normal",
     smallest: Sequence[float] | None = None,
     min_trials: Sequence[int] | None = None,
+    max_trials: Sequence[int] | None = None,
     n_groups: Sequence[int] | None = None,
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
     include_pilot: bool = True,
@@ -441,7 +459,7 @@ def plan(
     power, level : the power wanted, and the confidence level whose interval must exclude 0.
     estimator : "ols", "huber", "bisquare" or "mm", as in :func:`powerlaw_stats.simulate`.
     residuals : "normal", "empirical" or "skewed-hetero": the residual model learned from the pilot.
-    smallest, min_trials, n_groups : the grid (see :func:`candidate_designs`); ``group_by`` the columns
+    smallest, min_trials, max_trials, n_groups : the grid (see :func:`candidate_designs`); ``group_by`` the columns
         whose combinations are the groups counted by ``n_groups``.
     include_pilot : also simulate the pilot's own design.
     n_trials, seed : simulated studies per candidate and the seed (each candidate uses the same streams).
@@ -464,7 +482,7 @@ def plan(
     raw = load(data).reset_index(drop=True)
     frame_args = {"weights": weights, "where": where, "let": list(let), "na": na}
     pilot = _pilot(raw, parsed, frame_args, effect, delta, residuals, group_by)
-    designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot)
+    designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot, max_trials)
     sim = _Sim(estimator, EstimatorOptions(weight_type, IrwlsControl()), int(n_trials), int(seed), float(level))
     tick = _ticker(progress, len(designs) * int(n_trials))
     results = tuple(_design_power(pilot, d, parsed, frame_args, sim, rate, epochs, power, tick) for d in designs)

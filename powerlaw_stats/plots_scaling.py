@@ -85,7 +85,7 @@ def power_cost(result: PlanResult, ax: Axes | None = None) -> Figure:
     fig, ax = _figure(ax, (6.4, 4.4))
     series: dict[str, list] = {}
     for d in result.designs:
-        key = "pilot design" if d.design.observed else f"min {d.design.min_trials} runs/size" + (
+        key = "pilot design" if d.design.observed else d.design.runs_label + (
             f", {d.n_groups} groups" if d.design.n_groups is not None else "")
         series.setdefault(key, []).append(d)
     for i, (key, points) in enumerate(series.items()):

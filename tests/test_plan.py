@@ -76,6 +76,20 @@ def test_candidate_table_follows_the_trial_scheme():
     assert (cells["trials"] == np.maximum(cells["n_splits"], 2)).all()
 
 
+def test_a_cap_gives_a_fixed_number_of_runs_per_size():
+    pilot = pd.read_csv(CURVES)
+    config = ["train_set", "eval_set", "width", "params", "mixup"]
+    fixed = candidate_table(pilot, Design(3125, 4, max_trials=4), config, [])
+    assert (fixed["trials"] == 4).all() and (fixed.groupby([*config, "train_size"]).size() == 4).all()
+    assert (fixed["split"] < fixed["n_splits"]).all() and (fixed["trial"] < 4).all()
+    res = ps.plan(CURVES, delta=-0.02, weights="w", smallest=[3125], min_trials=[2, 4], max_trials=[4, 3],
+                  include_pilot=False, n_trials=50)
+    assert [d.design.label for d in res.designs] == ["sizes from 3125, 2-4 runs/size", "sizes from 3125, 2-3 runs/size",
+                                                     "sizes from 3125, 4 runs/size"]  # cap 3 < min 4 is skipped
+    cells = pilot.drop_duplicates(["train_set", "width", "mixup", "train_size"])  # one training configuration each
+    assert res.designs[2].runs == 4 * len(cells) and res.designs[2].images == 4 * cells["train_size"].sum()
+
+
 def test_costs_count_runs_not_evaluation_rows():
     pilot = pd.read_csv(CURVES)
     res = ps.plan(CURVES, delta=-0.02, weights="w", smallest=[3125], min_trials=[4], n_groups=[1, 4],

@@ -42,8 +42,9 @@ def plan_command(
     estimator: Annotated[str, typer.Option(help=" | ".join(ESTIMATORS))] = "ols",
     residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
     smallest: Annotated[str | None, typer.Option(help="candidate smallest sizes, comma-separated "
-                                                "(default: pilot sizes leaving three above)")] = None,
+                                                "(default: each pilot size with two larger ones)")] = None,
     min_trials: Annotated[str | None, typer.Option(help="candidate minimum trials per size (default 1,2,4,8)")] = None,
+    max_trials: Annotated[str | None, typer.Option(help="candidate caps on runs per size, e.g. 4 (default: none)")] = None,
     groups: Annotated[str | None, typer.Option(help="candidate numbers of groups, e.g. 2,4 (default: all)")] = None,
     group_by: Annotated[str, typer.Option(help="columns whose combinations are the groups")] = "train_set,eval_set",
     trials: Annotated[int, typer.Option("--trials", help="simulated studies per candidate")] = 1000,
@@ -70,7 +71,8 @@ def plan_command(
                       weights=weights if weights or not example else datasets.EXAMPLE_WEIGHTS, weight_type=weight_type,
                       power=power, level=level, estimator=estimator, residuals=residuals,
                       smallest=_numbers(smallest, "--smallest", float), min_trials=_numbers(min_trials, "--min-trials", int),
-                      n_groups=_numbers(groups, "--groups", int), group_by=[g for g in group_by.split(",") if g.strip()],
+                      max_trials=_numbers(max_trials, "--max-trials", int), n_groups=_numbers(groups, "--groups", int),
+                      group_by=[g for g in group_by.split(",") if g.strip()],
                       n_trials=trials, seed=seed, rate=rate, epochs=epochs, where=where, let=let or [], na=na,
                       progress=progress)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
