@@ -246,8 +246,10 @@ def candidate_table(pilot: pd.DataFrame, design: Design, config: Sequence[str], 
 
 
 def _first_groups(rows: pd.DataFrame, group_by: Sequence[str], n: int | None) -> pd.DataFrame:
-    if n is None or not group_by:
+    if n is None:
         return rows
+    if not group_by:
+        raise OptionError("n_groups needs group columns: none of the group_by columns is in the pilot; name them")
     keys = rows[list(group_by)].astype(str).agg("\x1f".join, axis=1)
     order = list(dict.fromkeys(keys))
     if n < 1 or n > len(order):

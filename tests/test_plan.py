@@ -118,7 +118,7 @@ def test_recommends_the_cheapest_design_reaching_the_power():
 
 @pytest.mark.parametrize("kwargs", [
     {"effect": "nope"}, {"power": 1.2}, {"smallest": [10**7]}, {"min_trials": [0]}, {"n_groups": [9]},
-    {"estimator": "lasso"}, {"rate": -1.0},
+    {"estimator": "lasso"}, {"rate": -1.0}, {"n_groups": [1], "group_by": ["nope"]},
 ])
 def test_refusals(kwargs):
     with pytest.raises(ps.PowerlawStatsError):

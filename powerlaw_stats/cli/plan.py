@@ -35,7 +35,8 @@ def plan_command(
     data: Annotated[Path | None, typer.Argument(help="pilot data; " + DATA_HELP, show_default=False)] = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula (default: the seed's)")] = None,
     effect: Annotated[str | None, typer.Option(help="effect term (default: mixup's change to the slope)")] = None,
-    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
+    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials; "
+                                                  "example's default: w")] = None,
     weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
     power: Annotated[float, typer.Option(help="power wanted")] = 0.8,
     level: Annotated[float, typer.Option(help="confidence level whose interval must exclude 0")] = 0.95,
