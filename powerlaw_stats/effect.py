@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import load, model_frame
+from .data import load, missing_column_message, model_frame
 from .errors import DataError, OptionError
 from .fitting import fit
 from .formula import same_term
@@ -113,8 +113,6 @@ def factor_term(column: str, frame: pd.DataFrame) -> str:
     if column in SCHEMA_FACTORS and SCHEMA_FACTORS[column] in frame.columns:
         return SCHEMA_FACTORS[column]
     if column not in frame.columns:
-        from .data import missing_column_message
-
         raise DataError(missing_column_message(column, frame.columns))
     col = frame[column]
     is_factor = isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool or not pd.api.types.is_numeric_dtype(col)
@@ -132,8 +130,6 @@ def size_term(size: str, frame: pd.DataFrame) -> str:
     if size in SIZE_TERMS:
         return SIZE_TERMS[size]
     if size not in frame.columns:
-        from .data import missing_column_message
-
         raise DataError(f"--size: {missing_column_message(size, frame.columns)}")
     values = pd.to_numeric(frame[size], errors="coerce")
     if not (values > 0).any():
@@ -205,7 +201,8 @@ def effect(
     raw = load(data)
     frame = model_frame(raw, [], where=where, let=let, na=na).frame  # the rows --where keeps, with schema names
     fterm, sterm = factor_term(factor, frame), size_term(size, frame)
-    kept = [g for g in group_cols if frame[g].nunique(dropna=True) > 1] if _check_groups(group_cols, frame) else []
+    _check_groups(group_cols, frame)
+    kept = [g for g in group_cols if frame[g].nunique(dropna=True) > 1]
     gterms = [factor_term(g, frame) for g in kept]
     if fterm in gterms or factor in kept:
         raise OptionError(f"the factor {factor!r} is also a group column; name it in --factor or --groups, not both")
@@ -228,13 +225,10 @@ def _group_columns(groups: Sequence[str] | str | None) -> list[str]:
     return out
 
 
-def _check_groups(groups: list[str], frame: pd.DataFrame) -> bool:
-    from .data import missing_column_message
-
+def _check_groups(groups: list[str], frame: pd.DataFrame) -> None:
     for g in groups:
         if g not in frame.columns:
             raise DataError(f"--groups: {missing_column_message(g, frame.columns)}")
-    return True
 
 
 def _count_groups(frame: pd.DataFrame | None, groups: list[str]) -> int:
