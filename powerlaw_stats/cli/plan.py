@@ -93,6 +93,10 @@ def header_lines(result: PlanResult) -> list[str]:
             result.residuals_description]
 
 
+def _cost(value: float, result: PlanResult) -> str:
+    return f"{value:,.0f}" if result.rate is None else fmt_num(value, 4)
+
+
 def verdict(result: PlanResult) -> str:
     best = result.recommended
     if best is None:
@@ -100,7 +104,7 @@ def verdict(result: PlanResult) -> str:
         return (f"no candidate reaches power {result.power_wanted:g}; the most powerful is '{top.design.label}' "
                 f"({top.power:.3f}): add smaller sizes, more trials or groups")
     return (f"recommended: '{best.design.label}', power {best.power:.3f} ± {best.power_se:.3f} at "
-            f"{fmt_num(best.cost, 4)} {result.cost_unit} ({best.runs} training runs)")
+            f"{_cost(best.cost, result)} {result.cost_unit} ({best.runs} training runs)")
 
 
 def render_table(result: PlanResult, notes: list[str]) -> str:
@@ -109,13 +113,13 @@ def render_table(result: PlanResult, notes: list[str]) -> str:
     table = Table(title=f"Power to detect {result.effect} = {fmt_num(result.delta, 4)} (wanted {result.power_wanted:g})",
                   title_justify="left")
     cost = "GPU-hours" if result.rate else "images"
-    for i, name in enumerate(["design", "sizes", "groups", "runs", cost, "power", "± MC SE", "mean SE", "SD of est.", ""]):
+    for i, name in enumerate(["design", "sizes", "groups", "runs", cost, "power", "± MC SE", "mean SE", "SD of est.", "verdict"]):
         table.add_column(name, justify="left" if i in (0, 9) else "right")
     order = sorted(result.designs, key=lambda d: (d.cost, -d.power))
     for d in order:
         mark = "recommended" if d is result.recommended else ("reaches" if d.reaches else "")
         table.add_row(d.design.label, f"{fmt_num(d.sizes[0], 6)}–{fmt_num(d.sizes[-1], 6)} ({len(d.sizes)})",
-                      str(d.n_groups), str(d.runs), fmt_num(d.cost, 4), f"{d.power:.3f}", f"{d.power_se:.3f}",
+                      str(d.n_groups), str(d.runs), _cost(d.cost, result), f"{d.power:.3f}", f"{d.power_se:.3f}",
                       fmt_num(d.mean_se, 4), fmt_num(d.sd_estimate, 4), mark)
     return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), table, verdict(result)],
                   width=140)
