@@ -125,7 +125,8 @@ def test_irwls_section_reports_convergence_and_weights(report):
         f = report.results["fits"][m]
         assert f"tuning constant {f['tuning']:g}" in text and f"limit {f['control']['maxit']})" in text
         assert f"converged after {f['n_iter']} iterations" in text
-        assert f"{f['weights_summary']['rejected']} rejected" in text
+        ws = f["weights_summary"]
+        assert f"{ws['below_half']} below one half, {ws['rejected']} rejected" in text
 
 
 def test_conclusion_answers_in_plain_words(seed_report):
@@ -249,8 +250,12 @@ def test_verdict_and_conclusion_follow_the_scenarios(simulated):
     expect = se_verdict(rows, SIM_TRIALS, 0.95, [f"skewed-hetero/{d}" for d in ("n", "min4")])
     assert res["verdict"]["recommended"] == expect.recommended == res["conclusion"]["believe"]
     assert res["verdict"]["trusted"] == list(expect.trusted)
-    believe = res["conclusion"]["text"][2]
-    assert believe.startswith("The simulation says to believe")
+    believe, verdict = res["conclusion"]["text"][2], rep.sections[4].md()
+    if expect.trusted:
+        assert believe.startswith("The simulation says to believe") and "**Verdict: trust" in verdict
+    else:
+        assert believe.startswith("The simulation found no standard error honest everywhere")
+        assert "**Verdict: no standard error passed" in verdict
 
 
 def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):

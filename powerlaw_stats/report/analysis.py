@@ -105,7 +105,8 @@ def _group_labels(frame: pd.DataFrame, layout: CurveLayout) -> pd.Series:
 def weight_summary(result: FitResult) -> dict:
     """How many runs an IRWLS fit down-weighted or rejected, and its smallest weight."""
     w = np.asarray(result.weights)
-    return {"down_weighted": int(np.sum(w < 1)), "rejected": int(np.sum(w == 0)), "min_weight": float(w.min()), "n": len(w)}
+    return {"down_weighted": int(np.sum(w < 1)), "below_half": int(np.sum(w < 0.5)), "rejected": int(np.sum(w == 0)),
+            "min_weight": float(w.min()), "n": len(w)}
 
 
 # ----------------------------------------------------------------------------- residual shape and variance

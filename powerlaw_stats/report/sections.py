@@ -233,8 +233,8 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
     words = (f"{name[0].upper() + name[1:]} (tuning constant {res.tuning:g}, scale {res.control['scale_est']} "
              f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {res.control['acc']:g}, limit {res.control['maxit']}). "
              "Final weights: "
-             f"{ws['down_weighted']} of {ws['n']} runs down-weighted, {ws['rejected']} rejected (weight 0), "
-             f"smallest {num(ws['min_weight'], 3)}.")
+             f"{ws['down_weighted']} of {ws['n']} runs below full weight, {ws['below_half']} below one half, "
+             f"{ws['rejected']} rejected (weight 0); smallest {num(ws['min_weight'], 3)}.")
     m = res.method
     figs = FigureRow((
         figure_block(f"{m}-resid", plots.residuals_vs_fitted(res), "Residuals against fitted values; each point as opaque as "
@@ -318,7 +318,9 @@ def _verdict_table(an: Analysis) -> Table:
 def _verdict_words(an: Analysis) -> str:
     v = an.verdict
     name = ESTIMATOR_NAMES.get(v.recommended, v.recommended)
-    return f"**Verdict: trust {name}'s standard error** — {v.reason}."
+    if v.trusted:
+        return f"**Verdict: trust {name}'s standard error** — {v.reason}."
+    return f"**Verdict: no standard error passed; {name}'s came closest** — {v.reason}."
 
 
 SCENARIO_COLUMNS = ("estimator", "truth", "mean estimate", "bias", "measured SE (SD)", "mean reported SE", "SE ratio",
@@ -365,8 +367,7 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         how += " They tell the same story, though some estimate lies outside another's interval."
     if not agree.same_significance:
         how += " Whether the effect is distinguishable from zero therefore depends on which standard error one believes."
-    trust = (f"The simulation says to believe {ESTIMATOR_NAMES[best]}: {an.verdict.reason}." if an.verdict else
-             "Without the simulation check it is not known which standard error to believe; least squares is shown.")
+    trust = _trust_words(an)
     trust += _calibrated_words(an.calibrated, an.level, alpha)
     skipped = unsimulated(an)
     if skipped:
@@ -374,6 +375,16 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         trust += (f" {_names(skipped)} {'was' if one else 'were'} not part of the simulation, so "
                   f"{'its standard error is' if one else 'their standard errors are'} unchecked.")
     return [first, how, trust]
+
+
+def _trust_words(an: Analysis) -> str:
+    v = an.verdict
+    if v is None:
+        return "Without the simulation check it is not known which standard error to believe; least squares is shown."
+    name = ESTIMATOR_NAMES[v.recommended]
+    if v.trusted:
+        return f"The simulation says to believe {name}: {v.reason}."
+    return f"The simulation found no standard error honest everywhere and says to believe {name} as the least wrong: {v.reason}."
 
 
 def answer_line(an: Analysis, rows: dict) -> str:
