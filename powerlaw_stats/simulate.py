@@ -13,12 +13,13 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ import pandas as pd
 from .data import ModelFrame, NaPolicy, load, model_frame
 from .errors import DataError, OptionError
 from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
-from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, design_matrices
+from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, WeightType, design_matrices
 from .formula import DesignMatrices, parse, same_term
 from .inference import check_level, rlm_sigma, t_quantile
 from .mm import mm_fit_many
@@ -48,6 +49,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "estimator", "term", "truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "se_ratio", "coverage", "rmse", "failures",
 )
 Progress = Callable[[int, int], None]
+ResidualName = Literal["normal", "empirical", "skewed-hetero"]
 
 
 # ----------------------------------------------------------------------------- batched estimators
@@ -199,6 +201,10 @@ class _Setup:
     options: EstimatorOptions
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, options: EstimatorOptions) -> _Setup:
     names = tuple([estimators] if isinstance(estimators, str) else estimators)
     unknown = [e for e in names if e not in ESTIMATORS]
@@ -209,9 +215,9 @@ def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, opt
         raise OptionError(f"unknown residual model {residuals!r}; choose one of {', '.join(RESIDUAL_MODELS)}")
     if options.weight_type not in WEIGHT_TYPES:
         raise OptionError(f"unknown weight type {options.weight_type!r}; choose 'inv.var' or 'case'")
-    if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 2:
+    if not _is_int(n_trials) or n_trials < 2:
         raise OptionError(f"n_trials must be an integer of at least 2, got {n_trials!r}")
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+    if not _is_int(seed) or seed < 0:
         raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
     check_level(level)
     return _Setup(tuple(dict.fromkeys(names)), residuals, design_spec(design, min_trials), int(n_trials), int(seed),
@@ -223,9 +229,9 @@ def simulate(
     data: str | Path | pd.DataFrame | None = None,
     *,
     weights: str | Sequence[float] | np.ndarray | None = None,
-    weight_type: str = "inv.var",
+    weight_type: WeightType = "inv.var",
     estimators: Sequence[str] = ("ols", "huber", "bisquare"),
-    residuals: str = "normal",
+    residuals: ResidualName = "normal",
     design: str = "observed",
     min_trials: int | None = None,
     n_trials: int = 1000,
