@@ -47,7 +47,18 @@ def test_lack_of_fit_equals_the_nested_model_f_test():
     assert (ours.df_lack, ours.df_pure) == (int(ref["df_diff"].iloc[1]), int(ref["df_resid"].iloc[1]))
 
 
-def test_weighted_lack_of_fit_equals_the_unweighted_one_on_replicated_rows():
+def test_weighted_lack_of_fit_equals_the_nested_wls_f_test():
+    sm = pytest.importorskip("statsmodels.formula.api")
+    from statsmodels.stats.anova import anova_lm
+
+    d = _curve(np.random.default_rng(11), 12.5).assign(x=lambda f: np.log2(f["train_size"]), y=lambda f: np.log2(f["error"]))
+    w = 1.0 / (1.0 + (d["x"] - 10.0).to_numpy())  # inverse variances falling with size
+    ref = anova_lm(sm.wls("y ~ x", d, weights=w).fit(), sm.wls("y ~ C(x)", d, weights=w).fit())
+    ours = lack_of_fit(d["x"].to_numpy(), d["y"].to_numpy(), w)
+    assert ours.statistic == pytest.approx(ref["F"].iloc[1], rel=CLOSED_FORM_TOL)
+
+
+def test_scaling_all_weights_changes_nothing():
     rng = np.random.default_rng(2)
     x = np.repeat(np.arange(5.0), 4)
     y = -0.5 * x + 0.1 * rng.standard_normal(len(x))
