@@ -142,8 +142,9 @@ class EmpiricalResiduals:
 class SkewedHeteroResiduals:
     """Whitened errors k * exp(x'gamma) * u*: a scale from the regressors times a resampled shape.
 
-    ``gamma`` regresses log|r| on the design; ``pool`` holds r / exp(x'gamma) standardized (the shape,
-    skew and tails kept); ``k`` makes the mean variance over the observed rows sigma^2.
+    ``gamma`` regresses log|z| on the design (z the standardized residuals); ``pool`` holds
+    z / exp(x'gamma) standardized (the shape: skew and tails kept); ``k`` makes the mean variance
+    over the observed rows sigma^2.
     """
 
     gamma: np.ndarray
@@ -158,9 +159,9 @@ class SkewedHeteroResiduals:
         lo, hi = self.scale_range
         within = " within groups" if self.pool_groups is not None else ""
         return ("Skewed heteroscedastic residuals: the scale of each row's error varies with the regressors as "
-                "exp(x'γ), γ the least-squares fit of log|r| on the model's design (r the fit's whitened residuals); on "
-                f"the data it runs from {lo:.2f} to {hi:.2f} times its root mean square. The shape is resampled{within} "
-                f"from r/exp(x'γ), centred and scaled to variance 1, which keeps the observed skew and tails (skewness "
+                "exp(x'γ), γ the least-squares fit of log|z| on the model's design (z the fit's standardized residuals); "
+                f"on the data it runs from {lo:.2f} to {hi:.2f} times its root mean square. The shape is resampled{within} "
+                f"from z/exp(x'γ), centred and scaled to variance 1, which keeps the observed skew and tails (skewness "
                 f"{float(sample_skewness(self.pool)):.2f}, excess kurtosis {float(excess_kurtosis(self.pool)):.2f}); the "
                 f"error is k·exp(x'γ)·u/√w0 with k chosen so that the mean variance over the data's rows is σ² "
                 f"(σ = {self.sigma:.4g}).")
