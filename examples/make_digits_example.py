@@ -1,7 +1,7 @@
 """Remake the bundled example table (powerlaw_stats/datasets/digits_curves.csv) from scratch.
 
     pip install -e ".[train,digits]"
-    nice -n 5 python examples/make_digits_example.py            # about half an hour on 2 CPU cores
+    nice -n 5 python examples/make_digits_example.py            # about 37 minutes on 2 shared CPU cores
 
 Three steps: (1) ``powerlaw-train grid examples/digits_grid.toml`` on the CPU, appending to a
 resumable raw results file (rerun the same command after an interruption and finished runs are

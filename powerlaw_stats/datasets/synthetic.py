@@ -1,10 +1,11 @@
 """A documented generator for a synthetic learning-curve table shaped like the seed study.
 
-It stands in as the bundled example until real curves made by our trainer replace it. The mean of
+It stood in as the bundled example until real curves made by our trainer (``digits_curves.csv``)
+replaced it; the file is kept beside them for comparison. The mean of
 log2 error follows the seed study's published least-squares coefficients; the noise is skewed to
 the right (a shifted gamma) and wider at small training sizes, as the seed's residuals were.
 
-Regenerate the bundled file with ``python -m powerlaw_stats.datasets.synthetic``.
+Regenerate ``synthetic_curves.csv`` with ``python -m powerlaw_stats.datasets.synthetic``.
 """
 
 from __future__ import annotations
