@@ -80,7 +80,8 @@ def test_markdown_and_csv():
 def test_no_data_runs_the_bundled_example_and_says_so():
     res = run("fit", "--method", "huber", "--weights", "w")
     assert res.exit_code == 0, res.output
-    assert "synthetic" in res.stdout and "I(log2(TS) - IXMin):mix1" in res.stdout
+    assert "real learning curves from our trainer" in res.stdout and "I(log2(TS) - IXMin):mix1" in res.stdout
+    assert "TrainSetsklearn_digits:EvalSetsklearn_digits" in res.stdout and "n = 576" in res.stdout
 
 
 def test_r_defaults_flag_matches_mass_defaults():
