@@ -350,8 +350,9 @@ def learning_curves(result: FitResult, ax: Axes | None = None, *, effect: str | 
     Examples
     --------
     >>> import powerlaw_stats as ps
-    >>> res = ps.fit("log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)", weights="w")
-    >>> fig = learning_curves(res, effect="I(log2(TS)-IXMin):mix1")
+    >>> from powerlaw_stats import datasets
+    >>> res = ps.fit(datasets.EXAMPLE_FORMULA, weights=datasets.EXAMPLE_WEIGHTS)
+    >>> fig = learning_curves(res, effect=datasets.EXAMPLE_EFFECT)
     >>> fig.axes[0].get_xscale(), fig.axes[0].get_xlabel()
     ('log', 'TS')
     """
