@@ -64,7 +64,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 BAD_SPECS = [
     ("[grid\nwidths = [16]", "is not valid TOML"),
     ('[data]\ncifar10 = "x"\n[grid]\ntrain_sets = ["imagenet"]\neval_sets = ["cifar10"]\nwidths = [16]\n'
-     'mixup = [false]\nn_splits = [1]', r"unknown dataset 'imagenet' \(known: cifar10, cinic10\)"),
+     'mixup = [false]\nn_splits = [1]', r"unknown dataset 'imagenet' \(known: cifar10, cinic10, mnist5k, sklearn_digits\)"),
     ('[data]\ncifar10 = "no/such/folder"\n[grid]\ntrain_sets = ["cifar10"]\neval_sets = ["cifar10"]\n'
      'widths = [16]\nmixup = [false]\nn_splits = [1]', "cifar10 folder not found: .*no/such/folder"),
     ('[data]\ncifar10 = "x"\n[grid]\ntrain_sets = ["cifar10"]\neval_sets = ["cifar10"]\nwidths = "16"\n'
