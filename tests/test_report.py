@@ -20,6 +20,7 @@ from powerlaw_stats.cli import app
 from powerlaw_stats.report import Report, build_report
 from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict, tolerances
 from powerlaw_stats.report.sections import num, p_is, pval
+from powerlaw_stats.report.simulation import data_design
 
 DATA = Path(__file__).parent / "data"
 SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
@@ -248,7 +249,10 @@ def test_verdict_and_conclusion_follow_the_scenarios(simulated):
     rep, _ = simulated
     res = rep.results
     rows = [{**r, "scenario": f"{s['residuals']}/{s['design']}"} for s in res["simulation"]["scenarios"] for r in s["rows"]]
-    expect = se_verdict(rows, SIM_TRIALS, 0.95, [f"skewed-hetero/{d}" for d in ("n", "min4")])
+    judged = res["simulation"]["judged"]
+    assert res["simulation"]["data_design"] == data_design(datasets.load_example()) == "min4"  # the example's trials
+    assert judged == ["normal/min4", "skewed-hetero/min4"]
+    expect = se_verdict(rows, SIM_TRIALS, 0.95, [f"skewed-hetero/{d}" for d in ("n", "min4")], judged)
     assert res["verdict"]["recommended"] == expect.recommended == res["conclusion"]["believe"]
     assert res["verdict"]["trusted"] == list(expect.trusted)
     believe, verdict = res["conclusion"]["text"][2], rep.sections[4].md()
@@ -263,7 +267,8 @@ def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):
     rep, _ = simulated
     res = rep.results
     best = res["verdict"]["recommended"]
-    ratios = [c["se_ratio"] for c in res["verdict"]["checks"] if c["estimator"] == best and c["scenario"].startswith("skewed")]
+    ratios = [c["se_ratio"] for c in res["verdict"]["checks"]
+              if c["estimator"] == best and c["scenario"].startswith("skewed") and c["judged"]]
     cal = res["conclusion"]["calibrated"]
     if min(ratios) >= 1 - res["verdict"]["ratio_tolerance"]:
         assert cal is None
@@ -279,6 +284,7 @@ def test_simulation_section_shows_tables_panels_and_numbers(simulated):
     names = [f.name for f in section.figures()]
     assert names == ["sim-summary", *(f"sim-{r}-{d}" for d in ("n", "min4") for r in ("normal", "skewed-hetero"))]
     assert all(f.png.startswith(b"\x89PNG") for f in section.figures())
+    assert "normal/n †" in section.md() and "the verdict rests on the `min4` scenarios" in section.md()
     page = rep.html()
     for c in rep.results["verdict"]["checks"]:
         assert f"{c['se_ratio']:.2f} / {c['coverage']:.1%}" in page
@@ -322,6 +328,7 @@ def test_a_table_without_trial_columns_is_simulated_on_its_observed_design():
     rep = build_report(frame, SEED_FORMULA, weights="w", effect=SEED_EFFECT, trials=20)
     sim = rep.results["simulation"]
     assert [s["design"] for s in sim["scenarios"]] == ["observed", "observed"]
+    assert sim["data_design"] is None and sim["judged"] == ["normal/observed", "skewed-hetero/observed"]
     assert "n_splits" in sim["notes"][0] and "n_splits" in rep.sections[4].md()
 
 
@@ -343,6 +350,15 @@ def test_verdict_rejects_an_underestimated_se():
     rows = _rows({"ols": (0.80, 0.006), "huber": (1.01, 0.008)})
     v = se_verdict(rows, 1000, 0.95, ["skewed-hetero/n"])
     assert v.trusted == ("huber",) and v.recommended == "huber"
+
+
+def test_verdict_judges_only_the_data_s_design():
+    rows = _rows({"ols": (0.80, 0.006), "huber": (1.01, 0.008)})
+    rows += [{"estimator": e, "scenario": "normal/min4", "se_ratio": 1.0, "coverage": 0.95, "sd_estimate": 0.01}
+             for e in ("ols", "huber")]
+    v = se_verdict(rows, 1000, 0.95, ["skewed-hetero/n"], judged=["normal/min4"])
+    assert v.trusted == ("ols", "huber")  # ols fails only under design n, which is not the data's
+    assert [c.judged for c in v.checks].count(False) == 4
 
 
 def test_verdict_when_no_se_is_honest_picks_the_least_wrong():
@@ -416,7 +432,7 @@ def test_cli_report_refuses_a_file_as_out(tmp_path):
 
 @pytest.mark.parametrize("name", ["powerlaw_stats.plots", "powerlaw_stats.report.blocks", "powerlaw_stats.report.analysis",
                                   "powerlaw_stats.report.sections", "powerlaw_stats.report.builder",
-                                  "powerlaw_stats.report.panels"])
+                                  "powerlaw_stats.report.panels", "powerlaw_stats.report.simulation"])
 def test_docstring_examples(name):
     import doctest
     import importlib

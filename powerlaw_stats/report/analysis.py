@@ -165,6 +165,7 @@ class SeCheck:
     coverage: float
     sd_estimate: float
     ok: bool
+    judged: bool = True  # False: a design other than the data's, shown for comparison only
 
 
 @dataclass(frozen=True)
@@ -203,31 +204,36 @@ def tolerances(n_trials: int, level: float) -> tuple[float, float]:
     return float(ratio), float(coverage)
 
 
-def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: Sequence[str]) -> Verdict:
+def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: Sequence[str],
+               judged: Sequence[str] | None = None) -> Verdict:
     """Judge each estimator from the simulation's summary rows of the effect term.
 
-    ``rows`` carry ``estimator, scenario, se_ratio, coverage, sd_estimate``. An estimator's SE is
-    trusted when, in every scenario, its SE ratio is within the ratio tolerance of 1 and its
-    coverage within the coverage tolerance of ``level``. Among the trusted, the one with the
-    smallest spread of estimates in the ``realistic`` scenarios (the residuals like the data's) is
-    recommended: honest and most precise. If none is trusted everywhere, the one whose worst SE
-    ratio is closest to 1.
+    ``rows`` carry ``estimator, scenario, se_ratio, coverage, sd_estimate``. Only scenarios in
+    ``judged`` (default: all) count: those with the data's own design; the others show what
+    another design would do. An estimator's SE is trusted when, in every judged scenario, its SE
+    ratio is within the ratio tolerance of 1 and its coverage within the coverage tolerance of
+    ``level``. Among the trusted, the one with the smallest spread of estimates in the judged
+    ``realistic`` scenarios (the residuals like the data's) is recommended: honest and most
+    precise. If none is trusted, the one whose worst judged SE ratio is closest to 1.
     """
     tol_r, tol_c = tolerances(n_trials, level)
+    judged = set(judged) if judged is not None else {r["scenario"] for r in rows}
     checks = tuple(SeCheck(r["estimator"], r["scenario"], float(r["se_ratio"]), float(r["coverage"]), float(r["sd_estimate"]),
-                           bool(abs(r["se_ratio"] - 1) <= tol_r and abs(r["coverage"] - level) <= tol_c)) for r in rows)
+                           bool(abs(r["se_ratio"] - 1) <= tol_r and abs(r["coverage"] - level) <= tol_c),
+                           r["scenario"] in judged) for r in rows)
+    counted = [c for c in checks if c.judged]
     estimators = list(dict.fromkeys(c.estimator for c in checks))
-    trusted = tuple(e for e in estimators if all(c.ok for c in checks if c.estimator == e))
+    trusted = tuple(e for e in estimators if all(c.ok for c in counted if c.estimator == e))
     if trusted:
-        spread = {e: np.mean([c.sd_estimate for c in checks if c.estimator == e and c.scenario in realistic] or [np.inf])
+        spread = {e: np.mean([c.sd_estimate for c in counted if c.estimator == e and c.scenario in realistic] or [np.inf])
                   for e in trusted}
         best = min(trusted, key=lambda e: spread[e])
-        reason = (f"its standard error was honest in every scenario, and its estimates varied least "
+        reason = (f"its standard error was honest in every scenario judged, and its estimates varied least "
                   f"(SD {spread[best]:.3g}) under residuals like the data's")
     else:
-        worst = {e: max(abs(c.se_ratio - 1) for c in checks if c.estimator == e) for e in estimators}
+        worst = {e: max(abs(c.se_ratio - 1) for c in counted if c.estimator == e) for e in estimators}
         best = min(estimators, key=lambda e: worst[e])
-        reason = (f"no estimator's standard error was honest in every scenario; {ESTIMATOR_NAMES.get(best, best)}'s "
+        reason = (f"no estimator's standard error was honest in every scenario judged; {ESTIMATOR_NAMES.get(best, best)}'s "
                   f"strayed least (worst SE ratio off by {worst[best]:.0%})")
     return Verdict(trusted, best, reason, tol_r, tol_c, checks)
 
@@ -267,7 +273,8 @@ def calibrated_test(coef: Mapping[str, float], verdict: Verdict, realistic: Sequ
     from ..distributions import t_sf2
     from ..inference import t_quantile
 
-    ratios = [c.se_ratio for c in verdict.checks if c.estimator == verdict.recommended and c.scenario in realistic]
+    ratios = [c.se_ratio for c in verdict.checks
+              if c.estimator == verdict.recommended and c.scenario in realistic and c.judged]
     if not ratios or min(ratios) >= 1 - verdict.ratio_tolerance:
         return None
     ratio = min(ratios)

@@ -246,8 +246,9 @@ def build_report(
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
     With no ``data`` it runs on the bundled example with its formula, weights and effect
-    (``datasets.EXAMPLE_FORMULA``, ``EXAMPLE_WEIGHTS``, ``EXAMPLE_EFFECT``). ``trials=0`` skips the simulation check, which by default
-    checks least squares, Huber and bisquare (``sim_estimators`` may add ``"mm"``, at a much higher cost).
+    (``datasets.EXAMPLE_FORMULA``, ``EXAMPLE_WEIGHTS``, ``EXAMPLE_EFFECT``). ``trials=0`` skips the
+    simulation check, which by default checks least squares, Huber and bisquare (``sim_estimators``
+    may add ``"mm"``, at a much higher cost).
 
     Examples
     --------
@@ -300,7 +301,7 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progr
                                      estimators=inputs.sim_estimators, progress=progress)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
-    return sim, se_verdict(rows, inputs.trials, inputs.level, realistic)
+    return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged)
 
 
 def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, level: float) -> Calibrated | None:

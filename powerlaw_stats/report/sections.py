@@ -23,7 +23,7 @@ from .analysis import (
     weight_summary,
 )
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
-from .simulation import REALISTIC, SimulationCheck
+from .simulation import DESIGN_NAMES, REALISTIC, SimulationCheck
 
 DPI = 100
 
@@ -280,6 +280,13 @@ def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary
             "designs: the seed's trial schemes, n trials at 1/n of the pool, and at least 4 trials at every size.",
         ))]
     blocks += [Note(n, "info") for n in sim.notes]
+    if sim.data_design:
+        others = sorted({sc.design for sc in sim.scenarios} - {sim.data_design})
+        blocks.append(Note(
+            f"The data's runs follow design `{sim.data_design}` ({DESIGN_NAMES[sim.data_design]}: its `trials` column "
+            f"is what that design gives every size), so the verdict rests on the `{sim.data_design}` scenarios. "
+            + "".join(f"The `{d}` scenarios show what the standard errors would do had the runs followed "
+                      f"{DESIGN_NAMES[d]}. " for d in others), "info"))
     skipped = unsimulated(an)
     if skipped:
         every = ",".join(an.fits.results)
@@ -311,7 +318,11 @@ def _verdict_table(an: Analysis) -> Table:
                  for e in estimators)
     caption = (f"SE ratio (reported / measured) and {an.level:.0%} CI coverage per scenario; ✓ within "
                f"±{v.ratio_tolerance:.0%} of 1 and ±{v.coverage_tolerance:.1%} of {an.level:.0%}")
-    return Table(("estimator", *scenarios, "trusted"), rows, caption, code_labels=False,
+    judged = {c.scenario for c in v.checks if c.judged}
+    if len(judged) < len(scenarios):
+        caption += "; † a design other than the data's, shown for comparison and not judged"
+    header = tuple(sc if sc in judged else f"{sc} †" for sc in scenarios)
+    return Table(("estimator", *header, "trusted"), rows, caption, code_labels=False,
                  strong_rows=tuple(i for i, e in enumerate(estimators) if e == v.recommended))
 
 

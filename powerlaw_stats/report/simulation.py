@@ -56,9 +56,16 @@ class SimulationCheck:
     term: str
     scenarios: tuple[Scenario, ...]
     notes: tuple[str, ...]
+    data_design: str | None = None  # the simulated design the data's own trials follow, if one does
+
+    @property
+    def judged(self) -> tuple[str, ...]:
+        """Scenarios the verdict rests on: those with the data's design (all when it matches none)."""
+        return tuple(s.key for s in self.scenarios if self.data_design in (None, s.design))
 
     def to_dict(self) -> dict:
         return {"n_trials": self.n_trials, "seed": self.seed, "term": self.term, "notes": list(self.notes),
+                "data_design": self.data_design, "judged": list(self.judged),
                 "scenarios": [s.to_dict() for s in self.scenarios]}
 
 
@@ -70,6 +77,30 @@ def designs_for(frame: pd.DataFrame, formula: str, weights: str | None, term: st
         return ("observed",), (f"the table lacks {', '.join(missing)}, so the trial designs cannot be rebuilt; "
                                "the simulation uses the observed design only",)
     return DESIGNS, ()
+
+
+# what the schema's `trials` column holds under each design, from `n_splits`
+TRIAL_RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "n": lambda n_splits: n_splits,
+    "min4": lambda n_splits: n_splits.clip(lower=4),
+}
+
+
+def data_design(frame: pd.DataFrame) -> str | None:
+    """Which simulated design the data's own trials follow (``trials`` against ``n_splits``), if any.
+
+    Examples
+    --------
+    >>> data_design(pd.DataFrame({"n_splits": [1, 2, 8], "trials": [4, 4, 8]}))
+    'min4'
+    >>> data_design(pd.DataFrame({"n_splits": [1, 2, 8], "trials": [1, 2, 8]}))
+    'n'
+    >>> data_design(pd.DataFrame({"n_splits": [1, 2], "trials": [3, 3]})) is None
+    True
+    """
+    if not {"n_splits", "trials"} <= set(frame.columns):
+        return None
+    return next((d for d in DESIGNS if (TRIAL_RULES[d](frame["n_splits"]) == frame["trials"]).all()), None)
 
 
 def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
@@ -94,7 +125,8 @@ def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: st
         scenarios.append(_scenario(formula, data, residuals, design, options))
     if progress:
         progress("simulation done", total, total)
-    return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes)
+    observed = data_design(frame) if designs == DESIGNS else None
+    return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes, observed)
 
 
 def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Callable[[int, int], None]:
