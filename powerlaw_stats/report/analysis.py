@@ -233,8 +233,10 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     else:
         worst = {e: max(abs(c.se_ratio - 1) for c in counted if c.estimator == e) for e in estimators}
         best = min(estimators, key=lambda e: worst[e])
+        low = min(c.coverage for c in counted if c.estimator == best)
         reason = (f"no estimator's standard error was honest in every scenario judged; {ESTIMATOR_NAMES.get(best, best)}'s "
-                  f"strayed least (worst SE ratio off by {worst[best]:.0%})")
+                  f"strayed least (worst SE ratio off by {worst[best]:.0%}, lowest coverage {low:.1%} "
+                  f"against {level:.0%})")
     return Verdict(trusted, best, reason, tol_r, tol_c, checks)
 
 
