@@ -270,7 +270,7 @@ def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):
     ratios = [c["se_ratio"] for c in res["verdict"]["checks"]
               if c["estimator"] == best and c["scenario"].startswith("skewed") and c["judged"]]
     cal = res["conclusion"]["calibrated"]
-    if min(ratios) >= 1 - res["verdict"]["ratio_tolerance"]:
+    if best in res["verdict"]["trusted"] or min(ratios) >= 1:
         assert cal is None
     else:
         reported = res["conclusion"]["by_estimator"][best]["std_error"]
@@ -364,6 +364,19 @@ def test_verdict_judges_only_the_data_s_design():
 def test_verdict_when_no_se_is_honest_picks_the_least_wrong():
     v = se_verdict(_rows({"ols": (0.6, 0.01), "huber": (0.85, 0.01)}, coverage=0.85), 1000, 0.95, ["skewed-hetero/n"])
     assert v.trusted == () and v.recommended == "huber" and "no estimator" in v.reason
+
+
+@pytest.mark.parametrize("trusted, ratio, scaled", [((), 0.8, True), ((), 1.1, False), (("ols",), 0.95, False)])
+def test_calibration_only_for_an_se_that_failed_and_was_too_small(trusted, ratio, scaled):
+    from powerlaw_stats.report.analysis import SeCheck, Verdict, calibrated_test
+
+    checks = (SeCheck("ols", "skewed-hetero/min4", ratio, 0.9, 0.01, not scaled),
+              SeCheck("ols", "skewed-hetero/n", 0.5, 0.6, 0.02, False, judged=False))  # other design: ignored
+    v = Verdict(trusted, "ols", "", 0.1, 0.02, checks)
+    got = calibrated_test({"estimate": -0.03, "std_error": 0.005}, v, ["skewed-hetero/min4", "skewed-hetero/n"], 100, 0.95)
+    assert (got is not None) is scaled
+    if scaled:
+        assert got.se_ratio == ratio and abs(got.std_error - 0.005 / ratio) < 1e-15
 
 
 def test_tolerances_shrink_to_their_floors():
