@@ -34,6 +34,18 @@ class ParsedFormula:
     variables: tuple[str, ...]
     intercept: bool
 
+    @property
+    def regressors(self) -> tuple[str, ...]:
+        """The variables read right of ``~``; the response's own columns are not among them.
+
+        Examples
+        --------
+        >>> parse("log_err ~ I(log2(TS)-IXMin)*mix").regressors
+        ('IXMin', 'TS', 'mix')
+        """
+        rhs = {n for term in self.desc.rhs_termlist for f in term.factors for n in _code_names(f.code, self.text)}
+        return tuple(v for v in self.variables if v in rhs)
+
 
 @dataclass(frozen=True)
 class DesignMatrices:

@@ -191,7 +191,7 @@ def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: 
     beta[j] = float(delta)
     pins = tuple(f"{k}={float(v)!r}" for k, v in mf.namespace.items() if k in ("IXMin", "IPMin"))
     used = raw.loc[mf.frame.index]
-    config = [c for c in configuration_columns(used, parsed.variables) if c not in ("train_size", "n_splits")]
+    config = [c for c in configuration_columns(used, parsed.regressors) if c not in ("train_size", "n_splits")]
     groups = [g for g in group_by if g in used.columns]
     return _Pilot(used, design, mf.weights, beta, j, float(ols.coef[j]), residual_model(residuals, source), pins, config,
                   groups)

@@ -385,7 +385,7 @@ def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMat
         groups = obs_mf.frame[within].to_numpy() if within else None
         return _Plan(observed.x, obs_mf.weights, _noise_factor(obs_mf.weights, len(observed.y)), groups, obs_mf.frame)
     raw = raw.reset_index(drop=True)
-    rebuilt = rebuild_trials(raw, spec, parsed.variables, usable=np.isin(np.arange(len(raw)), obs_mf.frame.index))
+    rebuilt = rebuild_trials(raw, spec, parsed.regressors, usable=np.isin(np.arange(len(raw)), obs_mf.frame.index))
     mf = model_frame(rebuilt, parsed.variables, **{**frame_args, "extra_columns": [*frame_args["extra_columns"], TEMPLATE]})
     sim = design_matrices(parsed, mf)
     if tuple(sim.column_names) != tuple(observed.column_names):

@@ -268,7 +268,11 @@ def design_spec(design: str, min_trials: int | None) -> DesignSpec:
 
 
 def configuration_columns(frame: pd.DataFrame, variables: Sequence[str]) -> list[str]:
-    """Columns that identify an experiment configuration: the schema's plus raw columns the formula uses."""
+    """Columns that identify an experiment configuration: the schema's plus raw columns among ``variables``.
+
+    Pass the formula's regressors, never its response: a response column varies from run to run, so
+    keying on it would make every run a configuration of its own.
+    """
     cols = [c for c in CONFIG_COLUMNS if c in frame.columns]
     cols += [v for v in variables if v in frame.columns and v not in cols and v not in PER_RUN_COLUMNS]
     return cols

@@ -159,6 +159,16 @@ def test_min4_on_curves_a_is_its_observed_design(curves):
     assert sorted(_trials_per_configuration(sim.data)["trials"]) == sorted(_trials_per_configuration(curves)["trials"])
 
 
+@pytest.mark.parametrize("design", ["n", "min4"])
+def test_a_stored_response_column_does_not_split_configurations(curves, design):
+    # a table that already holds log_err (one value per run) must rebuild the same design as one without
+    plain = simulate(FORMULA, curves, weights="w", design=design, n_trials=2, estimators=("ols",))
+    stored = simulate(FORMULA, curves.assign(log_err=np.log(curves["error"])), weights="w", design=design,
+                      n_trials=2, estimators=("ols",))
+    assert len(stored.data) == len(plain.data)
+    assert _trials_per_configuration(stored.data).equals(_trials_per_configuration(plain.data))
+
+
 def test_min_trials_names_the_design(curves):
     sim = simulate(FORMULA, curves, weights="w", design="min4", min_trials=8, n_trials=2, estimators=("ols",))
     assert sim.design == "min8" and (_trials_per_configuration(sim.data)["trials"] >= 8).all()
