@@ -27,7 +27,8 @@ STATSMODELS = f"""
 import numpy as np, pandas as pd, statsmodels.api as sm, statsmodels.formula.api as smf
 d = pd.read_csv({str(CSV)!r})
 d["TS"] = d.train_size; d["log_err"] = np.log2(d.error); d["mix"] = d.mixup.astype(str)
-d["CinicTr"] = (d.train_set == "cinic10").astype(int).astype(str); d["CinicEv"] = (d.eval_set == "cinic10").astype(int).astype(str)
+d["CinicTr"] = (d.train_set == "cinic10").astype(int).astype(str)
+d["CinicEv"] = (d.eval_set == "cinic10").astype(int).astype(str)
 IXMin = np.log2(d.TS.min()); w = np.sqrt(1 / d.trials.to_numpy())
 m = smf.ols("log_err ~ I(np.log2(TS)-IXMin)*(mix+CinicTr*CinicEv)", d).fit().model
 print(sm.RLM(m.endog * w, m.exog * w[:, None], M=sm.robust.norms.HuberT()).fit(conv='coefs', tol=1e-10).summary())
@@ -60,7 +61,7 @@ def main() -> None:
     runs = ap.parse_args().runs
     cmds = commands()
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for name, cmd in cmds.items():  # warm-up: file cache, .pyc files
+    for cmd in cmds.values():  # warm-up: file cache, .pyc files
         subprocess.run(cmd, capture_output=True, check=True)
     for _ in range(runs):
         for name, cmd in cmds.items():  # interleaved, so drift hits every command alike

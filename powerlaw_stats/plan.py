@@ -35,6 +35,9 @@ from .simulate import CHUNK, ESTIMATORS, EstimatorOptions
 from .simulation_models import RESIDUAL_MODELS, ResidualSource, configuration_columns, residual_model
 
 DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
+# columns that change with the training size inside one configuration: a step-budget rule (the
+# bundled example's) gives each size its own epochs, so keying on epochs would split every curve
+SIZE_DEPENDENT: tuple[str, ...] = ("train_size", "n_splits", "epochs")
 DEFAULT_GROUP_BY: tuple[str, ...] = ("train_set", "eval_set")
 CANDIDATE = "__plan_candidate__"  # marks the candidate's rows in the frame built with the pilot
 Progress = Callable[[int, int], None]
@@ -191,7 +194,7 @@ def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: 
     beta[j] = float(delta)
     pins = tuple(f"{k}={float(v)!r}" for k, v in mf.namespace.items() if k in ("IXMin", "IPMin"))
     used = raw.loc[mf.frame.index]
-    config = [c for c in configuration_columns(used, parsed.regressors) if c not in ("train_size", "n_splits")]
+    config = [c for c in configuration_columns(used, parsed.regressors) if c not in SIZE_DEPENDENT]
     groups = [g for g in group_by if g in used.columns]
     return _Pilot(used, design, mf.weights, beta, j, float(ols.coef[j]), residual_model(residuals, source), pins, config,
                   groups)

@@ -84,6 +84,21 @@ def test_no_data_runs_the_bundled_example_and_says_so():
     assert "TrainSetsklearn_digits:EvalSetsklearn_digits" in res.stdout and "n = 576" in res.stdout
 
 
+@pytest.mark.parametrize("command", ["fit", "bptest"])
+def test_the_example_gets_the_seeds_weights_unless_told_otherwise(command):
+    # with no DATA and no formula, the seed's analysis: weights w = 1/trials, exactly as if passed
+    default = run(command, "--format", "json")
+    explicit = run(command, "--weights", "w", "--format", "json")
+    unweighted = run(command, "--weights", "1", "--format", "json")
+    assert default.exit_code == 0, default.output
+    assert json.loads(default.stdout) == json.loads(explicit.stdout) != json.loads(unweighted.stdout)
+
+
+def test_long_term_names_do_not_truncate_the_numbers():
+    res = run("fit")
+    assert "…" not in res.stdout and "Std. Error" in res.stdout and "Pr(>|t|)" in res.stdout
+
+
 def test_r_defaults_flag_matches_mass_defaults():
     res = run("fit", CSV, "--formula", FORMULA, "--method", "huber", "--weights", "w", "--r-defaults", "--format", "json")
     doc = json.loads(res.stdout)
@@ -189,7 +204,8 @@ def test_unreadable_file(tmp_path):
 
 
 def test_lcdb_train_error_zero_refused_then_fitted_with_where():
-    args = ["fit", DATA / "lcdb_letter.csv.gz", "--let", "error=1-score_train", "--formula", "log2(error) ~ log2(size_train)*learner"]
+    args = ["fit", DATA / "lcdb_letter.csv.gz", "--let", "error=1-score_train",
+            "--formula", "log2(error) ~ log2(size_train)*learner"]
     refused = run(*args)
     assert refused.exit_code == 1 and "error > 0" in refused.stderr
     res = run(*args, "--where", "error > 0", "--format", "json")

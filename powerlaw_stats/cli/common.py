@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from .. import datasets
 from ..errors import PowerlawStatsError
 
 FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
@@ -41,6 +42,13 @@ def boundary(func: Callable) -> Callable:
             raise fail("interrupted; nothing was written") from None
 
     return wrapper
+
+
+def example_weights(data: Path | None, formula: str | None, weights: str | None) -> str | None:
+    """The weights to use: those given, or the seed's ``w`` (1/trials) when the bundled example runs with its own formula."""
+    if weights or data is not None or formula is not None:
+        return weights
+    return datasets.EXAMPLE_WEIGHTS
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:

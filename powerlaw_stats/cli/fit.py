@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -16,15 +16,16 @@ from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
 from ..results import FitResult
 from . import app
-from .common import FORMATS, boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
+from .common import FORMATS, boundary, check_choice, emit, example_weights, fmt_num, fmt_p, render, to_json
 from .common import PowerlawStatsErrorOption as OptionErr
 
+WEIGHTS_HELP = "prior weights: a column or an expression such as 1/trials; with the example's formula, w (1/trials)"
 DATA_HELP = "learning-curve table (.csv, .tsv, .parquet); omit it to use the bundled example"
 METHOD_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)",
                  "mm": "MM-estimation (S start, bisquare M-step)"}
 
 
-def resolve_formula(data: Optional[Path], formula: Optional[str]) -> str:
+def resolve_formula(data: Path | None, formula: str | None) -> str:
     """The formula to use: the one given, or the seed's on the bundled example."""
     if formula:
         return formula
@@ -36,29 +37,31 @@ def resolve_formula(data: Optional[Path], formula: Optional[str]) -> str:
 @app.command("fit")
 @boundary
 def fit_command(
-    data: Optional[Path] = typer.Argument(None, help=DATA_HELP, show_default=False),
-    formula: Optional[str] = typer.Option(None, "--formula", "-f", help="model formula; default on the example: the seed's"),
-    method: str = typer.Option("ols", help="ols | huber | bisquare | mm"),
-    weights: Optional[str] = typer.Option(None, help="prior weights: a column or an expression such as 1/trials"),
-    weight_type: str = typer.Option("inv.var", help="inv.var | case (how M-estimation uses the weights)"),
-    vcov: Optional[str] = typer.Option(None, help="classic | HC0 | HC1 | HC3 (least squares) | CR1 | CR3; "
-                                       "default classic, CR1 with --cluster"),
-    cluster: list[str] = typer.Option([], help="cluster column (repeat or comma-separate for two-way), e.g. run_id"),
-    bootstrap: int = typer.Option(0, help="wild-bootstrap replications, e.g. 9999 (0: none)"),
-    bootstrap_weights: str = typer.Option("rademacher", help="rademacher | webb"),
-    seed: int = typer.Option(1, help="seed of the bootstrap draws and of MM's subsampling"),
-    where: Optional[str] = typer.Option(None, help="keep rows where this pandas query holds, e.g. \"error > 0\""),
-    let: list[str] = typer.Option([], help="NAME=EXPR, a constant or column (repeatable), e.g. IXMin=log2(3125)"),
-    na: str = typer.Option("drop", help="drop | fail: what to do with rows missing a used value"),
-    sort: str = typer.Option("t", help="t (by |t|, largest first) | none (model order)"),
-    level: float = typer.Option(0.95, help="confidence level of the intervals"),
-    r_defaults: bool = typer.Option(False, "--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4"),
-    tuning: Optional[float] = typer.Option(None, help="psi tuning constant (default 1.345 Huber, 4.685 bisquare)"),
-    scale_est: str = typer.Option("MAD", help="MAD | proposal2 (Huber's proposal 2 scale)"),
-    maxit: Optional[int] = typer.Option(None, help="IRWLS iteration limit (default 200; 20 with --r-defaults)"),
-    acc: Optional[float] = typer.Option(None, help="IRWLS convergence tolerance (default 1e-10; 1e-4 with --r-defaults)"),
-    output_format: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of standard output"),
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; on the example: the seed's")] = None,
+    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
+    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
+    weight_type: Annotated[str, typer.Option(help="inv.var | case (how M-estimation uses the weights)")] = "inv.var",
+    vcov: Annotated[str | None, typer.Option(help="classic | HC0 | HC1 | HC3 (least squares) | CR1 | CR3; "
+                                                  "default classic, CR1 with --cluster")] = None,
+    cluster: Annotated[list[str] | None,
+                       typer.Option(help="cluster column (repeat or comma-separate for two-way), e.g. run_id")] = None,
+    bootstrap: Annotated[int, typer.Option(help="wild-bootstrap replications, e.g. 9999 (0: none)")] = 0,
+    bootstrap_weights: Annotated[str, typer.Option(help="rademacher | webb")] = "rademacher",
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap draws and of MM's subsampling")] = 1,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"error > 0\"")] = None,
+    let: Annotated[list[str] | None,
+                   typer.Option(help="NAME=EXPR, a constant or column (repeatable), e.g. IXMin=log2(3125)")] = None,
+    na: Annotated[str, typer.Option(help="drop | fail: what to do with rows missing a used value")] = "drop",
+    sort: Annotated[str, typer.Option(help="t (by |t|, largest first) | none (model order)")] = "t",
+    level: Annotated[float, typer.Option(help="confidence level of the intervals")] = 0.95,
+    r_defaults: Annotated[bool, typer.Option("--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4")] = False,
+    tuning: Annotated[float | None, typer.Option(help="psi tuning constant (default 1.345 Huber, 4.685 bisquare)")] = None,
+    scale_est: Annotated[str, typer.Option(help="MAD | proposal2 (Huber's proposal 2 scale)")] = "MAD",
+    maxit: Annotated[int | None, typer.Option(help="IRWLS iteration limit (default 200; 20 with --r-defaults)")] = None,
+    acc: Annotated[float | None, typer.Option(help="IRWLS convergence tolerance (default 1e-10; 1e-4 with --r-defaults)")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | markdown | csv | json")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
 ) -> None:
     """Fit a power-law model and print R's coefficient table, sorted by |t|."""
     check_choice(output_format, FORMATS, "--format")
@@ -68,9 +71,10 @@ def fit_command(
         raise OptionErr(f"--bootstrap {bootstrap}: give 0 (none) or at least 2 replications, e.g. 9999")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        result = fit(resolve_formula(data, formula), data, method=method, weights=weights, weight_type=weight_type,
+        result = fit(resolve_formula(data, formula), data, method=method, weights=example_weights(data, formula, weights),
+                     weight_type=weight_type,
                      vcov=vcov, cluster=cluster or None, level=level, tuning=tuning, scale_est=scale_est, maxit=maxit, acc=acc,
-                     r_defaults=r_defaults, na=na, where=where, let=let, seed=seed, bootstrap=bootstrap,
+                     r_defaults=r_defaults, na=na, where=where, let=let or [], seed=seed, bootstrap=bootstrap,
                      bootstrap_weights=bootstrap_weights)
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
@@ -82,18 +86,19 @@ def fit_command(
 @app.command("bptest")
 @boundary
 def bptest_command(
-    data: Optional[Path] = typer.Argument(None, help=DATA_HELP, show_default=False),
-    formula: Optional[str] = typer.Option(None, "--formula", "-f", help="model formula"),
-    weights: Optional[str] = typer.Option(None, help="prior weights: a column or an expression"),
-    classic: bool = typer.Option(False, "--classic", help="Breusch and Pagan's original statistic, not Koenker's"),
-    r_compatible: bool = typer.Option(False, "--r-compatible", help="lmtest's form on a weighted fit (raw residuals)"),
-    where: Optional[str] = typer.Option(None, help="keep rows where this pandas query holds"),
-    let: list[str] = typer.Option([], help="NAME=EXPR (repeatable)"),
-    output_format: str = typer.Option("table", "--format", help="table | json"),
+    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula")] = None,
+    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
+    classic: Annotated[bool, typer.Option("--classic", help="Breusch and Pagan's original statistic, not Koenker's")] = False,
+    r_compatible: Annotated[bool, typer.Option("--r-compatible", help="lmtest's form on a weighted fit (raw residuals)")] = False,
+    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
+    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Breusch–Pagan test for heteroscedasticity of the least-squares residuals."""
     check_choice(output_format, ("table", "json"), "--format")
-    result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let)
+    weights = example_weights(data, formula, weights)
+    result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let or [])
     bp = breusch_pagan(result, studentize=not classic, whitened=False if r_compatible else None)
     emit(to_json(bp.to_dict()) if output_format == "json" else bp_line(bp) + "\n", None)
 
@@ -152,7 +157,8 @@ def weights_line(result: FitResult) -> str:
         return "prior weights: none"
     w = np.asarray(result.prior_weights)
     kind = "inverse-variance" if result.weight_type == "inv.var" or result.method == "ols" else "case"
-    return f"prior weights ({kind}): min {fmt_num(w.min(), 4)}, median {fmt_num(float(np.median(w)), 4)}, max {fmt_num(w.max(), 4)}"
+    spread = f"min {fmt_num(w.min(), 4)}, median {fmt_num(float(np.median(w)), 4)}, max {fmt_num(w.max(), 4)}"
+    return f"prior weights ({kind}): {spread}"
 
 
 def _title(result: FitResult) -> str:
@@ -173,11 +179,17 @@ def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str])
     header, rows = _cells(result, sort)
     table = Table(title=_title(result), title_justify="left")
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     extra = [f"[yellow]note: {n}[/yellow]" for n in notes]
-    return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)])
+    return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)], width=_table_width(header, rows))
+
+
+def _table_width(header: list[str], rows: list[list[str]]) -> int:
+    # long interaction names must not squeeze the numbers into '…': widen past 120 columns instead
+    cols = [max(len(c) for c in col) for col in zip(header, *rows)]
+    return max(120, sum(cols) + 3 * len(cols) + 1)
 
 
 def _boot_table(result: FitResult, sort: str) -> list:

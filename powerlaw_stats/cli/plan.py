@@ -12,7 +12,7 @@ from ..plan import PlanResult, plan
 from ..simulate import ESTIMATORS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, fmt_num, render, to_json
+from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
 from .fit import DATA_HELP
 from .simulate import _progress
 
@@ -66,10 +66,9 @@ def plan_command(
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
-    example = data is None and formula is None
     with _progress(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
-                      weights=weights if weights or not example else datasets.EXAMPLE_WEIGHTS, weight_type=weight_type,
+                      weights=example_weights(data, formula, weights), weight_type=weight_type,
                       power=power, level=level, estimator=estimator, residuals=residuals,
                       smallest=_numbers(smallest, "--smallest", float), min_trials=_numbers(min_trials, "--min-trials", int),
                       max_trials=_numbers(max_trials, "--max-trials", int), n_groups=_numbers(groups, "--groups", int),

@@ -13,7 +13,7 @@ from .. import datasets
 from ..fitting import fit
 from . import app
 from .common import PowerlawStatsErrorOption as OptionErr
-from .common import boundary, check_choice
+from .common import boundary, check_choice, example_weights
 from .fit import DATA_HELP, resolve_formula
 
 KINDS: tuple[str, ...] = ("curves", "qq", "hist", "resid", "weights")
@@ -41,7 +41,7 @@ def plot_command(
     if not out.parent.exists():
         raise OptionErr(f"--out {out}: folder {out.parent} does not exist")
     example = data is None and formula is None
-    weights = weights if weights or not example else datasets.EXAMPLE_WEIGHTS
+    weights = example_weights(data, formula, weights)
     effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
     result = fit(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
     fig = plots.plot(kind, result, **({"effect": effect} if kind == "curves" else {}))

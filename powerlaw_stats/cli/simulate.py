@@ -12,8 +12,8 @@ from .. import datasets
 from ..simulate import ESTIMATORS, SimulationResult, simulate
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, fmt_num, render, to_json
-from .fit import DATA_HELP, resolve_formula
+from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
+from .fit import DATA_HELP, WEIGHTS_HELP, resolve_formula
 
 SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 ESTIMATOR_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
@@ -26,7 +26,7 @@ COLUMNS = (("truth", "truth"), ("mean_estimate", "mean est."), ("bias", "bias"),
 def simulate_command(
     data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example: the seed's")] = None,
-    weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
+    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
     weight_type: Annotated[str, typer.Option(help="inv.var | case (how M-estimation uses the weights)")] = "inv.var",
     coef: Annotated[list[str] | None, typer.Option("--coef", help="term to report (repeatable; default all)")] = None,
     trials: Annotated[int, typer.Option("--trials", help="number of simulated data sets")] = 1000,
@@ -57,7 +57,8 @@ def simulate_command(
     if plots is not None and not plots.parent.exists():
         raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
     with _progress(quiet) as progress:
-        result = simulate(resolve_formula(data, formula), data, weights=weights, weight_type=weight_type, estimators=names,
+        result = simulate(resolve_formula(data, formula), data, weights=example_weights(data, formula, weights),
+                          weight_type=weight_type, estimators=names,
                           residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
                           truth=truth, terms=coef or None, level=level, where=where, let=let or [], na=na, progress=progress,
                           resample_within=within, r_defaults=r_defaults)

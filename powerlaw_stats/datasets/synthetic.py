@@ -31,7 +31,8 @@ SEED = 7
 def _mean_log2_error(x: float, mix: int, tr: int, ev: int) -> float:
     b = SEED_COEFFICIENTS
     intercept = b["(Intercept)"] + b["mix"] * mix + b["CinicTr"] * tr + b["CinicEv"] * ev + b["CinicTr:CinicEv"] * tr * ev
-    slope = b["slope"] + b["slope:mix"] * mix + b["slope:CinicTr"] * tr + b["slope:CinicEv"] * ev + b["slope:CinicTr:CinicEv"] * tr * ev
+    slope = (b["slope"] + b["slope:mix"] * mix + b["slope:CinicTr"] * tr + b["slope:CinicEv"] * ev
+             + b["slope:CinicTr:CinicEv"] * tr * ev)
     return intercept + slope * x
 
 
