@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,17 @@ def same_term(a: str, b: str) -> bool:
     True
     """
     return "".join(a.split()) == "".join(b.split())
+
+
+def find_term(names: Sequence[str], term: str) -> int | None:
+    """Position of ``term`` among ``names`` compared as :func:`same_term` does, or None.
+
+    Examples
+    --------
+    >>> find_term(["(Intercept)", "I(log2(TS) - IXMin):mix1"], "I(log2(TS)-IXMin):mix1"), find_term(["a"], "b")
+    (1, None)
+    """
+    return next((i for i, name in enumerate(names) if same_term(name, term)), None)
 
 
 def parse(formula: str) -> ParsedFormula:

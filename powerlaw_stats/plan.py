@@ -29,10 +29,10 @@ from .data import load, model_frame
 from .errors import DataError, OptionError
 from .estimators import IrwlsControl, least_squares
 from .fitting import WEIGHT_TYPES, design_matrices
-from .formula import DesignMatrices, parse, same_term
+from .formula import DesignMatrices, parse
 from .inference import check_level, t_quantile
-from .simulate import CHUNK, ESTIMATORS, EstimatorOptions
-from .simulation_models import RESIDUAL_MODELS, ResidualSource, configuration_columns, residual_model
+from .simulate import CHUNK, ESTIMATORS, EstimatorOptions, term_indices
+from .simulation_models import RESIDUAL_MODELS, ResidualSource, configuration_columns, noise_factor, residual_model
 
 DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
 # columns that change with the training size inside one configuration: a step-budget rule (the
@@ -188,7 +188,7 @@ def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: 
     if not ols.kept.all():
         aliased = [n for n, k in zip(design.column_names, ols.kept) if not k]
         raise DataError(f"the pilot's design is singular ({', '.join(aliased)} aliased); remove those terms")
-    j = _term_index(design.column_names, effect)
+    j = term_indices(design.column_names, effect)[0]
     beta = ols.coef.copy()
     source = _residual_source(design, root, ols.coef)
     beta[j] = float(delta)
@@ -208,13 +208,6 @@ def _residual_source(design: DesignMatrices, root: np.ndarray, beta: np.ndarray)
     df = int(pos.sum()) - design.x.shape[1]
     leverage = np.einsum("ij,jk,ik->i", xw, least_squares(xw, np.zeros(len(xw))).xtx_inv, xw)
     return ResidualSource(design.x[pos], resid, float(np.sqrt(resid @ resid / df)), leverage)
-
-
-def _term_index(names: Sequence[str], term: str) -> int:
-    for i, name in enumerate(names):
-        if same_term(name, term):
-            return i
-    raise OptionError(f"no coefficient {term!r} in the model; its coefficients are {', '.join(names)}")
 
 
 # ----------------------------------------------------------------------------- candidate tables
@@ -350,13 +343,6 @@ def effect_power(x_full: np.ndarray, x_fit: np.ndarray, j: int, weights, noise, 
     return est, se, ok
 
 
-def _noise(weights_template: np.ndarray | None, n: int) -> np.ndarray:
-    if weights_template is None:
-        return np.ones(n)
-    with np.errstate(divide="ignore"):
-        return np.where(weights_template > 0, 1.0 / np.sqrt(weights_template), 0.0)
-
-
 def _design_power(pilot: _Pilot, design: Design, parsed, frame_args, sim: _Sim, rate, epochs, power_wanted,
                   progress) -> DesignPower:
     x_full, weights, noise, table = _candidate_arrays(pilot, design, parsed, frame_args)
@@ -383,7 +369,7 @@ def _design_power(pilot: _Pilot, design: Design, parsed, frame_args, sim: _Sim, 
 def _candidate_arrays(pilot: _Pilot, design: Design, parsed, frame_args):
     if design.observed:
         w = pilot.weights
-        return pilot.design.x, w, _noise(w, len(pilot.design.x)), pilot.raw
+        return pilot.design.x, w, noise_factor(w, len(pilot.design.x)), pilot.raw
     table = candidate_table(pilot.raw, design, pilot.config, pilot.group_by)
     both = pd.concat([pilot.raw.assign(**{CANDIDATE: False}), table.assign(**{CANDIDATE: True})], ignore_index=True)
     both = both.drop(columns="__template__")
@@ -395,7 +381,7 @@ def _candidate_arrays(pilot: _Pilot, design: Design, parsed, frame_args):
         raise DataError(f"design '{design.label}': {len(table) - int(rows.sum())} rebuilt rows were dropped by --where or NA")
     w = None if mf.weights is None else mf.weights[rows]
     w0 = None if pilot.weights is None else pilot.weights[table["__template__"].to_numpy()]
-    return dm.x[rows], w, _noise(w0, int(rows.sum())), table
+    return dm.x[rows], w, noise_factor(w0, int(rows.sum())), table
 
 
 # ----------------------------------------------------------------------------- plan

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, OptionError
+from .files import write_atomic
 from .formula import factor_levels, parse
 from .results import FitResult
 
@@ -86,8 +87,7 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
         raise OptionError(f"{path}: unknown figure type {path.suffix or '(none)'!r}; name it .png or .svg")
     if not path.parent.exists():
         raise OptionError(f"{path}: folder {path.parent} does not exist")
-    path.write_bytes(to_bytes(fig, fmt, dpi))
-    return path
+    return write_atomic(path, to_bytes(fig, fmt, dpi))
 
 
 # ----------------------------------------------------------------------------- residuals

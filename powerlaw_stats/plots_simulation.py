@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import OptionError
-from .formula import same_term
+from .files import write_atomic
+from .formula import find_term
 from .plots import FORMATS, _figure, to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -39,9 +40,9 @@ __all__ = ["FORMATS", "estimate_histogram", "estimator_panels", "panel_files", "
 def _column(sim: SimulationResult, term: str | None) -> int:
     if term is None:
         return 0
-    for i, name in enumerate(sim.terms):
-        if same_term(name, term):
-            return i
+    i = find_term(sim.terms, term)
+    if i is not None:
+        return i
     raise OptionError(f"term {term!r} was not simulated; the simulation kept {', '.join(sim.terms)}")
 
 
@@ -208,8 +209,5 @@ def write_figures(sim: SimulationResult, directory: str | Path, fmt: str = "png"
     directory.mkdir(exist_ok=True)
     written = []
     for name, data in files.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(directory / name)
-        written.append(directory / name)
+        written.append(write_atomic(directory / name, data))
     return written

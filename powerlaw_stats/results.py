@@ -16,7 +16,7 @@ import pandas as pd
 from .bootstrap import BootstrapResult
 from .diagnostics import TestResult
 from .errors import OptionError
-from .formula import DesignMatrices, same_term
+from .formula import DesignMatrices, find_term
 from .inference import check_level, t_quantile
 
 SortBy = Literal["t", "none"]
@@ -123,9 +123,9 @@ class FitResult:
 
     def term(self, name: str) -> str:
         """The stored name of a term given with any spacing: ``I(log2(TS)-IXMin)`` finds ``I(log2(TS) - IXMin)``."""
-        for stored in self.params.index:
-            if same_term(stored, name):
-                return stored
+        i = find_term(list(self.params.index), name)
+        if i is not None:
+            return self.params.index[i]
         raise OptionError(f"no term {name!r} in the model; terms are {', '.join(self.params.index)}")
 
     def coefficient(self, name: str) -> Coefficient:

@@ -28,7 +28,7 @@ from .data import ModelFrame, NaPolicy, load, model_frame
 from .errors import DataError, OptionError
 from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
 from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, WeightType, design_matrices
-from .formula import DesignMatrices, parse, same_term
+from .formula import DesignMatrices, find_term, parse, same_term
 from .inference import check_level, rlm_sigma, t_quantile
 from .mm import mm_fit_many
 from .norms import make_norm
@@ -40,6 +40,7 @@ from .simulation_models import (
     ResidualModel,
     ResidualSource,
     design_spec,
+    noise_factor,
     rebuild_trials,
     residual_model,
 )
@@ -289,7 +290,7 @@ def simulate(
     obs_mf = model_frame(raw, parsed.variables, **frame_args)
     observed = design_matrices(parsed, obs_mf)
     beta, source = _truth_and_source(observed, obs_mf, truth, setup, resample_within)
-    idx = _term_index(observed.column_names, terms)
+    idx = term_indices(observed.column_names, terms)
     plan = _sim_design(raw, parsed, frame_args, obs_mf, observed, setup.design, resample_within)
     model = residual_model(setup.residuals, source)
     fits, responses = _run(plan, beta, model, setup, idx, keep_responses, progress)
@@ -328,7 +329,7 @@ def _truth_and_source(observed: DesignMatrices, mf: ModelFrame, truth, setup: _S
     if isinstance(truth, Mapping):
         beta = beta.copy()
         for name, value in truth.items():
-            beta[_term_index(observed.column_names, [name])[0]] = float(value)
+            beta[term_indices(observed.column_names, [name])[0]] = float(value)
     elif truth is not None and not isinstance(truth, str):
         raise OptionError(f"truth must be None, an estimator name or a mapping term -> value, got {type(truth).__name__}")
     return beta, source
@@ -345,17 +346,18 @@ def _source(observed: DesignMatrices, root: np.ndarray, beta: np.ndarray, mf: Mo
     return ResidualSource(observed.x[pos], resid, float(np.sqrt(resid @ resid / df)), leverage, groups)
 
 
-def _term_index(names: Sequence[str], terms: Sequence[str] | None) -> list[int]:
+def term_indices(names: Sequence[str], terms: str | Sequence[str] | None) -> list[int]:
+    """Columns of ``terms`` (all when None) among ``names``; an unknown term is refused with the known ones."""
     if terms is None:
         return list(range(len(names)))
     if isinstance(terms, str):
         terms = [terms]
     out = []
     for term in terms:
-        hits = [i for i, n in enumerate(names) if same_term(n, term)]
-        if not hits:
+        i = find_term(names, term)
+        if i is None:
             raise OptionError(f"no coefficient {term!r} in the model; its coefficients are {', '.join(names)}")
-        out.append(hits[0])
+        out.append(i)
     return out
 
 
@@ -373,17 +375,10 @@ class _Plan:
     frame: pd.DataFrame
 
 
-def _noise_factor(w_template: np.ndarray | None, n: int) -> np.ndarray:
-    if w_template is None:
-        return np.ones(n)
-    with np.errstate(divide="ignore"):
-        return np.where(w_template > 0, 1.0 / np.sqrt(w_template), 0.0)
-
-
 def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMatrices, spec: DesignSpec, within) -> _Plan:
     if spec.min_trials is None:
         groups = obs_mf.frame[within].to_numpy() if within else None
-        return _Plan(observed.x, obs_mf.weights, _noise_factor(obs_mf.weights, len(observed.y)), groups, obs_mf.frame)
+        return _Plan(observed.x, obs_mf.weights, noise_factor(obs_mf.weights, len(observed.y)), groups, obs_mf.frame)
     raw = raw.reset_index(drop=True)
     rebuilt = rebuild_trials(raw, spec, parsed.regressors, usable=np.isin(np.arange(len(raw)), obs_mf.frame.index))
     mf = model_frame(rebuilt, parsed.variables, **{**frame_args, "extra_columns": [*frame_args["extra_columns"], TEMPLATE]})
@@ -397,7 +392,7 @@ def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMat
     weights = None if mf.weights is None else mf.weights[keep]
     groups = mf.frame[within].to_numpy()[keep] if within else None
     frame = mf.frame.loc[keep].drop(columns=TEMPLATE)
-    return _Plan(sim.x[keep], weights, _noise_factor(w_obs, int(keep.sum())), groups, frame)
+    return _Plan(sim.x[keep], weights, noise_factor(w_obs, int(keep.sum())), groups, frame)
 
 
 def _design_sentence(spec: DesignSpec, plan: _Plan, obs_mf: ModelFrame) -> str:

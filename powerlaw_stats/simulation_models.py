@@ -267,6 +267,23 @@ def design_spec(design: str, min_trials: int | None) -> DesignSpec:
     return DesignSpec(design, None if design == "observed" else 1)
 
 
+def noise_factor(w_template: np.ndarray | None, n: int) -> np.ndarray:
+    """Each simulated row's noise scale 1/sqrt(w0) from the prior weight of the real row it copies.
+
+    The noise stays with the configuration even when a rebuilt design gives the row another weight;
+    a row of weight 0 gets no noise (it does not enter the fit).
+
+    Examples
+    --------
+    >>> noise_factor(np.array([0.25, 1.0, 0.0]), 3).tolist(), noise_factor(None, 2).tolist()
+    ([2.0, 1.0, 0.0], [1.0, 1.0])
+    """
+    if w_template is None:
+        return np.ones(n)
+    with np.errstate(divide="ignore"):
+        return np.where(w_template > 0, 1.0 / np.sqrt(w_template), 0.0)
+
+
 def configuration_columns(frame: pd.DataFrame, variables: Sequence[str]) -> list[str]:
     """Columns that identify an experiment configuration: the schema's plus raw columns among ``variables``.
 

@@ -212,3 +212,17 @@ def test_lcdb_train_error_zero_refused_then_fitted_with_where():
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["dropped_rows"] > 0 and "excluded by --where" in doc["dropped_reasons"]
+
+
+def test_output_files_are_ordinary_files(tmp_path):
+    # written through a private temporary file, but what lands must be readable like any other output
+    import os
+    import stat
+
+    out = tmp_path / "fit.json"
+    assert run("fit", "--format", "json", "--output", out).exit_code == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+    assert json.loads(out.read_text())["nobs"] == 576
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.json"]  # no temporary file left beside it

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +15,7 @@ import typer
 
 from .. import datasets
 from ..errors import PowerlawStatsError
+from ..files import write_atomic
 
 FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
 
@@ -69,14 +68,7 @@ def emit(text: str, output: Path | None) -> None:
     output = Path(output)
     if not output.parent.exists():
         raise PowerlawStatsErrorOption(f"--output {output}: folder {output.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(output, text)
 
 
 def to_json(obj: Any) -> str:

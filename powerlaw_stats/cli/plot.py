@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import datasets
+from ..files import write_atomic
 from ..fitting import fit
 from . import app
 from .common import PowerlawStatsErrorOption as OptionErr
@@ -45,22 +44,4 @@ def plot_command(
     effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
     result = fit(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
     fig = plots.plot(kind, result, **({"effect": effect} if kind == "curves" else {}))
-    _write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a figure is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))

@@ -24,6 +24,7 @@ import pandas as pd
 from .. import datasets
 from ..data import model_frame
 from ..errors import OptionError
+from ..files import current_umask
 from ..formula import parse
 from ..inference import check_level
 from ..plots import curve_layout
@@ -110,7 +111,7 @@ class Report:
         return out
 
     def _write_files(self, folder: Path) -> None:
-        os.chmod(folder, 0o755 & ~_umask())  # mkdtemp makes it private; a report is for reading
+        os.chmod(folder, 0o755 & ~current_umask())  # mkdtemp makes it private; a report is for reading
         (folder / "figures").mkdir()
         for sec in self.sections:
             for fig in sec.figures():
@@ -124,12 +125,6 @@ def _esc(text: str) -> str:
     import html
 
     return html.escape(text, quote=False)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _jsonable(obj):
