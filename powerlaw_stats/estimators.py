@@ -120,25 +120,46 @@ def least_squares_many(xw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.n
     return coef, yw - coef @ xw.T
 
 
-def weighted_solve_many(xw: np.ndarray, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:
-    """Weighted least squares for T weight vectors and responses sharing the design ``xw``.
+class WeightedSolver:
+    """Weighted least squares for many weight vectors on one design ``xw``, set up once.
 
     Normal equations built with one matrix product over all trials; columns are equilibrated
     first, so the error stays near machine precision for the well-scaled designs of this domain
-    (QR per trial is fifty times slower at T = 1000). Singular trials come back as NaN rows.
+    (QR per trial is fifty times slower at T = 1000). The design's column products are formed
+    here, once, because IRWLS solves on the same design at every iteration.
     """
-    scale = np.linalg.norm(xw, axis=0)
-    scale[scale == 0] = 1.0
-    xs = xw / scale
-    p = xs.shape[1]
-    upper = np.triu_indices(p)  # the Gram matrix is symmetric: build its upper half, mirror it
-    half = weights @ (xs[:, upper[0]] * xs[:, upper[1]])
-    gram = np.empty((weights.shape[0], p, p))
-    gram[:, upper[0], upper[1]] = half
-    gram[:, upper[1], upper[0]] = half
-    rhs = (weights * yw) @ xs
-    coef = _solve_spd_many(gram, rhs)
-    return coef / scale
+
+    def __init__(self, xw: np.ndarray) -> None:
+        scale = np.linalg.norm(xw, axis=0)
+        scale[scale == 0] = 1.0
+        self.scale = scale
+        self.xs = xw / scale
+        p = xw.shape[1]
+        self.upper = np.triu_indices(p)  # the Gram matrix is symmetric: build its upper half, mirror it
+        self.pairs = self.xs[:, self.upper[0]] * self.xs[:, self.upper[1]]
+
+    def solve(self, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:
+        """Coefficients (T × p) for weights and responses (T × n); singular trials come back as NaN rows."""
+        p = self.xs.shape[1]
+        half = weights @ self.pairs
+        gram = np.empty((weights.shape[0], p, p))
+        gram[:, self.upper[0], self.upper[1]] = half
+        gram[:, self.upper[1], self.upper[0]] = half
+        rhs = (weights * yw) @ self.xs
+        return _solve_spd_many(gram, rhs) / self.scale
+
+
+def weighted_solve_many(xw: np.ndarray, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:
+    """Weighted least squares for T weight vectors and responses sharing the design ``xw``.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(4), np.arange(4.0)])
+    >>> weighted_solve_many(x, np.array([[1.0, 1, 1, 1], [1, 1, 1, 0]]), np.array([[1.0, 2, 3, 4], [0, 1, 2, 9]])).round(12)
+    array([[1., 1.],
+           [0., 1.]])
+    """
+    return WeightedSolver(xw).solve(weights, yw)
 
 
 def _solve_spd_many(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -274,20 +295,21 @@ def irwls(
     (array([[1.138 , 0.4921]]), True)
     """
     yw = np.atleast_2d(yw)
-    state = _start_state(xw, yw, case_weights, control, start)
+    solver = WeightedSolver(xw)
+    state = _start_state(xw, yw, case_weights, control, start, solver)
     active = np.arange(yw.shape[0])
     for _ in range(int(control.maxit)):
         if active.size == 0:
             break
-        active = _irwls_step(xw, yw, norm, case_weights, control, state, active)
+        active = _irwls_step(xw, yw, norm, case_weights, control, state, active, solver)
     return IrwlsFit(**{k: state[k] for k in ("coef", "resid", "scale", "weights", "converged", "n_iter")})
 
 
-def _start_state(xw, yw, case_weights, control, start) -> dict:
+def _start_state(xw, yw, case_weights, control, start, solver: WeightedSolver) -> dict:
     t, n = yw.shape
     if start is None:
         w0 = np.ones((t, n)) if case_weights is None else np.broadcast_to(case_weights, (t, n))
-        start = weighted_solve_many(xw, np.asarray(w0, dtype=float), yw)
+        start = solver.solve(np.asarray(w0, dtype=float), yw)
     resid = yw - start @ xw.T
     scale = 1.4826 * np.median(np.abs(resid), axis=1) if case_weights is None else weighted_mad(resid, case_weights)
     return {
@@ -302,7 +324,7 @@ def _next_scale(resid, prev, case_weights, control, n1):
     return _proposal2_step(resid, prev, case_weights, control.k2, n1)
 
 
-def _irwls_step(xw, yw, norm, case_weights, control, state, active) -> np.ndarray:
+def _irwls_step(xw, yw, norm, case_weights, control, state, active, solver: WeightedSolver) -> np.ndarray:
     # while every trial is active, slices give views: no copies of the T x n arrays
     rows = slice(None) if active.size == yw.shape[0] else active
     resid = state["resid"][rows]
@@ -314,12 +336,15 @@ def _irwls_step(xw, yw, norm, case_weights, control, state, active) -> np.ndarra
         active, resid, scale, rows = active[~zero], resid[~zero], scale[~zero], active[~zero]
     weights = norm.weight(resid / scale[:, None])
     solve_w = weights if case_weights is None else weights * case_weights
-    coef = weighted_solve_many(xw, solve_w, yw[rows])
+    coef = solver.solve(solve_w, yw[rows])
     new_resid = yw[rows] - coef @ xw.T
     step = resid - new_resid
     change = np.sqrt(np.einsum("ij,ij->i", step, step) / np.maximum(1e-20, np.einsum("ij,ij->i", resid, resid)))
     for key, value in (("coef", coef), ("resid", new_resid), ("scale", scale), ("weights", solve_w)):
-        state[key][rows] = value
+        if isinstance(rows, slice) and value.base is None:
+            state[key] = value  # every trial moved: take the new array instead of copying it over the old
+        else:
+            state[key][rows] = value
     state["n_iter"][active] += 1
     failed = ~np.isfinite(change)
     done = (change <= control.acc) & ~failed

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import OptionError, SingularDesignError
-from .estimators import weighted_solve_many
+from .estimators import WeightedSolver
 from .norms import Bisquare
 
 S_TUNING = 1.54764  # robustbase tuning.chi for bisquare: breakdown point 0.5
@@ -184,13 +184,14 @@ def _s_steps(xw, yrows, coef, scale, control, steps, full) -> tuple[np.ndarray, 
     converged = np.zeros(len(coef), dtype=bool)
     n_iter = np.zeros(len(coef), dtype=int)
     active = np.arange(len(coef))
+    solver = WeightedSolver(xw)
     for _ in range(int(steps)):
         if active.size == 0:
             break
         r = yrows[active] - coef[active] @ xw.T
         s = scale[active]
         w = weight(r / s[:, None])
-        new = weighted_solve_many(xw, w, yrows[active])
+        new = solver.solve(w, yrows[active])
         r_new = yrows[active] - new @ xw.T
         s_new = (m_scale(r_new, c, b, df, start=s, acc=control.scale_acc) if full
                  else s * np.sqrt(chi(r_new / s[:, None], c).sum(axis=1) / (df * b)))
@@ -262,11 +263,12 @@ def m_step(xw: np.ndarray, yw: np.ndarray, start: np.ndarray, scale: np.ndarray,
     n_iter = np.zeros(len(coef), dtype=int)
     active = np.flatnonzero(scale > 0)
     converged[scale <= 0] = True  # an exact fit: nothing to reweight
+    solver = WeightedSolver(xw)
     for _ in range(int(control.maxit)):
         if active.size == 0:
             break
         w = weight((yw[active] - coef[active] @ xw.T) / scale[active, None])
-        new = weighted_solve_many(xw, w, yw[active])
+        new = solver.solve(w, yw[active])
         done = _relative_change(coef[active], new) <= control.acc
         coef[active] = new
         n_iter[active] += 1
