@@ -25,6 +25,25 @@ def test_fit_path_is_light():
     assert loaded_after(code) == set()
 
 
+def test_fit_command_loads_no_other_commands_modules():
+    # the CLI registers every command, but only the one that runs imports its library module
+    code = ("import sys\nfrom powerlaw_stats.cli import app\n"
+            "print(' '.join(m for m in ('simulate', 'simulation_models', 'plan', 'region', 'effect', 'report', 'plots')"
+            " if 'powerlaw_stats.' + m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
+def test_lazy_functions_survive_their_submodules_import():
+    code = ("import powerlaw_stats as ps\nimport powerlaw_stats.plan, powerlaw_stats.simulate\n"
+            "from powerlaw_stats.region import region\nimport powerlaw_stats.effect as e\n"
+            "print(all(callable(f) and f.__name__ == n for n, f in "
+            "[('plan', ps.plan), ('simulate', ps.simulate), ('region', ps.region), ('effect', ps.effect)]),"
+            " {'plan', 'simulate', 'region', 'effect'} <= set(dir(ps)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
 def test_parquet_and_tsv_read_like_csv(tmp_path):
     import pandas as pd
     import pytest

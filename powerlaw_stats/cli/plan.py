@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import datasets
-from ..plan import PlanResult, plan
-from ..simulate import ESTIMATORS
+from ..fitting import METHODS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
 from .fit import DATA_HELP
 from .simulate import _progress
+
+if TYPE_CHECKING:
+    from ..plan import PlanResult
 
 PLAN_FORMATS: tuple[str, ...] = ("table", "json")
 
@@ -40,7 +42,7 @@ def plan_command(
     weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
     power: Annotated[float, typer.Option(help="power wanted")] = 0.8,
     level: Annotated[float, typer.Option(help="confidence level whose interval must exclude 0")] = 0.95,
-    estimator: Annotated[str, typer.Option(help=" | ".join(ESTIMATORS))] = "ols",
+    estimator: Annotated[str, typer.Option(help=" | ".join(METHODS))] = "ols",
     residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
     smallest: Annotated[str | None, typer.Option(help="candidate smallest sizes, comma-separated "
                                                 "(default: each pilot size with two larger ones)")] = None,
@@ -66,6 +68,8 @@ def plan_command(
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
+    from ..plan import plan  # on use: `fit` does not load the other commands' modules
+
     with _progress(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
                       weights=example_weights(data, formula, weights), weight_type=weight_type,

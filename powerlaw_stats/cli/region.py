@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import datasets
-from ..region import RegionResult, region
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
 from .fit import DATA_HELP
+
+if TYPE_CHECKING:
+    from ..region import RegionResult
 
 REGION_FORMATS: tuple[str, ...] = ("table", "json")
 GROUPS_HELP = "comma-separated group columns, one curve each (default: train_set, eval_set, width, mixup where they vary)"
@@ -42,6 +44,8 @@ def region_command(
     if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
+    from ..region import region  # on use: `fit` does not load the other commands' modules
+
     result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
                     side=side, adjust=adjust, where=where, let=let or [], na=na)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import datasets
-from ..simulate import ESTIMATORS, SimulationResult, simulate
+from ..fitting import METHODS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
 from .fit import DATA_HELP, WEIGHTS_HELP, resolve_formula
+
+if TYPE_CHECKING:
+    from ..simulate import SimulationResult
 
 SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 ESTIMATOR_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
@@ -33,7 +36,7 @@ def simulate_command(
     residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
     design: Annotated[str, typer.Option(help="observed | n | min4 (minK: at least K trials per size)")] = "observed",
     min_trials: Annotated[int | None, typer.Option(help="the K of a min design, e.g. --design min4 --min-trials 6")] = None,
-    estimators: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(ESTIMATORS))] = "ols,huber,bisquare",
+    estimators: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(METHODS))] = "ols,huber,bisquare",
     truth: Annotated[str | None, typer.Option(help="estimator whose fit gives the truth (default ols)")] = None,
     within: Annotated[str | None, typer.Option(help="column: resample residuals within its groups")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -56,6 +59,8 @@ def simulate_command(
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
     if plots is not None and not plots.parent.exists():
         raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
+    from ..simulate import simulate  # on use: `fit` does not load the other commands' modules
+
     with _progress(quiet) as progress:
         result = simulate(resolve_formula(data, formula), data, weights=example_weights(data, formula, weights),
                           weight_type=weight_type, estimators=names,
