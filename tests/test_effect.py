@@ -131,6 +131,8 @@ def test_cli_json_and_table(tmp_path):
     assert doc["formula"] == "log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)"
     table = runner.invoke(app, ["effect", str(CURVES), "--shared-slope"])
     assert table.exit_code == 0 and "log_err ~ I(log2(TS)-IXMin)+mix+TrainSet*EvalSet" in table.output
+    slope = runner.invoke(app, ["effect", str(CURVES), "--factor", "mixup", "--groups", "train_set,eval_set"])
+    assert "I(log2(TS) - IXMin):mix1" in slope.output and "…" not in slope.output  # the term on one line, numbers whole
     bad = runner.invoke(app, ["effect", str(CURVES), "--groups", "nope", "--output", str(tmp_path / "x.json")])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output and not (tmp_path / "x.json").exists()
 

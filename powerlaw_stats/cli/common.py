@@ -91,6 +91,15 @@ def fmt_p(p: float) -> str:
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
+def table_width(header: list[str], rows: list[list[str]]) -> int:
+    """Console width that fits a table of unwrapped cells: at least 120 columns, more when the cells need it.
+
+    Long interaction names must not squeeze the numbers into '…' or fold a term over two lines.
+    """
+    cols = [max(len(c) for c in col) for col in zip(header, *rows)]
+    return max(120, sum(cols) + 3 * len(cols) + 1)
+
+
 def render(renderables: list, width: int | None = None) -> str:
     """Render rich objects to text (colour only when writing to a terminal)."""
     from rich.console import Console

@@ -9,7 +9,7 @@ import typer
 
 from .. import datasets
 from . import app
-from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
+from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, table_width, to_json
 from .fit import DATA_HELP, METHOD_TITLES
 
 if TYPE_CHECKING:
@@ -79,13 +79,17 @@ def render_table(result: EffectResult, notes: list[str]) -> str:
     from ..results import ci_labels
 
     lo, hi = ci_labels(result.fit.level)
+    header = ["change to", "level", "term", "Estimate", lo, hi, "Std. Error", "t value", "Pr(>|t|)"]
+    rows = [[KIND_LABEL[e.kind], e.level, e.term,
+             *(fmt_num(v) for v in (e.estimate, e.ci_low, e.ci_high, e.std_error, e.t_value)), fmt_p(e.p_value)]
+            for e in result.estimates]
     table = Table(title=f"Effect of {result.factor} ({result.factor_term})", title_justify="left")
-    for i, name in enumerate(["change to", "level", "term", "Estimate", lo, hi, "Std. Error", "t value", "Pr(>|t|)"]):
-        table.add_column(name, justify="left" if i < 3 else "right", overflow="fold")
-    for e in result.estimates:
-        table.add_row(KIND_LABEL[e.kind], e.level, e.term, *(fmt_num(v) for v in (e.estimate, e.ci_low, e.ci_high, e.std_error,
-                                                                                 e.t_value)), fmt_p(e.p_value))
-    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, KIND_NOTE, *summary_lines(result)])
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i < 3 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, KIND_NOTE, *summary_lines(result)],
+                  width=table_width(header, rows))
 
 
 def render_json(result: EffectResult, notes: list[str]) -> str:

@@ -16,7 +16,7 @@ from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
 from ..results import FitResult
 from . import app
-from .common import FORMATS, boundary, check_choice, emit, example_weights, fmt_num, fmt_p, render, to_json
+from .common import FORMATS, boundary, check_choice, emit, example_weights, fmt_num, fmt_p, render, table_width, to_json
 from .common import PowerlawStatsErrorOption as OptionErr
 
 WEIGHTS_HELP = "prior weights: a column or an expression such as 1/trials; with the example's formula, w (1/trials)"
@@ -183,13 +183,10 @@ def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str])
     for row in rows:
         table.add_row(*row)
     extra = [f"[yellow]note: {n}[/yellow]" for n in notes]
-    return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)], width=_table_width(header, rows))
-
-
-def _table_width(header: list[str], rows: list[list[str]]) -> int:
-    # long interaction names must not squeeze the numbers into '…': widen past 120 columns instead
-    cols = [max(len(c) for c in col) for col in zip(header, *rows)]
-    return max(120, sum(cols) + 3 * len(cols) + 1)
+    width = table_width(header, rows)
+    if result.bootstrap is not None:
+        width = max(width, table_width(*_boot_cells(result, sort)))
+    return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)], width=width)
 
 
 def _boot_table(result: FitResult, sort: str) -> list:
@@ -201,7 +198,7 @@ def _boot_table(result: FitResult, sort: str) -> list:
     table = Table(title=f"Wild bootstrap ({result.bootstrap.n_boot} replications): percentile and studentized",
                   title_justify="left")
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     return [table]
