@@ -144,7 +144,7 @@ def fit(
     control = IrwlsControl(
         maxit=defaults["maxit"] if maxit is None else maxit, acc=defaults["acc"] if acc is None else acc, scale_est=scale_est
     )
-    clusters = _cluster_names(cluster)
+    clusters = cluster_names(cluster)
     # with clusters, "classic" keeps its old meaning here: the standard clustered covariance, CR1
     vcov = ("CR1" if clusters else "classic") if vcov in (None, "classic") else vcov
     if bootstrap_weights not in BOOT_WEIGHTS:
@@ -168,7 +168,8 @@ def _mm_control(maxit: int | None, acc: float | None, r_defaults: bool) -> MMCon
                                acc=default.acc if acc is None else float(acc))
 
 
-def _cluster_names(cluster: str | Sequence[str] | None) -> tuple[str, ...]:
+def cluster_names(cluster: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Cluster columns from a name, a comma-separated list or a sequence of either; no repeats."""
     if cluster is None:
         return ()
     names = [cluster] if isinstance(cluster, str) else list(cluster)

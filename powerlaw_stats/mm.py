@@ -21,6 +21,7 @@ depend on the seed unless the data have several S-minima of nearly equal scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -346,18 +347,28 @@ def _posdefify(cov: np.ndarray) -> np.ndarray:
     return fixed
 
 
+class MMBatch(NamedTuple):
+    """MM fits of a batch: coefficients and lmrob's avar1 SEs (T × p), usable trials (T,), and the
+    sandwich's inputs ``(xw, scale·psi(r/scale), psi'(r/scale), rows)`` on the rows used."""
+
+    coef: np.ndarray
+    se: np.ndarray
+    ok: np.ndarray
+    sandwich: tuple
+
+
 def mm_fit_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, weight_type: str = "inv.var",
-                control: MMControl = MMControl(), seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                control: MMControl = MMControl(), seed: int = 1) -> MMBatch:
     """MM for every row of ``y`` on the raw design, as ``fit(method="mm")`` runs it.
 
-    Returns coefficients and lmrob's avar1 standard errors (T × p) and which rows are usable (T,);
-    zero-weight rows are set aside, as lmrob does. The simulation calls this once per chunk of trials.
+    Zero-weight rows are set aside, as lmrob does (``sandwich[3]`` marks the rows kept). The
+    simulation calls this once per chunk of trials.
 
     Examples
     --------
     >>> rng = np.random.default_rng(1)
     >>> x = np.column_stack([np.ones(30), rng.normal(size=30)])
-    >>> coef, se, ok = mm_fit_many(x, x @ [1.0, 2.0] + rng.normal(0, 0.1, (3, 30)))
+    >>> coef, se, ok, _ = mm_fit_many(x, x @ [1.0, 2.0] + rng.normal(0, 0.1, (3, 30)))
     >>> coef.shape, bool(ok.all()), bool((se < 0.1).all())
     ((3, 2), True, True)
     """
@@ -370,4 +381,6 @@ def mm_fit_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
     cov = mm_covariance(xw, fit.resid, fit.s_resid, fit.scale, control)
     se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     ok = fit.converged & np.isfinite(fit.coef).all(axis=1) & np.isfinite(se).all(axis=1)
-    return fit.coef, se, ok
+    u = fit.resid / fit.scale[:, None]  # the scale held at its S value, as robustbase's .vcov.w does
+    psi = Bisquare(control.m_tuning)
+    return MMBatch(fit.coef, se, ok, (xw, fit.scale[:, None] * psi.psi(u), psi.dpsi(u), rows))

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .data import ModelFrame, NaPolicy, load, model_frame
-from .errors import DataError, OptionError
+from .errors import DataError, OptionError, SingularDesignError
 from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
-from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, WeightType, design_matrices
+from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, FitOptions, WeightType, cluster_names, design_matrices
 from .formula import DesignMatrices, find_term, parse, same_term
-from .inference import check_level, rlm_sigma, t_quantile
+from .inference import CLUSTER_KINDS, Clusters, check_level, make_clusters, rlm_sigma, sandwich_many, t_quantile
 from .mm import mm_fit_many
 from .norms import make_norm
 from .simulation_models import (
@@ -57,11 +57,17 @@ ResidualName = Literal["normal", "empirical", "skewed-hetero"]
 
 
 class BatchFit(NamedTuple):
-    """One estimator on a batch of trials: coefficients and standard errors (T x p), usable trials (T,)."""
+    """One estimator on a batch of trials: coefficients and standard errors (T x p), usable trials (T,).
+
+    ``sandwich`` holds what a sandwich covariance needs, ``(xw, score_resid, dpsi, rows)`` as
+    :func:`powerlaw_stats.inference.sandwich_many` takes them (``rows``: the data rows used, None
+    for all), or None where the fit keeps none.
+    """
 
     coef: np.ndarray
     se: np.ndarray
     ok: np.ndarray
+    sandwich: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def ols_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, options: 
     if df <= 0:
         raise DataError(f"{np.count_nonzero(root)} rows for {x.shape[1]} coefficients leave no residual degrees of freedom")
     se = np.sqrt(np.einsum("tn,tn->t", resid, resid)[:, None] / df * _xtx_inv_diag(xw))
-    return BatchFit(coef, se, np.isfinite(coef).all(axis=1) & np.isfinite(se).all(axis=1))
+    return BatchFit(coef, se, np.isfinite(coef).all(axis=1) & np.isfinite(se).all(axis=1), (xw, resid, None, None))
 
 
 def m_estimator_many(psi: str) -> Estimator:
@@ -118,7 +124,8 @@ def m_estimator_many(psi: str) -> Estimator:
         sigma = rlm_sigma(res.resid, res.scale, norm, x.shape[1], case)
         se = sigma[:, None] * np.sqrt(_xtx_inv_diag(x * root[:, None]))
         ok = res.converged & np.isfinite(res.coef).all(axis=1) & np.isfinite(se).all(axis=1)
-        return BatchFit(res.coef, se, ok)
+        u = res.resid / res.scale[:, None]
+        return BatchFit(res.coef, se, ok, None if case is not None else (xw, res.resid * norm.weight(u), norm.dpsi(u), None))
 
     estimate.__name__ = estimate.__qualname__ = f"{psi}_many"
     estimate.__doc__ = f"Batched IRWLS with the {psi} psi function, MASS ``rlm`` for every row of ``y``."
@@ -200,13 +207,20 @@ class _Setup:
     seed: int
     level: float
     options: EstimatorOptions
+    variants: tuple[tuple[str, str, str], ...] = ()  # (label, estimator, vcov): one summary block each
+    cluster: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label, _, _ in self.variants)
 
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, options: EstimatorOptions) -> _Setup:
+def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, options: EstimatorOptions,
+           vcov=None, cluster=None) -> _Setup:
     names = tuple([estimators] if isinstance(estimators, str) else estimators)
     unknown = [e for e in names if e not in ESTIMATORS]
     if not names or unknown:
@@ -221,8 +235,28 @@ def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, opt
     if not _is_int(seed) or seed < 0:
         raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
     check_level(level)
-    return _Setup(tuple(dict.fromkeys(names)), residuals, design_spec(design, min_trials), int(n_trials), int(seed),
-                  float(level), options)
+    names = tuple(dict.fromkeys(names))
+    return _Setup(names, residuals, design_spec(design, min_trials), int(n_trials), int(seed), float(level), options,
+                  *_variants(names, vcov, cluster, options.weight_type))
+
+
+def _variants(names: tuple[str, ...], vcov, cluster, weight_type: str) -> tuple[tuple, tuple[str, ...]]:
+    """Each estimator with each covariance asked for, checked as ``fit`` checks them.
+
+    The classic SE keeps the estimator's name ("ols"); another is named "ols+CR1". With a cluster
+    column and no ``vcov``, the classic SE and CR1 are compared.
+    """
+    cluster = cluster_names(cluster)
+    kinds = tuple(k.strip() for part in ([vcov] if isinstance(vcov, str) else vcov or ()) for k in str(part).split(",")
+                  if k.strip()) or (("classic", "CR1") if cluster else ("classic",))
+    if cluster and not any(k in CLUSTER_KINDS for k in kinds):
+        raise OptionError(f"cluster {', '.join(cluster)} needs a cluster-robust vcov among {', '.join(kinds)}: add CR1 or CR3")
+    for name in names:
+        for kind in kinds:
+            FitOptions(name, weight_type, kind, cluster if kind in CLUSTER_KINDS else ())
+    variants = tuple((name if kind == "classic" else f"{name}+{kind}", name, kind)
+                     for name in names for kind in dict.fromkeys(kinds))
+    return variants, cluster
 
 
 def simulate(
@@ -249,6 +283,8 @@ def simulate(
     maxit: int | None = None,
     acc: float | None = None,
     r_defaults: bool = False,
+    vcov: str | Sequence[str] | None = None,
+    cluster: str | Sequence[str] | None = None,
 ) -> SimulationResult:
     """Simulate ``n_trials`` data sets like the real one and fit each with every estimator.
 
@@ -272,6 +308,10 @@ def simulate(
     resample_within : a column; the resampling residual models draw within its groups.
     maxit, acc, r_defaults : IRWLS iteration limit and tolerance, as for ``fit`` (200 and 1e-10;
         MASS's 20 and 1e-4 with ``r_defaults``); a trial not converged within ``maxit`` is a failure.
+    vcov, cluster : the standard errors to check, each as ``fit(vcov=..., cluster=...)`` computes it
+        ("classic", "HC0", "HC1", "HC3" for least squares, "CR1", "CR3"); one summary block per
+        estimator and covariance, labelled "ols", "ols+CR1", ... Default: classic, and classic with
+        CR1 when ``cluster`` is given. On a rebuilt design every new run gets its own ``run_id``.
 
     Examples
     --------
@@ -282,16 +322,17 @@ def simulate(
     """
     defaults = R_DEFAULTS if r_defaults else TIGHT_DEFAULTS
     control = IrwlsControl(maxit=defaults["maxit"] if maxit is None else maxit, acc=defaults["acc"] if acc is None else acc)
-    setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level, EstimatorOptions(weight_type, control))
+    setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level, EstimatorOptions(weight_type, control),
+                   vcov, cluster)
     parsed = parse(formula)
     raw = load(data)
     frame_args = {"weights": weights, "where": where, "let": list(let or ()), "na": na,
-                  "extra_columns": [resample_within] if resample_within else []}
+                  "extra_columns": list(dict.fromkeys([*([resample_within] if resample_within else []), *setup.cluster]))}
     obs_mf = model_frame(raw, parsed.variables, **frame_args)
     observed = design_matrices(parsed, obs_mf)
     beta, source = _truth_and_source(observed, obs_mf, truth, setup, resample_within)
     idx = term_indices(observed.column_names, terms)
-    plan = _sim_design(raw, parsed, frame_args, obs_mf, observed, setup.design, resample_within)
+    plan = _sim_design(raw, parsed, frame_args, obs_mf, observed, setup.design, resample_within, setup.cluster)
     model = residual_model(setup.residuals, source)
     fits, responses = _run(plan, beta, model, setup, idx, keep_responses, progress)
     names = tuple(observed.column_names[i] for i in idx)
@@ -303,7 +344,7 @@ def simulate(
         converged={e: f.ok for e, f in fits.items()}, terms=names, truth=truth_s, n_trials=setup.n_trials, seed=setup.seed,
         residuals=setup.residuals, design=setup.design.name, residuals_description=model.description,
         design_description=_design_sentence(setup.design, plan, obs_mf), responses=responses, level=setup.level,
-        formula=formula, estimators=setup.estimators, data=plan.frame, prior_weights=plan.weights, df_resid=df,
+        formula=formula, estimators=setup.labels, data=plan.frame, prior_weights=plan.weights, df_resid=df,
     )
 
 
@@ -373,12 +414,22 @@ class _Plan:
     noise: np.ndarray
     groups: np.ndarray | None
     frame: pd.DataFrame
+    cluster: tuple[str, ...] = ()
+
+    def clusters(self, rows: np.ndarray | None = None) -> Clusters | None:
+        """The cluster codes of the simulated rows (of ``rows`` only, when given)."""
+        if not self.cluster:
+            return None
+        return make_clusters({c: self.frame[c].to_numpy() if rows is None else self.frame[c].to_numpy()[rows]
+                              for c in self.cluster})
 
 
-def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMatrices, spec: DesignSpec, within) -> _Plan:
+def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMatrices, spec: DesignSpec, within,
+                cluster: tuple[str, ...] = ()) -> _Plan:
     if spec.min_trials is None:
         groups = obs_mf.frame[within].to_numpy() if within else None
-        return _Plan(observed.x, obs_mf.weights, noise_factor(obs_mf.weights, len(observed.y)), groups, obs_mf.frame)
+        return _Plan(observed.x, obs_mf.weights, noise_factor(obs_mf.weights, len(observed.y)), groups, obs_mf.frame,
+                     cluster)
     raw = raw.reset_index(drop=True)
     rebuilt = rebuild_trials(raw, spec, parsed.regressors, usable=np.isin(np.arange(len(raw)), obs_mf.frame.index))
     mf = model_frame(rebuilt, parsed.variables, **{**frame_args, "extra_columns": [*frame_args["extra_columns"], TEMPLATE]})
@@ -392,7 +443,7 @@ def _sim_design(raw, parsed, frame_args, obs_mf: ModelFrame, observed: DesignMat
     weights = None if mf.weights is None else mf.weights[keep]
     groups = mf.frame[within].to_numpy()[keep] if within else None
     frame = mf.frame.loc[keep].drop(columns=TEMPLATE)
-    return _Plan(sim.x[keep], weights, noise_factor(w_obs, int(keep.sum())), groups, frame)
+    return _Plan(sim.x[keep], weights, noise_factor(w_obs, int(keep.sum())), groups, frame, cluster)
 
 
 def _design_sentence(spec: DesignSpec, plan: _Plan, obs_mf: ModelFrame) -> str:
@@ -409,7 +460,7 @@ def _design_sentence(spec: DesignSpec, plan: _Plan, obs_mf: ModelFrame) -> str:
 def _run(plan: _Plan, beta, model: ResidualModel, setup: _Setup, idx, keep_responses, progress):
     total, m = setup.n_trials, len(plan.x)
     out = {e: (np.full((total, len(idx)), np.nan), np.full((total, len(idx)), np.nan), np.zeros(total, bool))
-           for e in setup.estimators}
+           for e in setup.labels}
     responses = np.empty((total, m)) if keep_responses else None
     mean = plan.x @ beta
     _keep_freed_memory()
@@ -469,8 +520,31 @@ def _chunk(plan: _Plan, mean, model: ResidualModel, setup: _Setup, idx, out, res
     if responses is not None:
         responses[start:stop] = y
     for name in setup.estimators:
-        _store(out[name], ESTIMATORS[name](plan.x, y, plan.weights, setup.options), idx, start, stop)
+        fit = ESTIMATORS[name](plan.x, y, plan.weights, setup.options)
+        for label, estimator, kind in setup.variants:
+            if estimator == name:
+                _store(out[label], fit if kind == "classic" else sandwich_fit(fit, kind, plan), idx, start, stop)
     return stop - start
+
+
+def sandwich_fit(fit: BatchFit, kind: str, plan: _Plan) -> BatchFit:
+    """``fit`` with the standard errors of sandwich covariance ``kind`` in place of its own."""
+    xw, score, dpsi, rows = fit.sandwich
+    clusters = plan.clusters(rows)
+    try:
+        cov = sandwich_many(xw, score, dpsi, kind, clusters)
+    except SingularDesignError:  # some trial's bread is singular: the others still count
+        cov = np.stack([_one_sandwich(xw, score[t], None if dpsi is None else dpsi[t], kind, clusters)
+                        for t in range(len(score))])
+    se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    return BatchFit(fit.coef, se, fit.ok & np.isfinite(se).all(axis=1), fit.sandwich)
+
+
+def _one_sandwich(xw, score, dpsi, kind, clusters) -> np.ndarray:
+    try:
+        return sandwich_many(xw, score[None], None if dpsi is None else dpsi[None], kind, clusters)[0]
+    except SingularDesignError:
+        return np.full((xw.shape[1], xw.shape[1]), np.nan)
 
 
 def _store(target, fit: BatchFit, idx, start: int, stop: int) -> None:

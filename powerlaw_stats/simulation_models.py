@@ -33,6 +33,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
 )
 PER_RUN_COLUMNS: frozenset[str] = frozenset({"run_id", "split", "trial", "trials", "seed", "error", "loss"})
 TEMPLATE = "__template_row__"  # carries each simulated row's source row through model_frame
+RUN_POSITION = "__run_position__"  # a rebuilt row's run within its configuration, while run ids are renumbered
 _MIN_DESIGN = re.compile(r"^min(\d+)$")
 
 
@@ -321,8 +322,19 @@ def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str]
     tagged = raw.assign(**{TEMPLATE: np.arange(len(raw))})
     parts = [_cell_rows(cell, spec.min_trials, usable[cell[TEMPLATE].to_numpy()])
              for _, cell in tagged.groupby(keys, sort=False, dropna=False)]
-    out = pd.concat(parts, ignore_index=True)
+    out = _renumber_runs(pd.concat(parts, ignore_index=True), keys)
     return _refresh_weights_column(raw, out)
+
+
+def _renumber_runs(out: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    # A rebuilt run is a new run: the same configuration and position on every evaluation set.
+    # Copied run ids would merge runs that reuse one template (cycling) into one cluster.
+    position = out.pop(RUN_POSITION)
+    if "run_id" not in out.columns:
+        return out
+    run = out.assign(**{RUN_POSITION: position}).groupby([k for k in keys if k != "eval_set"] + [RUN_POSITION],
+                                                         sort=False, dropna=False).ngroup()
+    return out.assign(run_id=[f"rebuilt-{r}" for r in run])
 
 
 def _cell_rows(cell: pd.DataFrame, minimum: int, usable: np.ndarray) -> pd.DataFrame:
@@ -333,6 +345,7 @@ def _cell_rows(cell: pd.DataFrame, minimum: int, usable: np.ndarray) -> pd.DataF
     source = cell[usable] if usable.any() else cell
     out = source.iloc[np.arange(k) % len(source)].copy()
     out["trials"] = k
+    out[RUN_POSITION] = np.arange(k)
     for col, values in (("trial", np.arange(k)), ("split", np.arange(k) % n)):
         if col in out.columns:
             out[col] = values

@@ -211,3 +211,54 @@ def test_numbers_do_not_depend_on_the_number_of_worker_threads(curves, monkeypat
     one = simulate(SMALL, curves, **kw)
     for e in CORE:
         assert np.array_equal(many.estimates[e], one.estimates[e], equal_nan=True)
+
+
+# ----------------------------------------------------------------------------- sandwich standard errors
+
+
+@pytest.mark.parametrize(("method", "kind"), [
+    ("ols", "HC0"), ("ols", "HC1"), ("ols", "HC3"), ("ols", "CR1"), ("ols", "CR3"),
+    ("huber", "HC1"), ("huber", "CR1"), ("huber", "CR3"), ("bisquare", "CR1"), ("mm", "CR1"),
+])
+@pytest.mark.parametrize("design", ["observed", "n"])
+def test_sandwich_ses_equal_fits_on_the_same_responses(curves, method, kind, design):
+    # every kind of SE simulate checks is the one fit reports for the same trial, rebuilt designs included
+    cluster = "run_id" if kind.startswith("CR") else None
+    sim = simulate(FORMULA, curves, weights="w", estimators=(method,), vcov=kind, cluster=cluster, design=design,
+                   n_trials=3, seed=5, keep_responses=True)
+    label = f"{method}+{kind}"
+    assert sim.estimators == (label,) and list(sim.summary["estimator"].unique()) == [label]
+    for t in range(sim.n_trials):
+        res = ps.fit(FORMULA, sim.data.assign(log_err=sim.responses[t]), method=method, weights="w", vcov=kind,
+                     cluster=cluster)
+        assert _close(sim.std_errors[label][t], res.bse), (label, t)
+        assert _close(sim.estimates[label][t], res.params), (label, t)
+
+
+def test_cluster_compares_classic_and_cr1_in_one_summary(curves):
+    sim = simulate(FORMULA, curves, weights="w", cluster="run_id", n_trials=20, terms=[EFFECT])
+    assert sim.estimators == ("ols", "ols+CR1", "huber", "huber+CR1", "bisquare", "bisquare+CR1")
+    by = sim.summary.set_index("estimator")
+    assert by.loc["ols", "mean_estimate"] == by.loc["ols+CR1", "mean_estimate"]  # one fit, two SEs
+    assert by.loc["ols", "mean_se"] != by.loc["ols+CR1", "mean_se"]
+
+
+def test_a_rebuilt_design_gives_every_new_run_its_own_id(curves):
+    # design n reuses template runs when a size needs more runs than the data have; a copied run_id would
+    # merge those into one cluster, so each rebuilt run (one row per evaluation set) is renamed
+    sim = simulate(FORMULA, curves, weights="w", design="min8", n_trials=2, estimators=("ols",))
+    per_run = sim.data.groupby("run_id")["eval_set"].agg(["size", "nunique"])
+    assert (per_run["size"] == 2).all() and (per_run["nunique"] == 2).all()
+    assert len(per_run) == len(sim.data) // 2
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"vcov": "HC3", "estimators": ("huber",)}, "applies to least squares only"),
+    ({"vcov": "CR1"}, "name the cluster column"),
+    ({"vcov": "HC0", "cluster": "run_id"}, "needs a cluster-robust vcov"),
+    ({"vcov": "HC9"}, "is unknown"),
+    ({"cluster": "run_id", "weight_type": "case", "estimators": ("huber",)}, "inverse-variance weights"),
+])
+def test_bad_sandwich_options_are_refused(curves, options, message):
+    with pytest.raises(OptionError, match=message):
+        simulate(FORMULA, curves, weights="w", n_trials=2, **options)

@@ -53,6 +53,17 @@ def test_json_equals_the_library(tmp_path, library):
             np.testing.assert_allclose(row[key], want[key], rtol=RTOL)
 
 
+def test_vcov_and_cluster_put_each_se_beside_the_classic_one():
+    res = run(*base("--estimators", "ols,huber", "--cluster", "run_id", "--vcov", "classic,CR1,CR3", "--format", "json"))
+    assert res.exit_code == 0, res.output
+    labels = [r["estimator"] for r in json.loads(res.stdout)["results"]]
+    assert labels == ["ols", "ols+CR1", "ols+CR3", "huber", "huber+CR1", "huber+CR3"]
+    table = run(*base("--estimators", "ols", "--cluster", "run_id"))
+    assert table.exit_code == 0 and "Least squares:" in table.stdout and "CR1" in table.stdout and "…" not in table.stdout
+    bad = run(*base("--vcov", "CR1"))
+    assert bad.exit_code == 1 and "name the cluster column" in bad.output
+
+
 def test_table_has_one_table_per_estimator_and_the_descriptions():
     res = run(*base("--estimators", "ols,huber"))
     assert res.exit_code == 0, res.output

@@ -12,7 +12,7 @@ from .. import datasets
 from ..fitting import METHODS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
+from .common import boundary, check_choice, emit, example_weights, fmt_num, render, table_width, to_json
 from .fit import DATA_HELP, WEIGHTS_HELP, resolve_formula
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ def simulate_command(
     design: Annotated[str, typer.Option(help="observed | n | min4 (minK: at least K trials per size)")] = "observed",
     min_trials: Annotated[int | None, typer.Option(help="the K of a min design, e.g. --design min4 --min-trials 6")] = None,
     estimators: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(METHODS))] = "ols,huber,bisquare",
+    vcov: Annotated[str | None, typer.Option(help="standard errors to check, comma-separated: classic, HC0, HC1, HC3 "
+                                             "(least squares), CR1, CR3; default classic (and CR1 with --cluster)")] = None,
+    cluster: Annotated[list[str] | None, typer.Option(help="cluster column(s) for CR1/CR3, e.g. run_id")] = None,
     truth: Annotated[str | None, typer.Option(help="estimator whose fit gives the truth (default ols)")] = None,
     within: Annotated[str | None, typer.Option(help="column: resample residuals within its groups")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -66,7 +69,7 @@ def simulate_command(
                           weight_type=weight_type, estimators=names,
                           residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
                           truth=truth, terms=coef or None, level=level, where=where, let=let or [], na=na, progress=progress,
-                          resample_within=within, r_defaults=r_defaults)
+                          resample_within=within, r_defaults=r_defaults, vcov=vcov, cluster=cluster or None)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if plots is not None:
         from ..plots_simulation import write_figures
@@ -123,17 +126,28 @@ def header_lines(result: SimulationResult) -> list[str]:
 def render_table(result: SimulationResult, notes: list[str]) -> str:
     from rich.table import Table
 
-    tables = []
-    for estimator, rows in result.summary.groupby("estimator", sort=False):
+    summary = result.summary
+    base, kind = summary["estimator"].str.partition("+")[0], summary["estimator"].str.partition("+")[2]
+    several = bool((kind != "").any())  # more than one kind of SE: compare them row by row in each table
+    header = ["term", *(["SE"] if several else []), *(label for _, label in COLUMNS), "failures"]
+    tables, width = [], 120
+    for estimator, rows in summary.assign(_kind=kind.replace("", "classic")).groupby(base, sort=False):
+        cells = [[r["term"], *([r["_kind"]] if several else []), *(fmt_num(r[key], 4) for key, _ in COLUMNS),
+                  str(int(r["failures"]))] for _, r in rows.sort_values("term", kind="stable", key=_term_order(rows)).iterrows()]
         table = Table(title=f"{ESTIMATOR_TITLES.get(estimator, estimator)}: {result.formula}", title_justify="left")
-        table.add_column("term", overflow="fold", min_width=12)  # numbers never truncate; a long term wraps
-        for _, label in COLUMNS:
-            table.add_column(label, justify="right", no_wrap=True)
-        table.add_column("failures", justify="right", no_wrap=True)
-        for _, r in rows.iterrows():
-            table.add_row(r["term"], *(fmt_num(r[key], 4) for key, _ in COLUMNS), str(int(r["failures"])))
+        for i, label in enumerate(header):
+            table.add_column(label, justify="left" if i < len(header) - len(COLUMNS) - 1 else "right", no_wrap=True)
+        for row in cells:
+            table.add_row(*row)
         tables.append(table)
-    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), *tables])
+        width = max(width, table_width(header, cells))
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), *tables], width=width)
+
+
+def _term_order(rows):
+    # the kinds of SE of one term stand together, the terms in the model's order
+    order = {t: i for i, t in enumerate(dict.fromkeys(rows["term"]))}
+    return lambda col: col.map(order)
 
 
 def render_json(result: SimulationResult, notes: list[str]) -> str:
