@@ -54,8 +54,20 @@ def _values(sim: SimulationResult, estimator: str, term: str | None, table: dict
     return values[np.isfinite(values)], j
 
 
+def estimator_name(label: str) -> str:
+    """A summary label in words: ``"ols"`` → least squares, ``"huber+CR1"`` → Huber IRWLS, CR1 SE.
+
+    Examples
+    --------
+    >>> estimator_name("huber+CR1"), estimator_name("mm")
+    ('Huber IRWLS, CR1 SE', 'MM')
+    """
+    name, _, kind = label.partition("+")
+    return ESTIMATOR_NAMES.get(name, name) + (f", {kind} SE" if kind else "")
+
+
 def _label(sim: SimulationResult, estimator: str) -> str:
-    return f"{ESTIMATOR_NAMES.get(estimator, estimator)}\n{sim.residuals} residuals, design {sim.design}"
+    return f"{estimator_name(estimator)}\n{sim.residuals} residuals, design {sim.design}"
 
 
 def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, str]]) -> None:
@@ -152,9 +164,10 @@ def summary_figure(results: Sequence[SimulationResult], term: str | None = None)
         raise OptionError("summary_figure needs at least one simulation result")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.0, 1.2 + 0.55 * len(results)), layout="constrained")
-    ratio_ax, cover_ax = fig.subplots(1, 2, sharey=True)
     estimators = list(dict.fromkeys(e for sim in results for e in sim.estimators or sim.estimates))
+    height = max(1.2 + 0.55 * len(results), 0.6 + 0.2 * len(estimators))  # room for the legend's entries
+    fig = Figure(figsize=(10.5, height), layout="constrained")
+    ratio_ax, cover_ax = fig.subplots(1, 2, sharey=True)
     for k, estimator in enumerate(estimators):
         _summary_points(ratio_ax, cover_ax, results, estimator, term, k, len(estimators))
     level = results[0].level
@@ -166,17 +179,17 @@ def summary_figure(results: Sequence[SimulationResult], term: str | None = None)
     cover_ax.set_xlabel(f"coverage of the {level:.0%} interval")
     name = results[0].terms[_column(results[0], term)]
     fig.suptitle(f"Do the standard errors of {name} tell the truth?", fontsize=10)
-    cover_ax.legend(loc="lower left", fontsize=7.5, frameon=False)
+    fig.legend(*cover_ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7.5, frameon=False)
     return fig
 
 
 def _summary_points(ratio_ax, cover_ax, results, estimator, term, k, n_est) -> None:
-    offset = (k - (n_est - 1) / 2) * 0.15
+    offset = (k - (n_est - 1) / 2) * min(0.15, 0.7 / max(n_est - 1, 1))  # many SE kinds stay within their scenario's row
     rows = [(i, s.summary[(s.summary["estimator"] == estimator)].iloc[_column(s, term)])
             for i, s in enumerate(results) if estimator in s.estimates]
     y = [i + offset for i, _ in rows]
     style = {"marker": ESTIMATOR_MARKERS[k % len(ESTIMATOR_MARKERS)], "ls": "none", "ms": 6,
-             "label": ESTIMATOR_NAMES.get(estimator, estimator)}
+             "label": estimator_name(estimator)}
     ratio_ax.plot([r["se_ratio"] for _, r in rows], y, **style)
     cover_ax.plot([r["coverage"] for _, r in rows], y, **style)
 
