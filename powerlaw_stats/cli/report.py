@@ -27,6 +27,11 @@ def report_command(
     let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
     sim_estimators: Annotated[str, typer.Option(
         "--sim-estimators", help="estimators the simulation checks, comma-separated; mm is slow")] = "ols,huber,bisquare",
+    cluster: Annotated[list[str] | None, typer.Option(
+        help="cluster column for cluster-robust SEs (repeat or comma-separate for two-way), e.g. run_id")] = None,
+    vcov: Annotated[str | None, typer.Option(help="CR1 | CR3: cluster-robust covariance (default CR1 with --cluster)")] = None,
+    bootstrap: Annotated[int, typer.Option(help="wild-bootstrap replications per estimator, e.g. 999 (0: none)")] = 0,
+    bootstrap_weights: Annotated[str, typer.Option(help="rademacher | webb")] = "rademacher",
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write; replaces an earlier report")] = Path("report"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -38,6 +43,7 @@ def report_command(
     with _progress(quiet) as progress:
         rep = build_report(data, formula, weights=weights, effect=effect, trials=trials, seed=seed, level=level, where=where,
                            let=let or [], sim_estimators=[e.strip() for e in sim_estimators.split(",") if e.strip()],
+                           cluster=cluster or None, vcov=vcov, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights,
                            progress=progress)
     rep.write(out)
     sys.stdout.write(f"wrote {out / 'index.html'}, {out / 'report.md'}, {out / 'results.json'}\n")

@@ -6,9 +6,10 @@ Functions here compute; :mod:`.sections` turns their results into prose, tables 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,27 +27,108 @@ SIM_ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare")
 ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisquare", "mm": "MM"}
 
 
+# ----------------------------------------------------------------------------- estimator and covariance labels
+
+
+def variant_label(method: str, kind: str) -> str:
+    """simulate's label of an estimator with a covariance: ``"huber"`` (classic SE) or ``"huber+CR1"``."""
+    return method if kind == "classic" else f"{method}+{kind}"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"huber+CR1"`` -> ``("huber", "CR1")``; ``"huber"`` -> ``("huber", "classic")``."""
+    method, _, kind = label.partition("+")
+    return method, kind or "classic"
+
+
+def estimator_name(label: str) -> str:
+    """An estimator and its SE in words.
+
+    Examples
+    --------
+    >>> estimator_name("ols"), estimator_name("bisquare+CR1")
+    ('least squares', 'bisquare with CR1 SEs')
+    """
+    method, kind = split_label(label)
+    name = ESTIMATOR_NAMES.get(method, method)
+    return name if kind == "classic" else f"{name} with {kind} SEs"
+
+
 # ----------------------------------------------------------------------------- fits
 
 
 @dataclass(frozen=True)
+class Covariance:
+    """The cluster-robust standard errors the tables show: kind, cluster columns, clusters in each."""
+
+    kind: str  # "CR1" | "CR3"
+    cluster: tuple[str, ...]
+    n_clusters: tuple[int, ...]
+
+    def words(self) -> str:
+        """E.g. "CR1 cluster-robust standard errors, clustered by `run_id` (288 clusters)"."""
+        by = " and ".join(f"`{c}` ({n} clusters)" for c, n in zip(self.cluster, self.n_clusters))
+        two = ", two-way (Cameron, Gelbach and Miller)" if len(self.cluster) > 1 else ""
+        return f"{self.kind} cluster-robust standard errors, clustered by {by}{two}"
+
+    def short(self) -> str:
+        return f"{self.kind} by {', '.join(self.cluster)}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "cluster": list(self.cluster), "n_clusters": dict(zip(self.cluster, self.n_clusters))}
+
+
+@dataclass(frozen=True)
 class Fits:
-    """The model fitted by each estimator with the same prior weights, and what went wrong."""
+    """The model fitted by each estimator with the same prior weights, and what went wrong.
+
+    ``results`` are the fits the tables show: with ``covariance`` their SEs are cluster-robust, and
+    ``classic`` holds the same fits with the estimator's classic SE, which the simulation compares.
+    """
 
     results: Mapping[str, FitResult]
     warnings: tuple[str, ...]
+    covariance: Covariance | None = None
+    classic: Mapping[str, FitResult] = field(default_factory=dict)
 
     @property
     def ols(self) -> FitResult:
         return self.results["ols"]
 
+    def label(self, method: str) -> str:
+        """The label of the SE the tables show for ``method``: ``"ols"`` or ``"ols+CR1"``."""
+        return variant_label(method, self.covariance.kind if self.covariance else "classic")
 
-def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float) -> Fits:
-    """Least squares, Huber and bisquare on the same rows and weights, collecting convergence warnings."""
+    @property
+    def variants(self) -> dict[str, FitResult]:
+        """Every fit by label, estimator by estimator: classic SE first, then the tables' own."""
+        return {label: r for m, r in self.results.items()
+                for label, r in ((m, self.classic.get(m)), (self.label(m), r)) if r is not None}
+
+
+def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float, cluster: Sequence[str] = (),
+            kind: str | None = None) -> Fits:
+    """Every estimator on the same rows and weights, collecting convergence warnings.
+
+    With ``cluster`` each is fitted twice: with the ``kind`` (CR1 or CR3) the tables show, and with
+    its classic SE for the simulation's comparison.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        results = {m: fit(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS}
-    return Fits(results, tuple(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
+        results = {m: fit(formula, frame, method=m, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
+                   for m in ESTIMATORS}
+        classic = {m: fit(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
+    messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
+    covariance = Covariance(kind, tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster)) if cluster else None
+    return Fits(results, messages, covariance, classic)
+
+
+def bootstrap_fits(fits: Fits, n_boot: int, weights: str, seed: int) -> Fits:
+    """Each shown fit with its wild (cluster) bootstrap, as ``fit(..., bootstrap=n_boot, seed=seed)`` gives it."""
+    from ..bootstrap import wild_bootstrap
+
+    boot = {m: dataclasses.replace(r, bootstrap=wild_bootstrap(r, n_boot, weights, seed=seed)) for m, r in fits.results.items()}
+    return dataclasses.replace(fits, results=boot)
 
 
 # ----------------------------------------------------------------------------- data
@@ -215,6 +297,10 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     ``level``. Among the trusted, the one with the smallest spread of estimates in the judged
     ``realistic`` scenarios (the residuals like the data's) is recommended: honest and most
     precise. If none is trusted, the one whose worst judged SE ratio is closest to 1.
+
+    Rows may be labelled by estimator and covariance ("huber", "huber+CR1"): such variants share
+    their estimates, so when several are honest with the same spread, the one whose worst SE ratio
+    strays least from 1 is recommended.
     """
     tol_r, tol_c = tolerances(n_trials, level)
     judged = set(judged) if judged is not None else {r["scenario"] for r in rows}
@@ -224,17 +310,19 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     counted = [c for c in checks if c.judged]
     estimators = list(dict.fromkeys(c.estimator for c in checks))
     trusted = tuple(e for e in estimators if all(c.ok for c in counted if c.estimator == e))
+    worst = {e: max(abs(c.se_ratio - 1) for c in counted if c.estimator == e) for e in estimators}
     if trusted:
         spread = {e: np.mean([c.sd_estimate for c in counted if c.estimator == e and c.scenario in realistic] or [np.inf])
                   for e in trusted}
-        best = min(trusted, key=lambda e: spread[e])
+        best = min(trusted, key=lambda e: (spread[e], worst[e]))
         reason = (f"its standard error was honest in every scenario judged, and its estimates varied least "
                   f"(SD {spread[best]:.3g}) under residuals like the data's")
+        if sum(spread[e] == spread[best] for e in trusted) > 1:
+            reason += f"; of the standard errors for these estimates, its SE ratio strayed least from 1 (by {worst[best]:.0%})"
     else:
-        worst = {e: max(abs(c.se_ratio - 1) for c in counted if c.estimator == e) for e in estimators}
         best = min(estimators, key=lambda e: worst[e])
         low = min(c.coverage for c in counted if c.estimator == best)
-        reason = (f"no estimator's standard error was honest in every scenario judged; {ESTIMATOR_NAMES.get(best, best)}'s "
+        reason = (f"no estimator's standard error was honest in every scenario judged; {estimator_name(best)}'s "
                   f"strayed least (worst SE ratio off by {worst[best]:.0%}, lowest coverage {low:.1%} "
                   f"against {level:.0%})")
     return Verdict(trusted, best, reason, tol_r, tol_c, checks)

@@ -22,16 +22,20 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
+from ..bootstrap import BOOT_WEIGHTS
 from ..data import model_frame
 from ..errors import OptionError
 from ..files import current_umask
+from ..fitting import FitOptions, cluster_names
 from ..formula import parse
-from ..inference import check_level
+from ..inference import CLUSTER_KINDS, check_level
 from ..plots import curve_layout
 from .analysis import (
     ESTIMATOR_NAMES,
+    ESTIMATORS,
     SIM_ESTIMATORS,
     Calibrated,
+    bootstrap_fits,
     calibrated_test,
     fit_all,
     residual_shape,
@@ -173,6 +177,10 @@ class ReportInputs:
     where: str | None
     let: tuple[str, ...]
     sim_estimators: tuple[str, ...] = SIM_ESTIMATORS
+    cluster: tuple[str, ...] = ()
+    vcov: str | None = None  # the tables' cluster-robust covariance (CR1 or CR3); None without cluster
+    bootstrap: int = 0  # wild-bootstrap replications per estimator; 0: none
+    bootstrap_weights: str = "rademacher"
 
     @property
     def is_example(self) -> bool:
@@ -190,7 +198,15 @@ class ReportInputs:
         args += [f"--seed={self.seed}"] if self.seed else []
         args += [f"--level={self.level:g}"] if self.level != 0.95 else []
         args += [f"--sim-estimators={','.join(self.sim_estimators)}"] if self.sim_estimators != SIM_ESTIMATORS else []
+        args += self._inference_args()
         return " ".join(["powerlaw-stats", "report", *(shlex.quote(a) for a in args)])
+
+    def _inference_args(self) -> list[str]:
+        args = [a for c in self.cluster for a in ("--cluster", c)]
+        args += [f"--vcov={self.vcov}"] if self.vcov not in (None, "CR1") else []
+        args += [f"--bootstrap={self.bootstrap}"] if self.bootstrap else []
+        args += [f"--bootstrap-weights={self.bootstrap_weights}"] if self.bootstrap_weights != "rademacher" else []
+        return args
 
     @property
     def source(self) -> str:
@@ -200,7 +216,8 @@ class ReportInputs:
 
 
 def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let,
-                   sim_estimators: Sequence[str] = SIM_ESTIMATORS) -> ReportInputs:
+                   sim_estimators: Sequence[str] = SIM_ESTIMATORS, cluster=None, vcov: str | None = None,
+                   bootstrap: int = 0, bootstrap_weights: str = "rademacher") -> ReportInputs:
     """Fill in the example's defaults and check the options once, at the boundary."""
     example = data is None
     if formula is None and not example:
@@ -208,10 +225,32 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
     if trials < 0:
         raise OptionError(f"--trials must be 0 (no simulation) or more, got {trials}")
     check_level(level)
+    cluster, vcov = _check_covariance(cluster, vcov)
     return ReportInputs(data, formula or datasets.EXAMPLE_FORMULA,
                         weights if (weights or not example) else datasets.EXAMPLE_WEIGHTS,
                         effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
-                        int(trials), int(seed), float(level), where, tuple(let), _check_estimators(sim_estimators))
+                        int(trials), int(seed), float(level), where, tuple(let), _check_estimators(sim_estimators),
+                        cluster, vcov, *_check_bootstrap(bootstrap, bootstrap_weights))
+
+
+def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
+    """The cluster columns and the tables' covariance (CR1 by default with a cluster), checked as ``fit`` checks them."""
+    names = cluster_names(cluster)
+    if vcov is not None and vcov not in CLUSTER_KINDS:
+        raise OptionError(f"--vcov {vcov!r}: the report's tables take a cluster-robust covariance, "
+                          f"{' or '.join(CLUSTER_KINDS)}, with --cluster COL")
+    kind = vcov or ("CR1" if names else None)
+    for method in ESTIMATORS:
+        FitOptions(method, vcov=kind or "classic", cluster=names)
+    return names, kind
+
+
+def _check_bootstrap(n_boot, weights: str) -> tuple[int, str]:
+    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 0 or n_boot == 1:
+        raise OptionError(f"--bootstrap {n_boot}: give 0 (none) or at least 2 replications, e.g. 999")
+    if weights not in BOOT_WEIGHTS:
+        raise OptionError(f"--bootstrap-weights {weights!r}: choose one of {', '.join(BOOT_WEIGHTS)}")
+    return int(n_boot), weights
 
 
 def _check_estimators(names: Sequence[str]) -> tuple[str, ...]:
@@ -236,6 +275,10 @@ def build_report(
     where: str | None = None,
     let: Sequence[str] = (),
     sim_estimators: Sequence[str] = SIM_ESTIMATORS,
+    cluster: str | Sequence[str] | None = None,
+    vcov: str | None = None,
+    bootstrap: int = 0,
+    bootstrap_weights: str = "rademacher",
     progress: Progress | None = None,
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
@@ -244,6 +287,12 @@ def build_report(
     (``datasets.EXAMPLE_FORMULA``, ``EXAMPLE_WEIGHTS``, ``EXAMPLE_EFFECT``). ``trials=0`` skips the
     simulation check, which by default checks least squares, Huber and bisquare (``sim_estimators``
     may add ``"mm"``, at a much higher cost).
+
+    ``cluster`` (one or two columns, e.g. ``"run_id"``) gives every table cluster-robust standard
+    errors of kind ``vcov`` (``"CR1"``, the default, or ``"CR3"``), and the simulation then checks
+    each estimator's classic SE against that one. ``bootstrap=B`` adds each estimator's wild
+    (cluster) bootstrap of the effect to the conclusion, drawn with ``bootstrap_weights``
+    (``"rademacher"`` or ``"webb"``) and seeded by ``seed``.
 
     Examples
     --------
@@ -255,9 +304,10 @@ def build_report(
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
     """
-    inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators)
+    inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators,
+                            cluster, vcov, bootstrap, bootstrap_weights)
     frame, rows_read, dropped = _model_rows(inputs)
-    fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level)
+    fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
     calibrated = _calibrated(sim, verdict, fits, term, inputs.level)
@@ -271,6 +321,7 @@ def build_report(
     )
     sections = _sections(an, progress)
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
+    subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
     answer = results["conclusion"]["answer"] if results["conclusion"] else ""
     return Report(_title(an), subtitle, tuple(fits.warnings), sections, results, inputs.command(), answer)
@@ -283,9 +334,19 @@ def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]
     constants computed on the whole table (IXMin before --where) keep their values.
     """
     parsed = parse(inputs.formula)
-    mf = model_frame(inputs.data, parsed.variables, weights=inputs.weights, where=inputs.where, let=inputs.let)
+    mf = model_frame(inputs.data, parsed.variables, weights=inputs.weights, where=inputs.where, let=inputs.let,
+                     extra_columns=list(inputs.cluster))
     scalars = {k: v for k, v in mf.namespace.items() if np.ndim(v) == 0 and k not in mf.frame.columns}
     return mf.frame.assign(**scalars).reset_index(drop=True), mf.source_rows, dict(mf.dropped)
+
+
+def _fits(inputs: ReportInputs, frame: pd.DataFrame, progress: Progress | None):
+    fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level, inputs.cluster, inputs.vcov)
+    if not inputs.bootstrap:
+        return fits
+    if progress:
+        progress(f"wild bootstrap, {inputs.bootstrap} replications per estimator", 0, 1)
+    return bootstrap_fits(fits, inputs.bootstrap, inputs.bootstrap_weights, inputs.seed)
 
 
 def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progress: Progress | None):
@@ -293,7 +354,8 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progr
         return None, None
     sim: SimulationCheck = run_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where,
                                      let=inputs.let, term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
-                                     estimators=inputs.sim_estimators, progress=progress)
+                                     estimators=inputs.sim_estimators, progress=progress, cluster=inputs.cluster,
+                                     vcov=inputs.vcov)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged)
@@ -302,7 +364,7 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progr
 def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, level: float) -> Calibrated | None:
     if sim is None or verdict is None:
         return None
-    best = fits.results[verdict.recommended]
+    best = fits.variants[verdict.recommended]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return calibrated_test(best.coefficient(term).__dict__, verdict, realistic, best.df_resid, level)
 
@@ -341,6 +403,8 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
         "synthetic": an.synthetic,
         "formula": inputs.formula, "weights": inputs.weights, "effect": an.effect, "level": inputs.level,
         "where": inputs.where, "let": list(inputs.let),
+        "covariance": an.fits.covariance.to_dict() if an.fits.covariance else None,
+        "bootstrap": _bootstrap_settings(inputs),
         "data": an.data.to_dict(), "fits": fits, "convergence_warnings": list(an.fits.warnings),
         "residual_shape": an.shape.to_dict(), "breusch_pagan": an.bp.to_dict(),
         "simulation": None if an.simulation is None else an.simulation.to_dict(),
@@ -357,15 +421,31 @@ def _robust_doc(result) -> dict:
     return {"tuning": result.tuning, "control": control, "weights_summary": weight_summary(result)}
 
 
+def _bootstrap_settings(inputs: ReportInputs) -> dict | None:
+    if not inputs.bootstrap:
+        return None
+    return {"n_boot": inputs.bootstrap, "weights": inputs.bootstrap_weights, "seed": inputs.seed,
+            "cluster": inputs.cluster[0] if inputs.cluster else None}
+
+
 def _conclusion_doc(an: Analysis) -> dict | None:
     if an.effect is None:
         return None
     from .analysis import agreement
 
-    rows = {m: r.coefficient(an.effect).__dict__ for m, r in an.fits.results.items()}
+    rows = {label: r.coefficient(an.effect).__dict__ for label, r in an.fits.variants.items()}
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
             "believe": an.verdict.recommended if an.verdict else None,
-            "calibrated": an.calibrated.to_dict() if an.calibrated else None, "answer": answer_line(an, rows),
-            "text": conclusion_words(an, rows, agree)}
+            "calibrated": an.calibrated.to_dict() if an.calibrated else None,
+            "bootstrap": _bootstrap_doc(an), "answer": answer_line(an, rows), "text": conclusion_words(an, rows, agree)}
+
+
+def _bootstrap_doc(an: Analysis) -> dict | None:
+    """Per estimator, the effect's row of its wild bootstrap (``fit --format json``'s ``bootstrap`` entry)."""
+    boots = {m: r.bootstrap for m, r in an.fits.results.items() if r.bootstrap is not None}
+    if not boots:
+        return None
+    return {m: {**next(c for c in b.to_dict()["coefficients"] if c["term"] == an.effect), "n_failed": b.n_failed,
+                "studentized_by": b.studentized_by} for m, b in boots.items()}
 

@@ -12,7 +12,7 @@ costs one layout pass instead of eight.
 from __future__ import annotations
 
 from .. import plots_simulation
-from .analysis import ESTIMATOR_NAMES
+from .analysis import estimator_name
 from .blocks import Figure
 from .sections import figure_block
 from .simulation import Scenario, SimulationCheck
@@ -51,7 +51,7 @@ def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")  # the columns share x: the bottom row names it
     _fixed_margins(fig, len(estimators))
-    names = ", ".join(ESTIMATOR_NAMES.get(e, e) for e in estimators)
+    names = ", ".join(estimator_name(e) for e in estimators)
     caption = (f"{sc.name.capitalize()}, {sim.n_trials} trials. Left: the estimates of `{term}` (green: the truth; "
                f"red: their mean; a gap is bias). Right: the standard errors each fit reported (green: the measured SE, "
                f"the SD of the estimates on the left; red: their mean; red left of green means the SE is too small). "

@@ -20,6 +20,8 @@ from .analysis import (
     VarianceTests,
     Verdict,
     agreement,
+    estimator_name,
+    split_label,
     weight_summary,
 )
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
@@ -167,16 +169,34 @@ def least_squares_section(an: Analysis) -> Section:
                  f"n = {res.nobs}, residual df = {res.df_resid:g}, residual standard error = {num(res.scale)}, "
                  f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}.")
     lo, hi = ci_labels(res.level)
-    table = coefficient_table(res, an.effect, f"{weighted}least squares; {lo}/{hi}: {res.level:.0%} confidence interval")
+    table = coefficient_table(res, an.effect, f"{weighted}least squares; {lo}/{hi}: {res.level:.0%} confidence interval"
+                                              + se_caption(an))
     figs = FigureRow((
         figure_block("ls-qq", plots.qq(res), "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
                 "QQ plot of least-squares residuals"),
         figure_block("ls-hist", plots.residual_histogram(res), "Residual histogram with the normal of the same mean and SD.",
                 "histogram of least-squares residuals"),
     ))
-    return Section("least-squares", "3. Least squares", (intro, table, Heading("Are the residuals normal?"), figs,
+    return Section("least-squares", "3. Least squares", (intro, *_covariance_note(an), table,
+                                                          Heading("Are the residuals normal?"), figs,
                                                           Para(_shape_words(an.shape)), Heading("Is their variance constant?"),
                                                           *_bp_blocks(an.bp)))
+
+
+def se_caption(an: Analysis) -> str:
+    """What the tables' standard errors are, for a caption; nothing when they are the estimators' classic ones."""
+    cov = an.fits.covariance
+    return f"; standard errors {cov.short()} ({', '.join(map(str, cov.n_clusters))} clusters)" if cov else ""
+
+
+def _covariance_note(an: Analysis) -> list:
+    cov = an.fits.covariance
+    if cov is None:
+        return []
+    return [Note(f"The tables in this section and the next give {cov.words()}: the scores are summed within each "
+                 "cluster, so rows of one cluster are not counted as independent evidence. The estimates are those of "
+                 "the plain fits; t tests keep n − p degrees of freedom. Section 5 checks these standard errors against "
+                 "each estimator's classic one.", "info")]
 
 
 def _shape_words(shape: ResidualShape) -> str:
@@ -244,7 +264,8 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
     ))
     qq = figure_block(f"{m}-qq", plots.qq_raw_weighted(res), "QQ plots of the raw residuals (left) and of the weighted "
                  "residuals (right). The weights pull the tails in where the weighted QQ is straighter.", f"{name} QQ plots")
-    table = coefficient_table(res, an.effect, f"{name} {'(lmrob)' if m == 'mm' else 'IRWLS'}, sorted by |t|")
+    table = coefficient_table(res, an.effect, f"{name} {'(lmrob)' if m == 'mm' else 'IRWLS'}, sorted by |t|"
+                              + se_caption(an))
     heading = "MM-estimation" if m == "mm" else f"{name.capitalize()} M-estimation"
     return [Heading(heading), Para(words), table, figs, qq]
 
@@ -278,6 +299,7 @@ def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary
             "`normal`: normal residuals with the fitted variance (what least squares assumes);",
             f"`{REALISTIC}`: skewed, heteroscedastic residuals shaped like the data's (what the data look like);",
             "designs: the seed's trial schemes, n trials at 1/n of the pool, and at least 4 trials at every size.",
+            *_variant_bullet(an),
         ))]
     blocks += [Note(n, "info") for n in sim.notes]
     if sim.data_design:
@@ -299,9 +321,18 @@ def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary
     return Section("simulation", "5. Simulation check of the standard errors", tuple(blocks))
 
 
+def _variant_bullet(an: Analysis) -> list[str]:
+    cov = an.fits.covariance
+    if cov is None:
+        return []
+    return [f"standard errors: each estimator twice, with its classic SE and with the {cov.kind} SE clustered by "
+            f"{', '.join(f'`{c}`' for c in cov.cluster)} (rows \"with {cov.kind} SEs\"; a rebuilt design gives every "
+            "new run its own cluster); the estimates are the same, only the standard errors differ."]
+
+
 def unsimulated(an: Analysis) -> list[str]:
     """Estimators the report fitted that the simulation did not check."""
-    done = {c.estimator for c in an.verdict.checks} if an.verdict else set()
+    done = {split_label(c.estimator)[0] for c in an.verdict.checks} if an.verdict else set()
     return [m for m in an.fits.results if m not in done] if an.verdict else []
 
 
@@ -314,7 +345,7 @@ def _verdict_table(an: Analysis) -> Table:
     scenarios = list(dict.fromkeys(c.scenario for c in v.checks))
     estimators = list(dict.fromkeys(c.estimator for c in v.checks))
     cell = {(c.estimator, c.scenario): f"{c.se_ratio:.2f} / {c.coverage:.1%} {'✓' if c.ok else '✗'}" for c in v.checks}
-    rows = tuple((ESTIMATOR_NAMES.get(e, e), *(cell[e, s] for s in scenarios), "yes" if e in v.trusted else "no")
+    rows = tuple((estimator_name(e), *(cell[e, s] for s in scenarios), "yes" if e in v.trusted else "no")
                  for e in estimators)
     caption = (f"SE ratio (reported / measured) and {an.level:.0%} CI coverage per scenario; ✓ within "
                f"±{v.ratio_tolerance:.0%} of 1 and ±{v.coverage_tolerance:.1%} of {an.level:.0%}")
@@ -328,7 +359,7 @@ def _verdict_table(an: Analysis) -> Table:
 
 def _verdict_words(an: Analysis) -> str:
     v = an.verdict
-    name = ESTIMATOR_NAMES.get(v.recommended, v.recommended)
+    name = estimator_name(v.recommended)
     if v.trusted:
         return f"**Verdict: trust {name}'s standard error** — {v.reason}."
     return f"**Verdict: no standard error passed; {name}'s came closest** — {v.reason}."
@@ -344,7 +375,7 @@ def _scenario_table(sc) -> Table:
 
 
 def _scenario_row(r: dict) -> tuple[str, ...]:
-    return (ESTIMATOR_NAMES.get(r["estimator"], r["estimator"]), num(r["truth"]), num(r["mean_estimate"]), num(r["bias"], 2),
+    return (estimator_name(r["estimator"]), num(r["truth"]), num(r["mean_estimate"]), num(r["bias"], 2),
             num(r["sd_estimate"]), num(r["mean_se"]), f"{r['se_ratio']:.3f}", f"{r['coverage']:.1%}", str(int(r["failures"])))
 
 
@@ -355,24 +386,57 @@ def conclusion_section(an: Analysis) -> Section:
     if an.effect is None:
         return Section("conclusion", "6. Conclusion", (Note(
             "No effect term was named. Pass `--effect TERM` (one of the table's terms) for a conclusion about it.", "warn"),))
-    rows = {m: an.fits.results[m].coefficient(an.effect).__dict__ for m in an.fits.results}
+    rows = {label: r.coefficient(an.effect).__dict__ for label, r in an.fits.variants.items()}
     agree = agreement({m: {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"]}
                        for m, r in rows.items()}, 1 - an.level)
     lo, hi = ci_labels(an.level)
     table = Table(("estimator", "estimate", lo, hi, "std. error", "p"),
-                  tuple((ESTIMATOR_NAMES[m], num(r["estimate"]), num(r["ci_low"]), num(r["ci_high"]), num(r["std_error"]),
+                  tuple((estimator_name(m), num(r["estimate"]), num(r["ci_low"]), num(r["ci_high"]), num(r["std_error"]),
                          pval(r["p_value"])) for m, r in rows.items()),
-                  f"`{an.effect}` by estimator", code_labels=False,
+                  f"`{an.effect}` by estimator" + (" and standard error" if an.fits.covariance else ""), code_labels=False,
                   strong_rows=tuple(i for i, m in enumerate(rows) if an.verdict and m == an.verdict.recommended))
-    return Section("conclusion", "6. Conclusion", (table, *(Para(p) for p in conclusion_words(an, rows, agree))))
+    words = conclusion_words(an, rows, agree)
+    return Section("conclusion", "6. Conclusion", (table, *(Para(p) for p in words[:3]), *bootstrap_blocks(an),
+                                                   *(Para(p) for p in words[3:])))
+
+
+def believed(an: Analysis) -> str:
+    """The label whose numbers the conclusion reports: the verdict's, else least squares with the tables' SE."""
+    return an.verdict.recommended if an.verdict else an.fits.label("ols")
+
+
+def bootstrap_blocks(an: Analysis) -> list:
+    """The wild bootstrap's intervals and p-values of the effect, one row per estimator, when it ran."""
+    boots = {m: r.bootstrap for m, r in an.fits.results.items() if r.bootstrap is not None}
+    if not boots:
+        return []
+    lo, hi = ci_labels(an.level)
+    header = ("estimator", "estimate", "bootstrap SE", f"studentized {lo}", f"studentized {hi}", "studentized p",
+              f"percentile {lo}", f"percentile {hi}", "percentile p", "failed")
+    rows = tuple((ESTIMATOR_NAMES[m], *_bootstrap_row(b, an.effect)) for m, b in boots.items())
+    strong = tuple(i for i, m in enumerate(boots) if m == split_label(believed(an))[0])
+    caption = _bootstrap_caption(next(iter(boots.values())), an.effect)
+    return [Heading("Wild bootstrap"), Table(header, rows, caption, code_labels=False, strong_rows=strong)]
+
+
+def _bootstrap_row(b, term: str) -> tuple[str, ...]:
+    (slo, shi), (plo, phi) = b.ci_studentized.loc[term], b.ci_percentile.loc[term]
+    return (num(b.params[term]), num(b.boot_se[term]), num(slo), num(shi), pval(b.pvalues_studentized[term]),
+            num(plo), num(phi), pval(b.pvalues_percentile[term]), str(b.n_failed))
+
+
+def _bootstrap_caption(b, effect: str) -> str:
+    by = f", drawn per cluster of `{b.cluster}` (wild cluster bootstrap)" if b.cluster else ", drawn per row"
+    return (f"`{effect}`: wild bootstrap, {b.n_boot} replications, {b.weights} weights{by}, seed {b.seed}; studentized "
+            f"by {b.studentized_by}; {b.level:.0%} intervals")
 
 
 def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
     """The answer in plain words: did the effect change the curve, how sure, do estimators agree, which to believe."""
-    best = an.verdict.recommended if an.verdict else "ols"
+    best = believed(an)
     alpha = 1 - an.level
     first = f"{answer_line(an, rows)} {_meaning(an, rows[best]['estimate'])}"
-    each = "; ".join(f"{ESTIMATOR_NAMES[m]} {num(x['estimate'])} ({p_is(x['p_value'])})" for m, x in rows.items())
+    each = "; ".join(f"{estimator_name(m)} {num(x['estimate'])} ({p_is(x['p_value'])})" for m, x in rows.items())
     how = ("The estimators agree" if agree.agree else "The estimators disagree") + f": {each}."
     if agree.agree and not agree.within_each_others_ci:
         how += " They tell the same story, though some estimate lies outside another's interval."
@@ -385,14 +449,33 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
         one = len(skipped) == 1
         trust += (f" {_names(skipped)} {'was' if one else 'were'} not part of the simulation, so "
                   f"{'its standard error is' if one else 'their standard errors are'} unchecked.")
-    return [first, how, trust]
+    return [first, how, trust, *_bootstrap_words(an, best)]
+
+
+def _bootstrap_words(an: Analysis, best: str) -> list[str]:
+    """The believed estimator's bootstrap in words, beside its t-based test."""
+    method = split_label(best)[0]
+    b = an.fits.results[method].bootstrap
+    if b is None:
+        return []
+    t, lo, hi = an.effect, *b.ci_studentized.loc[an.effect]
+    plo, phi = b.ci_percentile.loc[an.effect]
+    alpha = 1 - an.level
+    same = (b.pvalues_studentized[t] < alpha) == (an.fits.variants[best].pvalues[t] < alpha)
+    return [f"The wild {'cluster ' if b.cluster else ''}bootstrap of {ESTIMATOR_NAMES[method]} ({b.n_boot} replications, "
+            f"{b.weights} weights) gives the studentized {an.level:.0%} interval {num(lo)} to {num(hi)}, "
+            f"{p_is(b.pvalues_studentized[t])}, and the percentile interval {num(plo)} to {num(phi)}, "
+            f"{p_is(b.pvalues_percentile[t])}. The studentized one is the better guide (docs/inference.md); it "
+            + ("agrees with the t test above on whether the effect is distinguishable from zero." if same else
+               "disagrees with the t test above on whether the effect is distinguishable from zero: read the evidence "
+               "as weaker than the t test says.")]
 
 
 def _trust_words(an: Analysis) -> str:
     v = an.verdict
     if v is None:
         return "Without the simulation check it is not known which standard error to believe; least squares is shown."
-    name = ESTIMATOR_NAMES[v.recommended]
+    name = estimator_name(v.recommended)
     if v.trusted:
         return f"The simulation says to believe {name}: {v.reason}."
     return f"The simulation found no standard error honest everywhere and says to believe {name} as the least wrong: {v.reason}."
@@ -404,10 +487,10 @@ def answer_line(an: Analysis, rows: dict) -> str:
     How sure follows the simulation: when it found the believed SE too small, the p-value judged
     is the one with the SE scaled up to the spread it measured.
     """
-    best = an.verdict.recommended if an.verdict else "ols"
+    best = believed(an)
     r, c, alpha = rows[best], an.calibrated, 1 - an.level
     p_final = c.p_value if c else r["p_value"]
-    text = (f"{_answer(an, p_final, alpha)} According to {ESTIMATOR_NAMES[best]}, the estimate is {num(r['estimate'])} "
+    text = (f"{_answer(an, p_final, alpha)} According to {estimator_name(best)}, the estimate is {num(r['estimate'])} "
             f"({an.level:.0%} CI {num(r['ci_low'])} to {num(r['ci_high'])}, {p_is(r['p_value'])}")
     if c:
         text += (f"; with its SE scaled up to the spread the simulation measured, CI {num(c.ci_low)} to {num(c.ci_high)}, "

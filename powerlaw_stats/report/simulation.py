@@ -105,8 +105,11 @@ def data_design(frame: pd.DataFrame) -> str | None:
 
 def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
               let: Sequence[str], term: str, n_trials: int, seed: int, level: float, estimators: Sequence[str],
-              progress: Progress | None = None) -> SimulationCheck:
+              progress: Progress | None = None, cluster: Sequence[str] = (), vcov: str | None = None) -> SimulationCheck:
     """Simulate ``term`` under every residual model × design; ``progress`` hears of every batch of trials.
+
+    With ``cluster`` every estimator's classic SE and its ``vcov`` (CR1 or CR3) clustered SE are
+    checked side by side: simulate's rows "ols", "ols+CR1", ...
 
     ``data`` (with ``where`` and ``let``) is what the user gave, so the simulation reads the table as
     ``powerlaw-stats simulate`` would; ``frame`` is the model's rows, to see which designs apply.
@@ -121,12 +124,18 @@ def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: st
         tick = _ticker(progress, f"simulating {residuals} residuals, design {design}", i * n_trials, total)
         tick(0, n_trials)
         options = {"weights": weights, "where": where, "let": list(let), "terms": [term], "level": level,
-                   "estimators": tuple(estimators), "n_trials": n_trials, "seed": seed + i, "progress": tick}
+                   "estimators": tuple(estimators), "n_trials": n_trials, "seed": seed + i, "progress": tick,
+                   **_covariances(cluster, vcov)}
         scenarios.append(_scenario(formula, data, residuals, design, options))
     if progress:
         progress("simulation done", total, total)
     observed = data_design(frame) if designs == DESIGNS else None
     return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes, observed)
+
+
+def _covariances(cluster: Sequence[str], vcov: str | None) -> dict:
+    """simulate's ``vcov``/``cluster``: nothing without a cluster (classic SEs only), else classic beside ``vcov``."""
+    return {"vcov": ("classic", vcov or "CR1"), "cluster": list(cluster)} if cluster else {}
 
 
 def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Callable[[int, int], None]:
