@@ -2,7 +2,10 @@
 
 Tolerances: the report's JSON holds the fits' own floats, so they must equal a direct ``fit`` to the
 last bit (EXACT = 0, compared as JSON); the page shows numbers rounded to 4–7 significant figures,
-so the page is checked for the formatted strings themselves.
+so the page is checked for the formatted strings themselves. The clustered and bootstrapped
+reports are compared with ``fit(..., vcov=, cluster=, bootstrap=, seed=)`` to SAME = 1e-12
+relative: the report makes the same calls on the same rows, so any larger gap is a different
+computation, while 1e-12 leaves room for nothing but the order of floating-point operations.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test 
 CURVES_A = DATA / "curves_a.csv"
 SEED_FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"
 SEED_EFFECT = "I(log2(TS)-IXMin):mix1"
+SAME = 1e-12  # relative: the report's clustered and bootstrapped numbers against fit's own (see the docstring)
+CLUSTER = "run_id"  # the bundled example's unit of independence: one run scored on two evaluation sets
+BOOT, BOOT_SEED = 99, 1  # few replications keep the tests fast; seed 1 is fit's default, which MM's S-estimate also uses
+CLUSTER_TRIALS = 40
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +435,14 @@ def test_cli_report_writes_the_folder(tmp_path):
     (["{d}/none.csv"], "formula is required"),
     (["--sim-estimators", "ols,lad"], "--sim-estimators: unknown estimator 'lad'"),
     (["--sim-estimators", ","], "--sim-estimators: unknown estimator (none given)"),
+    (["--vcov", "CR1"], "is cluster-robust: name the cluster column(s), e.g. --cluster run_id"),
+    (["--cluster", "run_id", "--vcov", "HC1"], "--vcov 'HC1': the report's tables take a cluster-robust covariance"),
+    (["--cluster", "run"], "no column 'run' in the data; did you mean 'run_id'?"),
+    (["--cluster", "run_id,train_size,mixup"], "cluster by one or two columns, got 3"),
+    (["--cluster", "run_id", "--cluster", "run_id"], "cluster columns repeat"),
+    (["--bootstrap", "1"], "--bootstrap 1: give 0 (none) or at least 2 replications"),
+    (["--bootstrap", "-5"], "--bootstrap -5: give 0 (none) or at least 2 replications"),
+    (["--bootstrap", "9", "--bootstrap-weights", "mammen"], "--bootstrap-weights 'mammen': choose one of rademacher, webb"),
 ])
 def test_cli_report_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "r"
@@ -452,3 +467,195 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# ----------------------------------------------------------------------------- cluster-robust SEs and the wild bootstrap
+
+
+def _close(got, expect, path="") -> None:
+    """Equal structure, strings and flags; numbers within SAME (relative)."""
+    import math
+
+    if isinstance(expect, dict):
+        assert sorted(got) == sorted(expect), path
+        for k in expect:
+            _close(got[k], expect[k], f"{path}.{k}")
+    elif isinstance(expect, list):
+        assert len(got) == len(expect), path
+        for i, (g, e) in enumerate(zip(got, expect)):
+            _close(g, e, f"{path}[{i}]")
+    elif isinstance(expect, float) and not isinstance(expect, bool):
+        assert math.isclose(got, expect, rel_tol=SAME, abs_tol=1e-300), (path, got, expect)
+    else:
+        assert got == expect, path
+
+
+def _example_fit(method: str, **kw):
+    return ps.fit(datasets.EXAMPLE_FORMULA, method=method, weights=datasets.EXAMPLE_WEIGHTS, **kw)
+
+
+@pytest.fixture(scope="module")
+def clustered() -> Report:
+    """The example clustered by run (CR1 by default), simulated and bootstrapped: one build for the tests below."""
+    return build_report(trials=CLUSTER_TRIALS, seed=BOOT_SEED, cluster=CLUSTER, bootstrap=BOOT)
+
+
+@pytest.fixture(scope="module")
+def clustered_cr3() -> Report:
+    return build_report(trials=0, cluster=[CLUSTER], vcov="CR3")
+
+
+def test_default_report_has_no_cluster_or_bootstrap(report):
+    r = report.results
+    assert r["covariance"] is None and r["bootstrap"] is None and r["conclusion"]["bootstrap"] is None
+    assert list(r["conclusion"]["by_estimator"]) == list(METHODS)  # one row per estimator, as before
+    assert "cluster" not in report.html() and "Wild bootstrap" not in report.html() and "+CR" not in report.json()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("vcov, which", [("CR1", "clustered"), ("CR3", "clustered_cr3")])
+def test_clustered_tables_are_fit_with_that_covariance(request, vcov, which, method):
+    rep = request.getfixturevalue(which)
+    direct = _example_fit(method, vcov=vcov, cluster=CLUSTER)
+    got = rep.results["fits"][method]
+    _close(got["coefficients"], json.loads(json.dumps(direct.to_dict("t")["coefficients"])))
+    assert got["vcov"] == f"{vcov} by {CLUSTER}" and got["cluster"] == [CLUSTER]
+    page = rep.html()
+    for c in got["coefficients"]:
+        assert num(c["std_error"], 7) in page
+
+
+@pytest.mark.parametrize("vcov, which", [("CR1", "clustered"), ("CR3", "clustered_cr3")])
+def test_the_page_says_which_se_clustered_by_what_and_how_many_clusters(request, vcov, which):
+    rep = request.getfixturevalue(which)
+    n = datasets.load_example()[CLUSTER].nunique()
+    assert rep.results["covariance"] == {"kind": vcov, "cluster": [CLUSTER], "n_clusters": {CLUSTER: n}}
+    said = f"{vcov} cluster-robust standard errors, clustered by `{CLUSTER}` ({n} clusters)"
+    caption = f"standard errors {vcov} by {CLUSTER} ({n} clusters)"
+    for section in rep.sections[2:4]:  # least squares and the robust fits
+        assert caption in section.md()
+    assert said in rep.sections[2].md() and said in rep.markdown()
+    assert f"standard errors: {vcov} by {CLUSTER}" in rep.subtitle
+    assert f"--cluster {CLUSTER}" in rep.results["command"] and ("--vcov=CR3" in rep.results["command"]) is (vcov == "CR3")
+
+
+def test_simulation_checks_classic_and_cluster_robust_ses(clustered):
+    sim = clustered.results["simulation"]
+    labels = [v for m in SIMULATED for v in (m, f"{m}+CR1")]
+    for s in sim["scenarios"]:
+        assert [r["estimator"] for r in s["rows"]] == labels
+    assert {c["estimator"] for c in clustered.results["verdict"]["checks"]} == set(labels)
+    section = clustered.sections[4].md()
+    assert "| bisquare with CR1 SEs |" in section and "with the CR1 SE clustered by `run_id`" in section
+
+
+def test_scenario_rows_are_simulate_s_with_the_cluster_robust_variants(clustered):
+    from powerlaw_stats.simulate import simulate
+
+    i = 3  # skewed-hetero residuals on the example's own design, min4: the scenario the verdict leans on most
+    sc = clustered.results["simulation"]["scenarios"][i]
+    direct = simulate(datasets.EXAMPLE_FORMULA, None, weights=datasets.EXAMPLE_WEIGHTS, residuals=sc["residuals"],
+                      design=sc["design"], n_trials=CLUSTER_TRIALS, seed=BOOT_SEED + i, terms=[datasets.EXAMPLE_EFFECT],
+                      estimators=SIMULATED, vcov=("classic", "CR1"), cluster=CLUSTER)
+    expect = json.loads(json.dumps(direct.to_dict()["results"]))
+    got = json.loads(json.dumps(sc["rows"]))
+    assert [{k: r[k] for k in g} for r, g in zip(expect, got)] == got  # EXACT: the same seeded trials
+
+
+def test_conclusion_lists_every_estimator_with_each_se(clustered):
+    rows = clustered.results["conclusion"]["by_estimator"]
+    assert list(rows) == [v for m in METHODS for v in (m, f"{m}+CR1")]
+    for label, row in rows.items():
+        method, _, kind = label.partition("+")
+        direct = _example_fit(method, **({"vcov": kind, "cluster": CLUSTER} if kind else {}))
+        _close(row, json.loads(json.dumps(direct.coefficient(clustered.results["effect"]).__dict__)))
+
+
+def _believed_numbers(rep: Report) -> None:
+    """The answer and the conclusion quote the estimate, CI and p of the variant the verdict believes."""
+    from powerlaw_stats.report.analysis import estimator_name
+
+    c = rep.results["conclusion"]
+    label = c["believe"]
+    assert label == rep.results["verdict"]["recommended"]
+    method, _, kind = label.partition("+")
+    direct = _example_fit(method, **({"vcov": kind, "cluster": CLUSTER} if kind else {})).coefficient(rep.results["effect"])
+    _close(c["by_estimator"][label], json.loads(json.dumps(direct.__dict__)))
+    quoted = (f"According to {estimator_name(label)}, the estimate is {num(direct.estimate)} (95% CI {num(direct.ci_low)} "
+              f"to {num(direct.ci_high)}, {p_is(direct.p_value)}")
+    assert quoted in c["answer"] and c["text"][0].startswith(c["answer"])
+    if c["calibrated"]:
+        assert c["calibrated"]["estimator"] == label
+        assert abs(c["calibrated"]["std_error"] - direct.std_error / c["calibrated"]["se_ratio"]) <= SAME * direct.std_error
+
+
+def test_conclusion_reports_the_trusted_variant(clustered):
+    _believed_numbers(clustered)
+
+
+@pytest.mark.parametrize("family", ["classic", "CR1"])
+def test_a_verdict_for_either_se_maps_to_that_fit(monkeypatch, family):
+    """Force the verdict to choose among one kind of SE: the conclusion must then quote that fit's numbers."""
+    from powerlaw_stats.report import builder
+
+    real = builder.se_verdict
+
+    def only(rows, *args):
+        return real([r for r in rows if ("+" in r["estimator"]) is (family != "classic")], *args)
+
+    monkeypatch.setattr(builder, "se_verdict", only)
+    monkeypatch.setattr(builder, "_sections", lambda an, progress: ())  # the numbers, not the figures, are under test
+    rep = build_report(trials=10, cluster=CLUSTER)
+    assert rep.results["verdict"]["recommended"].endswith("+CR1") is (family == "CR1")
+    _believed_numbers(rep)
+
+
+def test_verdict_breaks_a_tie_between_ses_of_one_estimator_by_the_ratio():
+    rows = [{"estimator": e, "scenario": s, "se_ratio": r, "coverage": 0.95, "sd_estimate": 0.01}
+            for e, r in (("huber", 0.93), ("huber+CR1", 1.01)) for s in ("normal/n", "skewed-hetero/n")]
+    v = se_verdict(rows, 1000, 0.95, ["skewed-hetero/n"])
+    assert v.trusted == ("huber", "huber+CR1") and v.recommended == "huber+CR1" and "strayed least from 1" in v.reason
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bootstrap_is_fit_s(clustered, method):
+    direct = _example_fit(method, cluster=CLUSTER, bootstrap=BOOT, seed=BOOT_SEED).bootstrap.to_dict()
+    got = clustered.results["fits"][method]["bootstrap"]
+    _close(got, json.loads(json.dumps(direct)))
+    effect = clustered.results["effect"]
+    row = clustered.results["conclusion"]["bootstrap"][method]
+    _close({k: row[k] for k in ("ci_percentile", "ci_studentized", "p_percentile", "p_studentized", "boot_se")},
+           {k: v for k, v in next(c for c in got["coefficients"] if c["term"] == effect).items()
+            if k in ("ci_percentile", "ci_studentized", "p_percentile", "p_studentized", "boot_se")})
+    assert row["studentized_by"] == f"CR1 by {CLUSTER}" and got["cluster"] == CLUSTER
+    section = clustered.sections[5].md()
+    assert all(num(x) in section for x in (*row["ci_studentized"], *row["ci_percentile"]))
+    assert clustered.results["bootstrap"] == {"n_boot": BOOT, "weights": "rademacher", "seed": BOOT_SEED, "cluster": CLUSTER}
+
+
+def test_bootstrap_in_words_for_the_believed_estimator(clustered):
+    c = clustered.results["conclusion"]
+    method = c["believe"].partition("+")[0]
+    lo, hi = c["bootstrap"][method]["ci_studentized"]
+    assert f"gives the studentized 95% interval {num(lo)} to {num(hi)}" in c["text"][3]
+    assert "wild cluster bootstrap" in c["text"][3] and c["text"][3] in clustered.markdown()
+
+
+def test_bootstrap_without_cluster_draws_per_row():
+    rep = build_report(trials=0, bootstrap=19, bootstrap_weights="webb", seed=5)
+    direct = _example_fit("huber", bootstrap=19, bootstrap_weights="webb", seed=5).bootstrap.to_dict()
+    _close(rep.results["fits"]["huber"]["bootstrap"], json.loads(json.dumps(direct)))
+    assert rep.results["covariance"] is None and "drawn per row" in rep.sections[5].md()
+    assert "--bootstrap=19 --bootstrap-weights=webb" in rep.results["command"]
+
+
+def test_cli_report_with_cluster_and_bootstrap(tmp_path):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["report", "--trials", "0", "--cluster", CLUSTER, "--vcov", "CR3", "--bootstrap", "19",
+                                   "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["covariance"]["kind"] == "CR3" and doc["bootstrap"]["n_boot"] == 19
+    assert doc["fits"]["mm"]["vcov"] == "CR3 by run_id" and doc["conclusion"]["bootstrap"]["mm"]["n_failed"] == 0
+    md = (out / "report.md").read_text()
+    assert "### Wild bootstrap" in md and "CR3 cluster-robust standard errors" in md
