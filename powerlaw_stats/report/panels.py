@@ -12,7 +12,7 @@ costs one layout pass instead of eight.
 from __future__ import annotations
 
 from .. import plots_simulation
-from .analysis import estimator_name
+from .analysis import estimator_name, split_label
 from .blocks import Figure
 from .sections import figure_block
 from .simulation import Scenario, SimulationCheck
@@ -43,27 +43,49 @@ def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
 
     sim = sc.result
     estimators = [e for e in sim.estimators or sim.estimates if e in sim.estimates]
-    fig = MplFigure(figsize=(WIDTH, ROW_HEIGHT * len(estimators)))
-    axes = fig.subplots(len(estimators), 2, squeeze=False, sharex="col")
-    for (left, right), estimator in zip(axes, estimators):
-        plots_simulation.estimate_histogram(sim, estimator, term, ax=left)
-        plots_simulation.se_histogram(sim, estimator, term, ax=right)
+    rows = _by_estimator(estimators)
+    cols = 1 + max(len(labels) for labels in rows)
+    fig = MplFigure(figsize=(WIDTH * cols / 2, ROW_HEIGHT * len(rows)))
+    axes = fig.subplots(len(rows), cols, squeeze=False, sharex="col")
+    for ax_row, labels in zip(axes, rows):
+        plots_simulation.estimate_histogram(sim, labels[0], term, ax=ax_row[0])
+        for ax, label in zip(ax_row[1:], labels):
+            plots_simulation.se_histogram(sim, label, term, ax=ax)
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")  # the columns share x: the bottom row names it
-    _fixed_margins(fig, len(estimators))
-    names = ", ".join(estimator_name(e) for e in estimators)
+    _fixed_margins(fig, len(rows))
+    names = ", ".join(estimator_name(labels[0]) for labels in rows)
+    ses = (f"Right: the standard errors each fit reported, one column per kind of SE ({', '.join(_kinds(rows))}), "
+           if cols > 2 else "Right: the standard errors each fit reported ")
     caption = (f"{sc.name.capitalize()}, {sim.n_trials} trials. Left: the estimates of `{term}` (green: the truth; "
-               f"red: their mean; a gap is bias). Right: the standard errors each fit reported (green: the measured SE, "
+               f"red: their mean; a gap is bias). {ses}(green: the measured SE, "
                f"the SD of the estimates on the left; red: their mean; red left of green means the SE is too small). "
                f"Rows: {names}; failed fits are left out.")
     return [figure_block(f"sim-{sc.residuals}-{sc.design}", fig, caption, f"simulation panels, {sc.name}")]
 
 
+def _by_estimator(labels: list[str]) -> list[list[str]]:
+    """Labels grouped by estimator, in order: ``[["ols", "ols+CR1"], ["huber", "huber+CR1"]]``.
+
+    The variants of one estimator share its estimates, so they share a row: one histogram of the
+    estimates and one of the SEs per kind.
+    """
+    rows: dict[str, list[str]] = {}
+    for label in labels:
+        rows.setdefault(split_label(label)[0], []).append(label)
+    return list(rows.values())
+
+
+def _kinds(rows: list[list[str]]) -> list[str]:
+    return list(dict.fromkeys(split_label(label)[1] for labels in rows for label in labels))
+
+
 def _fixed_margins(fig, rows: int) -> None:
     height = fig.get_figheight()
     axes_height = (height - TOP_IN - BOTTOM_IN - (rows - 1) * GAP_IN) / rows
-    fig.subplots_adjust(left=0.07, right=0.985, top=1 - TOP_IN / height, bottom=BOTTOM_IN / height, wspace=0.18,
-                        hspace=GAP_IN / axes_height)
+    narrow = WIDTH / fig.get_figwidth()  # side margins keep their inches however many columns
+    fig.subplots_adjust(left=0.07 * narrow, right=1 - 0.015 * narrow, top=1 - TOP_IN / height, bottom=BOTTOM_IN / height,
+                        wspace=0.18, hspace=GAP_IN / axes_height)
 
 
 def summary_panel(check: SimulationCheck) -> Figure:
