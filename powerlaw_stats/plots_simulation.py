@@ -22,6 +22,7 @@ from .errors import OptionError
 from .files import write_atomic
 from .formula import find_term
 from .plots import FORMATS, _figure, to_bytes
+from .simulate import split_label
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -62,8 +63,8 @@ def estimator_name(label: str) -> str:
     >>> estimator_name("huber+CR1"), estimator_name("mm")
     ('Huber IRWLS, CR1 SE', 'MM')
     """
-    name, _, kind = label.partition("+")
-    return ESTIMATOR_NAMES.get(name, name) + (f", {kind} SE" if kind else "")
+    name, kind = split_label(label)
+    return ESTIMATOR_NAMES.get(name, name) + ("" if kind == "classic" else f", {kind} SE")
 
 
 def _label(sim: SimulationResult, estimator: str) -> str:

@@ -240,6 +240,23 @@ def _setup(estimators, residuals, design, min_trials, n_trials, seed, level, opt
                   *_variants(names, vcov, cluster, options.weight_type))
 
 
+def variant_label(method: str, kind: str) -> str:
+    """The summary label of an estimator with a covariance: ``"huber"`` (classic SE) or ``"huber+CR1"``."""
+    return method if kind == "classic" else f"{method}+{kind}"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """A summary label's estimator and covariance.
+
+    Examples
+    --------
+    >>> split_label("huber+CR1"), split_label("ols")
+    (('huber', 'CR1'), ('ols', 'classic'))
+    """
+    method, _, kind = label.partition("+")
+    return method, kind or "classic"
+
+
 def _variants(names: tuple[str, ...], vcov, cluster, weight_type: str) -> tuple[tuple, tuple[str, ...]]:
     """Each estimator with each covariance asked for, checked as ``fit`` checks them.
 
@@ -254,8 +271,7 @@ def _variants(names: tuple[str, ...], vcov, cluster, weight_type: str) -> tuple[
     for name in names:
         for kind in kinds:
             FitOptions(name, weight_type, kind, cluster if kind in CLUSTER_KINDS else ())
-    variants = tuple((name if kind == "classic" else f"{name}+{kind}", name, kind)
-                     for name in names for kind in dict.fromkeys(kinds))
+    variants = tuple((variant_label(name, kind), name, kind) for name in names for kind in dict.fromkeys(kinds))
     return variants, cluster
 
 

@@ -19,6 +19,7 @@ from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
 from ..plots import CurveLayout
 from ..results import FitResult
+from ..simulate import split_label, variant_label
 
 ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 # estimators the simulation checks by default: MM's batched fit costs about 25 times the other three
@@ -28,17 +29,6 @@ ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisqua
 
 
 # ----------------------------------------------------------------------------- estimator and covariance labels
-
-
-def variant_label(method: str, kind: str) -> str:
-    """simulate's label of an estimator with a covariance: ``"huber"`` (classic SE) or ``"huber+CR1"``."""
-    return method if kind == "classic" else f"{method}+{kind}"
-
-
-def split_label(label: str) -> tuple[str, str]:
-    """``"huber+CR1"`` -> ``("huber", "CR1")``; ``"huber"`` -> ``("huber", "classic")``."""
-    method, _, kind = label.partition("+")
-    return method, kind or "classic"
 
 
 def estimator_name(label: str) -> str:

@@ -12,7 +12,8 @@ costs one layout pass instead of eight.
 from __future__ import annotations
 
 from .. import plots_simulation
-from .analysis import estimator_name, split_label
+from ..simulate import split_label
+from .analysis import estimator_name
 from .blocks import Figure
 from .sections import figure_block
 from .simulation import Scenario, SimulationCheck

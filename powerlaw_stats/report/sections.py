@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .. import plots
 from ..results import FitResult, ci_labels
+from ..simulate import split_label
 from .analysis import (
     ESTIMATOR_NAMES,
     Calibrated,
@@ -21,7 +22,6 @@ from .analysis import (
     Verdict,
     agreement,
     estimator_name,
-    split_label,
     weight_summary,
 )
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
