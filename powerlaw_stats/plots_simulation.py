@@ -22,7 +22,7 @@ from .errors import OptionError
 from .files import write_atomic
 from .formula import find_term
 from .plots import FORMATS, _figure, to_bytes
-from .simulate import split_label
+from .simulate import label_words
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -56,15 +56,14 @@ def _values(sim: SimulationResult, estimator: str, term: str | None, table: dict
 
 
 def estimator_name(label: str) -> str:
-    """A summary label in words: ``"ols"`` → least squares, ``"huber+CR1"`` → Huber IRWLS, CR1 SE.
+    """A summary label in the figures' words.
 
     Examples
     --------
     >>> estimator_name("huber+CR1"), estimator_name("mm")
-    ('Huber IRWLS, CR1 SE', 'MM')
+    ('Huber IRWLS with CR1 SEs', 'MM')
     """
-    name, kind = split_label(label)
-    return ESTIMATOR_NAMES.get(name, name) + ("" if kind == "classic" else f", {kind} SE")
+    return label_words(label, ESTIMATOR_NAMES)
 
 
 def _label(sim: SimulationResult, estimator: str) -> str:

@@ -257,6 +257,19 @@ def split_label(label: str) -> tuple[str, str]:
     return method, kind or "classic"
 
 
+def label_words(label: str, names: Mapping[str, str]) -> str:
+    """A summary label in words, the estimator named by ``names``.
+
+    Examples
+    --------
+    >>> label_words("huber+CR1", {"huber": "Huber"}), label_words("ols", {})
+    ('Huber with CR1 SEs', 'ols')
+    """
+    method, kind = split_label(label)
+    name = names.get(method, method)
+    return name if kind == "classic" else f"{name} with {kind} SEs"
+
+
 def _variants(names: tuple[str, ...], vcov, cluster, weight_type: str) -> tuple[tuple, tuple[str, ...]]:
     """Each estimator with each covariance asked for, checked as ``fit`` checks them.
 

@@ -19,7 +19,7 @@ from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
 from ..plots import CurveLayout
 from ..results import FitResult
-from ..simulate import split_label, variant_label
+from ..simulate import label_words, variant_label
 
 ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 # estimators the simulation checks by default: MM's batched fit costs about 25 times the other three
@@ -32,16 +32,14 @@ ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisqua
 
 
 def estimator_name(label: str) -> str:
-    """An estimator and its SE in words.
+    """An estimator and its SE in the page's words.
 
     Examples
     --------
     >>> estimator_name("ols"), estimator_name("bisquare+CR1")
     ('least squares', 'bisquare with CR1 SEs')
     """
-    method, kind = split_label(label)
-    name = ESTIMATOR_NAMES.get(method, method)
-    return name if kind == "classic" else f"{name} with {kind} SEs"
+    return label_words(label, ESTIMATOR_NAMES)
 
 
 # ----------------------------------------------------------------------------- fits
