@@ -135,11 +135,3 @@ def test_cli_json_and_table(tmp_path):
     assert "I(log2(TS) - IXMin):mix1" in slope.output and "…" not in slope.output  # the term on one line, numbers whole
     bad = runner.invoke(app, ["effect", str(CURVES), "--groups", "nope", "--output", str(tmp_path / "x.json")])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output and not (tmp_path / "x.json").exists()
-
-
-@pytest.mark.parametrize("name", ["powerlaw_stats.effect"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0

@@ -190,12 +190,3 @@ def test_simulate_compares_mm_in_the_same_table():
         one = ps.fit("log_err ~ I(log2(TS)-IXMin)*mix", frame, method="mm", weights=sim.prior_weights)
         np.testing.assert_allclose(sim.estimates["mm"][t], one.params.to_numpy(), rtol=0, atol=SEED_ATOL)
         np.testing.assert_allclose(sim.std_errors["mm"][t], one.bse.to_numpy(), rtol=1e-6)
-
-
-@pytest.mark.parametrize("name", ["powerlaw_stats.mm", "powerlaw_stats.bootstrap"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

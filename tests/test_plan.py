@@ -149,11 +149,3 @@ def test_cli_json_table_and_plot(tmp_path):
     assert table.exit_code == 0 and "GPU-hours" in table.output and "pilot design" in table.output
     bad = runner.invoke(app, [*args, "--smallest", "abc"])
     assert bad.exit_code == 1 and "comma-separated numbers" in bad.output
-
-
-@pytest.mark.parametrize("name", ["powerlaw_stats.plan", "powerlaw_stats.plots_scaling"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0

@@ -172,11 +172,3 @@ def test_cli_json_table_and_plot(tmp_path):
     assert table.exit_code == 0 and "recommended minimum size: 8192" in table.output
     bad = runner.invoke(app, ["region", str(tmp_path / "d.csv"), "--side", "middle"])
     assert bad.exit_code == 1 and "side must be one of" in bad.output
-
-
-@pytest.mark.parametrize("name", ["powerlaw_stats.region", "powerlaw_stats.plots_scaling"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0

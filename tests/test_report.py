@@ -458,17 +458,6 @@ def test_cli_report_refuses_a_file_as_out(tmp_path):
     assert res.exit_code == 1 and "is a file" in res.stderr
 
 
-@pytest.mark.parametrize("name", ["powerlaw_stats.plots", "powerlaw_stats.report.blocks", "powerlaw_stats.report.analysis",
-                                  "powerlaw_stats.report.sections", "powerlaw_stats.report.builder",
-                                  "powerlaw_stats.report.panels", "powerlaw_stats.report.simulation"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
-
-
 # ----------------------------------------------------------------------------- cluster-robust SEs and the wild bootstrap
 
 

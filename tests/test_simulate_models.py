@@ -215,13 +215,3 @@ def test_a_missing_response_does_not_remove_a_simulated_row(curves):
     sim = simulate(FORMULA, holed, weights="w", design="n", n_trials=2, estimators=("ols",))
     assert len(sim.data) == len(full.data)
     assert not sim.data["log_err"].isna().any()
-
-
-@pytest.mark.parametrize("name", ["powerlaw_stats.simulate", "powerlaw_stats.simulation_models",
-                                  "powerlaw_stats.plots_simulation"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
