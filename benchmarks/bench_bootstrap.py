@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import powerlaw_stats as ps
-from powerlaw_stats.bootstrap import wild_bootstrap, wild_weights
-from powerlaw_stats.inference import make_clusters
+from powerlaw_stats.inference.bootstrap import wild_bootstrap, wild_weights
+from powerlaw_stats.inference.covariance import make_clusters
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "tests" / "data" / "curves_a.csv"

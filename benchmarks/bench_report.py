@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from powerlaw_stats import plots
+from powerlaw_stats.plots import fit as plots
 from powerlaw_stats.report import builder, sections
 
 GOAL_S = 15.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import powerlaw_stats as ps
-from powerlaw_stats.datasets.lcdb import load_lcdb
+from powerlaw_stats.data.datasets.lcdb import load_lcdb
 
 FORMULA = "log_err ~ I(log2(TS)-IXMin)*learner"
 

@@ -66,7 +66,7 @@ def write_atomically(frame: pd.DataFrame, out: Path) -> None:
 def summary(frame: pd.DataFrame) -> list[str]:
     """The mixup slope effect by the three estimators, and what made the table."""
     import powerlaw_stats as ps
-    from powerlaw_stats import datasets
+    from powerlaw_stats.data import datasets
 
     lines = [f"{len(frame)} rows, {frame.run_id.nunique()} runs, train_seconds per run: "
              f"median {frame.drop_duplicates('run_id').train_seconds.median():.1f} s"]

@@ -14,16 +14,25 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .bootstrap import BOOT_WEIGHTS, wild_bootstrap
-from .data import SCHEMA_COLUMNS, ModelFrame, NaPolicy, model_frame
-from .diagnostics import TestResult, bp_statistic
-from .distributions import f_sf
+from .data.frame import SCHEMA_COLUMNS, ModelFrame, NaPolicy, model_frame
 from .errors import ConvergenceWarning, FormulaError, OptionError, SingularDesignError
-from .estimators import IrwlsControl, irwls, least_squares
+from .estimation.least_squares import IrwlsControl, irwls, least_squares
+from .estimation.mm import MM_TUNING, MMControl, mm_covariance, mm_estimate
+from .estimation.norms import Bisquare, make_norm
 from .formula import DesignMatrices, ParsedFormula, build_design, factor_levels, parse
-from .inference import CLUSTER_KINDS, Clusters, check_level, ls_covariance, make_clusters, rlm_sigma, sandwich_many, t_tests
-from .mm import MM_TUNING, MMControl, mm_covariance, mm_estimate
-from .norms import Bisquare, make_norm
+from .inference.bootstrap import BOOT_WEIGHTS, wild_bootstrap
+from .inference.covariance import (
+    CLUSTER_KINDS,
+    Clusters,
+    check_level,
+    ls_covariance,
+    make_clusters,
+    rlm_sigma,
+    sandwich_many,
+    t_tests,
+)
+from .inference.distributions import f_sf
+from .inference.tests import TestResult, bp_statistic
 from .results import FitResult, LeastSquaresSummary
 
 Method = Literal["ols", "huber", "bisquare", "mm"]

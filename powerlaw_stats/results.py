@@ -13,11 +13,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .bootstrap import BootstrapResult
-from .diagnostics import TestResult
 from .errors import OptionError
 from .formula import DesignMatrices, find_term
-from .inference import check_level, t_quantile
+from .inference.bootstrap import BootstrapResult
+from .inference.covariance import check_level, t_quantile
+from .inference.tests import TestResult
 
 SortBy = Literal["t", "none"]
 TABLE_COLUMNS = ("Estimate", "{lo}", "{hi}", "Std. Error", "t value", "Pr(>|t|)")

@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats.bootstrap import BLOCK_ELEMENTS, WEBB_POINTS, wild_bootstrap, wild_weights
+from powerlaw_stats.inference.bootstrap import BLOCK_ELEMENTS, WEBB_POINTS, wild_bootstrap, wild_weights
 from powerlaw_stats.cli import app
 from powerlaw_stats.errors import OptionError
-from powerlaw_stats.inference import make_clusters
+from powerlaw_stats.inference.covariance import make_clusters
 
 DATA = Path(__file__).parent / "data"
 CSV = DATA / "curves_a.csv"

@@ -18,7 +18,7 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.inference import make_clusters, sandwich_many
+from powerlaw_stats.inference.covariance import make_clusters, sandwich_many
 
 DATA = Path(__file__).parent / "data"
 CSV = DATA / "curves_a.csv"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from powerlaw_stats import distributions as D
+from powerlaw_stats.inference import distributions as D
 
 sp = pytest.importorskip("scipy.special")
 RTOL = 1e-10

@@ -28,15 +28,15 @@ def test_fit_path_is_light():
 def test_fit_command_loads_no_other_commands_modules():
     # the CLI registers every command, but only the one that runs imports its library module
     code = ("import sys\nfrom powerlaw_stats.cli import app\n"
-            "print(' '.join(m for m in ('simulate', 'simulation_models', 'plan', 'region', 'effect', 'report', 'plots')"
+            "print(' '.join(m for m in ('simulation', 'scaling', 'report', 'plots')"
             " if 'powerlaw_stats.' + m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
 
 
 def test_lazy_functions_survive_their_submodules_import():
-    code = ("import powerlaw_stats as ps\nimport powerlaw_stats.plan, powerlaw_stats.simulate\n"
-            "from powerlaw_stats.region import region\nimport powerlaw_stats.effect as e\n"
+    code = ("import powerlaw_stats as ps\nimport powerlaw_stats.scaling.plan, powerlaw_stats.simulation.simulate\n"
+            "from powerlaw_stats.scaling.region import region\nimport powerlaw_stats.scaling.effect as e\n"
             "print(all(callable(f) and f.__name__ == n for n, f in "
             "[('plan', ps.plan), ('simulate', ps.simulate), ('region', ps.region), ('effect', ps.effect)]),"
             " {'plan', 'simulate', 'region', 'effect'} <= set(dir(ps)))")
@@ -49,7 +49,7 @@ def test_parquet_and_tsv_read_like_csv(tmp_path):
     import pytest
 
     import powerlaw_stats as ps
-    from powerlaw_stats.datasets import load_example
+    from powerlaw_stats.data.datasets import load_example
 
     pytest.importorskip("pyarrow")
     d = load_example()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import powerlaw_stats as ps
-from powerlaw_stats.datasets.lcdb import LcdbZeroErrorWarning, load_lcdb
+from powerlaw_stats.data.datasets.lcdb import LcdbZeroErrorWarning, load_lcdb
 from powerlaw_stats.errors import DataError, FormulaError, OptionError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import OptionError, SingularDesignError
-from powerlaw_stats.mm import MMControl, chi, m_scale, mm_covariance, mm_estimate, s_estimate
+from powerlaw_stats.estimation.mm import MMControl, chi, m_scale, mm_covariance, mm_estimate, s_estimate
 
 DATA = Path(__file__).parent / "data"
 R = json.loads((DATA / "curves_a.R.json").read_text())

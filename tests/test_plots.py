@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats import plots
+from powerlaw_stats.plots import fit as plots
 from powerlaw_stats.cli import app
 
 EXACT = 1e-12  # drawn data are the fit's arrays, transformed by exp2 at most
@@ -174,10 +174,10 @@ def test_save_picks_format_by_extension(tmp_path, fits):
 
 
 def test_plotting_never_touches_pyplot_and_import_stays_light():
-    code = ("import sys, powerlaw_stats.plots, powerlaw_stats.report\n"
+    code = ("import sys, powerlaw_stats.plots.fit, powerlaw_stats.report\n"
             "light = 'matplotlib' not in sys.modules\n"
             "import powerlaw_stats as ps\n"
-            "powerlaw_stats.plots.learning_curves(ps.fit('log_err ~ I(log2(TS)-IXMin)*mix'))\n"
+            "powerlaw_stats.plots.fit.learning_curves(ps.fit('log_err ~ I(log2(TS)-IXMin)*mix'))\n"
             "print(light, 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False"]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import powerlaw_stats as ps
 from powerlaw_stats.cli import app
 from powerlaw_stats.errors import OptionError
-from powerlaw_stats.region import check_group, hinge_rss, lack_of_fit, segmented_fit
+from powerlaw_stats.scaling.region import check_group, hinge_rss, lack_of_fit, segmented_fit
 
 CURVES = Path(__file__).parent / "data" / "curves_a.csv"
 ALPHA = 0.05
@@ -125,7 +125,7 @@ def test_region_passes_pure_power_laws_at_its_nominal_rate():
 
 def test_holm_and_bonferroni_equal_statsmodels():
     multitest = pytest.importorskip("statsmodels.stats.multitest")
-    from powerlaw_stats.region import bonferroni, holm
+    from powerlaw_stats.scaling.region import bonferroni, holm
 
     p = np.random.default_rng(9).uniform(0, 0.2, 25)
     for ours, method in ((holm, "holm"), (bonferroni, "bonferroni")):

@@ -18,12 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats import datasets
+from powerlaw_stats.data import datasets
 from powerlaw_stats.cli import app
 from powerlaw_stats.report import Report, build_report
 from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict, tolerances
 from powerlaw_stats.report.sections import num, p_is, pval
-from powerlaw_stats.report.simulation import data_design
+from powerlaw_stats.report.check import data_design
 
 DATA = Path(__file__).parent / "data"
 SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
@@ -229,7 +229,7 @@ def test_simulation_runs_two_residual_models_by_two_designs(simulated):
 
 @pytest.mark.parametrize("i", range(4))
 def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
-    from powerlaw_stats.simulate import simulate
+    from powerlaw_stats.simulation.simulate import simulate
 
     rep, _ = simulated
     sc = rep.results["simulation"]["scenarios"][i]
@@ -539,7 +539,7 @@ def test_simulation_checks_classic_and_cluster_robust_ses(clustered):
 
 
 def test_scenario_rows_are_simulate_s_with_the_cluster_robust_variants(clustered):
-    from powerlaw_stats.simulate import simulate
+    from powerlaw_stats.simulation.simulate import simulate
 
     i = 3  # skewed-hetero residuals on the example's own design, min4: the scenario the verdict leans on most
     sc = clustered.results["simulation"]["scenarios"][i]

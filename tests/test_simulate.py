@@ -1,4 +1,4 @@
-"""powerlaw_stats.simulate: batched fits equal the single-fit path, calibration, seeds, result shape."""
+"""powerlaw_stats.simulation.simulate: batched fits equal the single-fit path, calibration, seeds, result shape."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.simulate import SUMMARY_COLUMNS, SimulationResult, simulate
+from powerlaw_stats.simulation.simulate import SUMMARY_COLUMNS, SimulationResult, simulate
 
 DATA = Path(__file__).parent / "data" / "curves_a.csv"
 FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"
@@ -203,7 +203,7 @@ def test_r_defaults_match_fit_with_r_defaults(curves):
 def test_numbers_do_not_depend_on_the_number_of_worker_threads(curves, monkeypatch):
     import sys
 
-    module = sys.modules["powerlaw_stats.simulate"]
+    module = sys.modules["powerlaw_stats.simulation.simulate"]
     kw = {"weights": "w", "residuals": "empirical", "n_trials": 600, "terms": [EFFECT]}
     monkeypatch.setattr(module, "_workers", lambda n_chunks: 3)
     many = simulate(SMALL, curves, **kw)

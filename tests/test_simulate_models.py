@@ -10,8 +10,8 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.simulate import simulate
-from powerlaw_stats.simulation_models import (
+from powerlaw_stats.simulation.simulate import simulate
+from powerlaw_stats.simulation.residuals import (
     DesignSpec,
     ResidualSource,
     design_spec,

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from ..errors import PowerlawStatsError
 from ..files import write_atomic
 

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from . import app
 from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, table_width, to_json
 from .fit import DATA_HELP, METHOD_TITLES
 
 if TYPE_CHECKING:
-    from ..effect import EffectResult
+    from ..scaling.effect import EffectResult
 
 GROUPS_HELP = "comma-separated group columns, each combination its own power law (default train_set,eval_set; '' for one curve)"
 SHARED_HELP = "one slope for all groups; the factor moves the intercept only"
@@ -47,7 +47,7 @@ def effect_command(
     """Write the effect model (reuse it with `fit`), fit it, and report the factor's change to intercept and slope."""
     check_choice(output_format, EFFECT_FORMATS, "--format")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
-    from ..effect import effect  # on use: `fit` does not load the other commands' modules
+    from ..scaling.effect import effect  # on use: `fit` does not load the other commands' modules
 
     result = effect(data, factor=factor, groups=group_list, shared_slope=shared_slope, size=size, response=response,
                     method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster or None,

@@ -9,11 +9,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from .. import datasets
-from ..bootstrap import BOOT_WEIGHTS
-from ..diagnostics import TestResult
+from ..data import datasets
 from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
+from ..inference.bootstrap import BOOT_WEIGHTS
+from ..inference.tests import TestResult
 from ..results import FitResult
 from . import app
 from .common import FORMATS, boundary, check_choice, emit, example_weights, fmt_num, fmt_p, render, table_width, to_json

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from ..fitting import METHODS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
@@ -16,7 +16,7 @@ from .fit import DATA_HELP
 from .simulate import _progress
 
 if TYPE_CHECKING:
-    from ..plan import PlanResult
+    from ..scaling.plan import PlanResult
 
 PLAN_FORMATS: tuple[str, ...] = ("table", "json")
 
@@ -68,7 +68,7 @@ def plan_command(
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
-    from ..plan import plan  # on use: `fit` does not load the other commands' modules
+    from ..scaling.plan import plan  # on use: `fit` does not load the other commands' modules
 
     with _progress(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
@@ -82,8 +82,8 @@ def plan_command(
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     if plot is not None:
-        from ..plots import save
-        from ..plots_scaling import power_cost
+        from ..plots.fit import save
+        from ..plots.scaling import power_cost
 
         save(power_cost(result), plot)
     emit(text, output)

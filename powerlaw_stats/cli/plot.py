@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from ..files import write_atomic
 from ..fitting import fit
 from . import app
@@ -32,7 +32,7 @@ def plot_command(
     let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
 ) -> None:
     """Draw one diagnostic figure: learning curves, QQ plot, residual histogram, residual plots."""
-    from .. import plots
+    from ..plots import fit as plots
 
     check_choice(kind, KINDS, "--kind")
     if out.suffix.lower() not in (".png", ".svg"):

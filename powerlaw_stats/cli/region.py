@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
 from .fit import DATA_HELP
 
 if TYPE_CHECKING:
-    from ..region import RegionResult
+    from ..scaling.region import RegionResult
 
 REGION_FORMATS: tuple[str, ...] = ("table", "json")
 GROUPS_HELP = "comma-separated group columns, one curve each (default: train_set, eval_set, width, mixup where they vary)"
@@ -44,15 +44,15 @@ def region_command(
     if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
-    from ..region import region  # on use: `fit` does not load the other commands' modules
+    from ..scaling.region import region  # on use: `fit` does not load the other commands' modules
 
     result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
                     side=side, adjust=adjust, where=where, let=let or [], na=na)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     if plot is not None:
-        from ..plots import save
-        from ..plots_scaling import region_figure
+        from ..plots.fit import save
+        from ..plots.scaling import region_figure
 
         save(region_figure(result), plot)
     emit(text, output)

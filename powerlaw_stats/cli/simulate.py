@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import datasets
+from ..data import datasets
 from ..fitting import METHODS
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
@@ -16,7 +16,7 @@ from .common import boundary, check_choice, emit, example_weights, fmt_num, rend
 from .fit import DATA_HELP, WEIGHTS_HELP, resolve_formula
 
 if TYPE_CHECKING:
-    from ..simulate import SimulationResult
+    from ..simulation.simulate import SimulationResult
 
 SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 ESTIMATOR_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
@@ -62,7 +62,7 @@ def simulate_command(
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
     if plots is not None and not plots.parent.exists():
         raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
-    from ..simulate import simulate  # on use: `fit` does not load the other commands' modules
+    from ..simulation.simulate import simulate  # on use: `fit` does not load the other commands' modules
 
     with _progress(quiet) as progress:
         result = simulate(resolve_formula(data, formula), data, weights=example_weights(data, formula, weights),
@@ -72,7 +72,7 @@ def simulate_command(
                           resample_within=within, r_defaults=r_defaults, vcov=vcov, cluster=cluster or None)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if plots is not None:
-        from ..plots_simulation import write_figures
+        from ..plots.simulation import write_figures
 
         plots.mkdir(exist_ok=True)
         for term in result.terms:  # one folder per term when several were simulated

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..diagnostics import TestResult
 from ..errors import ConvergenceWarning
 from ..fitting import breusch_pagan, fit
-from ..plots import CurveLayout
+from ..inference.tests import TestResult
+from ..plots.fit import CurveLayout
 from ..results import FitResult
-from ..simulate import label_words, variant_label
+from ..simulation.simulate import label_words, variant_label
 
 ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 # estimators the simulation checks by default: MM's batched fit costs about 25 times the other three
@@ -113,7 +113,7 @@ def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float
 
 def bootstrap_fits(fits: Fits, n_boot: int, weights: str, seed: int) -> Fits:
     """Each shown fit with its wild (cluster) bootstrap, as ``fit(..., bootstrap=n_boot, seed=seed)`` gives it."""
-    from ..bootstrap import wild_bootstrap
+    from ..inference.bootstrap import wild_bootstrap
 
     boot = {m: dataclasses.replace(r, bootstrap=wild_bootstrap(r, n_boot, weights, seed=seed)) for m, r in fits.results.items()}
     return dataclasses.replace(fits, results=boot)
@@ -351,8 +351,8 @@ def calibrated_test(coef: Mapping[str, float], verdict: Verdict, realistic: Sequ
     >>> round(c.std_error, 4), round(c.t_value, 2)
     (0.01, -3.0)
     """
-    from ..distributions import t_sf2
-    from ..inference import t_quantile
+    from ..inference.covariance import t_quantile
+    from ..inference.distributions import t_sf2
 
     ratios = [c.se_ratio for c in verdict.checks
               if c.estimator == verdict.recommended and c.scenario in realistic and c.judged]

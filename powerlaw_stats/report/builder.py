@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import datasets
-from ..bootstrap import BOOT_WEIGHTS
-from ..data import model_frame
+from ..data import datasets
+from ..data.frame import model_frame
 from ..errors import OptionError
 from ..files import current_umask
 from ..fitting import FitOptions, cluster_names
 from ..formula import parse
-from ..inference import CLUSTER_KINDS, check_level
-from ..plots import curve_layout
+from ..inference.bootstrap import BOOT_WEIGHTS
+from ..inference.covariance import CLUSTER_KINDS, check_level
+from ..plots.fit import curve_layout
 from .analysis import (
     ESTIMATOR_NAMES,
     ESTIMATORS,
@@ -45,6 +45,7 @@ from .analysis import (
     weight_summary,
 )
 from .blocks import Note, Section, table_of_contents
+from .check import REALISTIC, Progress, SimulationCheck, run_check
 from .sections import (
     Analysis,
     answer_line,
@@ -57,7 +58,6 @@ from .sections import (
     least_squares_section,
     simulation_section,
 )
-from .simulation import REALISTIC, Progress, SimulationCheck, run_check
 
 REPORT_FILES: tuple[str, ...] = ("index.html", "report.md", "results.json")
 
@@ -300,7 +300,7 @@ def build_report(
     >>> rep = build_report(trials=0)
     >>> [s.id for s in rep.sections]
     ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'conclusion']
-    >>> from powerlaw_stats import datasets
+    >>> from powerlaw_stats.data import datasets
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
     """

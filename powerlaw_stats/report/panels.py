@@ -1,4 +1,4 @@
-"""The simulation section's figures, drawn with :mod:`powerlaw_stats.plots_simulation`.
+"""The simulation section's figures, drawn with :mod:`powerlaw_stats.plots.simulation`.
 
 Each scenario (residual model × design) gets one figure holding the seed's pair of histograms for
 every estimator, one estimator per row: the estimates of the effect term (green line at the truth,
@@ -11,12 +11,12 @@ costs one layout pass instead of eight.
 
 from __future__ import annotations
 
-from .. import plots_simulation
-from ..simulate import split_label
+from ..plots import simulation as plots_simulation
+from ..simulation.simulate import split_label
 from .analysis import estimator_name
 from .blocks import Figure
+from .check import Scenario, SimulationCheck
 from .sections import figure_block
-from .simulation import Scenario, SimulationCheck
 
 ROW_HEIGHT = 2.7  # inches per estimator row: room for the two-line title, histogram and legend at 100 dpi
 WIDTH = 9.6
@@ -30,8 +30,8 @@ def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
 
     Examples
     --------
-    >>> from powerlaw_stats import datasets
-    >>> from powerlaw_stats.report.simulation import run_check
+    >>> from powerlaw_stats.data import datasets
+    >>> from powerlaw_stats.report.check import run_check
     >>> check = run_check(datasets.EXAMPLE_FORMULA, None, datasets.load_example(), weights=datasets.EXAMPLE_WEIGHTS,
     ...                   where=None, let=(), term=datasets.EXAMPLE_EFFECT, n_trials=20, seed=0, level=0.95,
     ...                   estimators=("ols", "huber"))

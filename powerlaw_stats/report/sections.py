@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import plots
+from ..plots import fit as plots
 from ..results import FitResult, ci_labels
-from ..simulate import split_label
+from ..simulation.simulate import split_label
 from .analysis import (
     ESTIMATOR_NAMES,
     Calibrated,
@@ -25,7 +25,7 @@ from .analysis import (
     weight_summary,
 )
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
-from .simulation import DESIGN_NAMES, REALISTIC, SimulationCheck
+from .check import DESIGN_NAMES, REALISTIC, SimulationCheck
 
 DPI = 100
 

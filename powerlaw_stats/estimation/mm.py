@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import OptionError, SingularDesignError
-from .estimators import WeightedSolver
+from ..errors import OptionError, SingularDesignError
+from .least_squares import WeightedSolver
 from .norms import Bisquare
 
 S_TUNING = 1.54764  # robustbase tuning.chi for bisquare: breakdown point 0.5

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, OptionError
+from ...errors import DataError, OptionError
 
 ZeroRule = Literal["floor", "drop", "keep"]
 LCDB_COLUMNS = ("openmlid", "learner", "size_train", "size_test", "outer_seed", "inner_seed", "score_test")
@@ -57,7 +57,7 @@ def load_lcdb(
     Examples
     --------
     >>> from pathlib import Path
-    >>> path = Path(__file__).parents[2] / "tests" / "data" / "lcdb_letter.csv.gz"
+    >>> path = Path(__file__).parents[3] / "tests" / "data" / "lcdb_letter.csv.gz"
     >>> table = load_lcdb(path) if path.exists() else None
     >>> table is None or sorted(table.learner.unique()) == ["LogisticRegression", "MLPClassifier"]
     True
@@ -74,7 +74,7 @@ def load_lcdb(
 
 
 def _read(path: Path) -> pd.DataFrame:
-    from ..data import read_table
+    from ..frame import read_table
 
     return read_table(path)
 

@@ -1,7 +1,7 @@
 """The report's simulation check: ``powerlaw_stats.simulate`` over residual models × designs.
 
 Each scenario simulates the effect term under one residual model and one trial design and keeps
-the summary row of every estimator; the panels come from :mod:`powerlaw_stats.plots_simulation`.
+the summary row of every estimator; the panels come from :mod:`powerlaw_stats.plots.simulation`.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Ca
 
 def _simulate_function():
     try:
-        from ..simulate import simulate
+        from ..simulation.simulate import simulate
     except ImportError:
         raise OptionError("this installation has no powerlaw_stats.simulate; run the report with --trials 0") from None
     return simulate

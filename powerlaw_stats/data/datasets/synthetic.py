@@ -5,7 +5,7 @@ replaced it; the file is kept beside them for comparison. The mean of
 log2 error follows the seed study's published least-squares coefficients; the noise is skewed to
 the right (a shifted gamma) and wider at small training sizes, as the seed's residuals were.
 
-Regenerate ``synthetic_curves.csv`` with ``python -m powerlaw_stats.datasets.synthetic``.
+Regenerate ``synthetic_curves.csv`` with ``python -m powerlaw_stats.data.datasets.synthetic``.
 """
 
 from __future__ import annotations

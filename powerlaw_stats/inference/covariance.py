@@ -1,7 +1,7 @@
 """Covariances and the t machinery: classic, HC0/HC1/HC3, cluster CR1/CR3 (one or two ways, for
 least squares and M-estimates), and MASS's rlm formula.
 
-Tails come from :mod:`powerlaw_stats.distributions`, which needs no scipy: importing
+Tails come from :mod:`powerlaw_stats.inference.distributions`, which needs no scipy: importing
 ``scipy.special`` alone would cost more than the whole fit.
 """
 
@@ -12,10 +12,10 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import OptionError, SingularDesignError
+from ..estimation.norms import Norm
 from .distributions import chi2_sf as _chi2_sf
 from .distributions import t_ppf, t_sf2
-from .errors import OptionError, SingularDesignError
-from .norms import Norm
 
 VcovKind = Literal["classic", "HC0", "HC1", "HC3"]
 VCOV_KINDS: tuple[str, ...] = ("classic", "HC0", "HC1", "HC3")

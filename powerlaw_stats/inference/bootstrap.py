@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import OptionError
-from .estimators import IrwlsControl, irwls, least_squares
-from .inference import Clusters, check_level, make_clusters, rlm_sigma, sandwich_many
-from .mm import MMControl, m_step, mm_covariance
-from .norms import Bisquare, make_norm
+from ..errors import OptionError
+from ..estimation.least_squares import IrwlsControl, irwls, least_squares
+from ..estimation.mm import MMControl, m_step, mm_covariance
+from ..estimation.norms import Bisquare, make_norm
+from .covariance import Clusters, check_level, make_clusters, rlm_sigma, sandwich_many
 
 if TYPE_CHECKING:
-    from .results import FitResult
+    from ..results import FitResult
 
 BootWeights = Literal["rademacher", "webb"]
 BOOT_WEIGHTS: tuple[str, ...] = ("rademacher", "webb")
@@ -298,7 +298,7 @@ def _summarise(result, names, coef, se0, draws, stud, failed, n_boot, kind, seed
     if len(draws) < 2:
         raise OptionError(f"{failed} of {n_boot} bootstrap refits failed; the bootstrap is not usable on this fit")
     alpha = 1 - level
-    from .results import ci_labels
+    from ..results import ci_labels
 
     labels = ci_labels(level)
     b = len(draws)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, OptionError
+from ..errors import DataError, OptionError
 
 RESIDUAL_MODELS: tuple[str, ...] = ("normal", "empirical", "skewed-hetero")
 DESIGNS: tuple[str, ...] = ("observed", "n", "min4")

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, OptionError, WeightsError
-from .formula import FORMULA_FUNCTIONS
+from ..errors import DataError, OptionError, WeightsError
+from ..formula import FORMULA_FUNCTIONS
 
 NaPolicy = Literal["drop", "fail"]
 
@@ -35,7 +35,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from powerlaw_stats.datasets import example_path
+    >>> from powerlaw_stats.data.datasets import example_path
     >>> read_table(example_path()).shape[1] >= 12
     True
     """

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, OptionError
-from .files import write_atomic
-from .formula import factor_levels, parse
-from .results import FitResult
+from ..errors import DataError, OptionError
+from ..files import write_atomic
+from ..formula import factor_levels, parse
+from ..results import FitResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -350,7 +350,7 @@ def learning_curves(result: FitResult, ax: Axes | None = None, *, effect: str | 
     Examples
     --------
     >>> import powerlaw_stats as ps
-    >>> from powerlaw_stats import datasets
+    >>> from powerlaw_stats.data import datasets
     >>> res = ps.fit(datasets.EXAMPLE_FORMULA, weights=datasets.EXAMPLE_WEIGHTS)
     >>> fig = learning_curves(res, effect=datasets.EXAMPLE_EFFECT)
     >>> fig.axes[0].get_xscale(), fig.axes[0].get_xlabel()

@@ -1,6 +1,6 @@
 """Figures of the scaling-study tools: the power-law region of each group, and power against cost.
 
-Like :mod:`powerlaw_stats.plots`: matplotlib's object API, each function takes an optional Axes and
+Like :mod:`powerlaw_stats.plots.fit`: matplotlib's object API, each function takes an optional Axes and
 returns the Figure, nothing is shown, and matplotlib loads only when a figure is made.
 """
 
@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import OptionError
-from .plots import _figure
+from ..errors import OptionError
+from .fit import _figure
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .plan import PlanResult
-    from .region import GroupRegion, RegionResult
+    from ..scaling.plan import PlanResult
+    from ..scaling.region import GroupRegion, RegionResult
 
 RUN_COLOUR = "#7f7f7f"  # replicate runs
 LINE_COLOUR = "#1f77b4"  # the straight line (power law) on all sizes

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimators import least_squares
-from .inference import chi2_sf
+from ..estimation.least_squares import least_squares
+from .covariance import chi2_sf
 
 BP_METHODS = {
     (True, False): "studentized Breusch-Pagan test (Koenker; lmtest)",

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import OptionError
+from ..errors import OptionError
 
 NormName = Literal["huber", "bisquare"]
 

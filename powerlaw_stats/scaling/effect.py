@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import load, missing_column_message, model_frame
-from .errors import DataError, OptionError
-from .fitting import fit
-from .formula import same_term
-from .results import FitResult
+from ..data.frame import load, missing_column_message, model_frame
+from ..errors import DataError, OptionError
+from ..fitting import fit
+from ..formula import same_term
+from ..results import FitResult
 
 # raw schema column -> the derived factor the schema gives it (see data.SCHEMA_COLUMNS)
 SCHEMA_FACTORS: dict[str, str] = {"mixup": "mix", "train_set": "TrainSet", "eval_set": "EvalSet"}
@@ -105,7 +105,7 @@ def factor_term(column: str, frame: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> from powerlaw_stats.data import with_schema_names
+    >>> from powerlaw_stats.data.frame import with_schema_names
     >>> d, _ = with_schema_names(pd.DataFrame({"mixup": [0, 1], "width": [16, 32], "arch": ["a", "b"]}))
     >>> [factor_term(c, d) for c in ("mixup", "width", "arch")]
     ['mix', 'C(width)', 'arch']

@@ -35,7 +35,7 @@ def __getattr__(name: str):
         from .lcdb import load_lcdb
 
         return load_lcdb
-    raise AttributeError(f"module 'powerlaw_stats.datasets' has no attribute {name!r}")
+    raise AttributeError(f"module 'powerlaw_stats.data.datasets' has no attribute {name!r}")
 
 
 def example_path() -> Path:

@@ -27,10 +27,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .data import load, model_frame
-from .distributions import f_sf, t_ppf
-from .errors import DataError, OptionError
-from .inference import check_level
+from ..data.frame import load, model_frame
+from ..errors import DataError, OptionError
+from ..inference.covariance import check_level
+from ..inference.distributions import f_sf, t_ppf
 
 Side = Literal["small", "large"]
 Adjust = Literal["holm", "bonferroni", "none"]

@@ -6,7 +6,7 @@ estimated standard errors with a green line at the *measured* SE (the SD of the 
 red one at their mean (does the SE formula tell the truth?). :func:`summary_figure` puts the SE
 ratio and the coverage of every estimator, residual model and design side by side.
 
-Like :mod:`powerlaw_stats.plots`: matplotlib's object API, each function takes an optional Axes and
+Like :mod:`powerlaw_stats.plots.fit`: matplotlib's object API, each function takes an optional Axes and
 returns the Figure, nothing is shown, and matplotlib loads only when a figure is made.
 """
 
@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import OptionError
-from .files import write_atomic
-from .formula import find_term
-from .plots import FORMATS, _figure, to_bytes
-from .simulate import label_words
+from ..errors import OptionError
+from ..files import write_atomic
+from ..formula import find_term
+from ..simulation.simulate import label_words
+from .fit import FORMATS, _figure, to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .simulate import SimulationResult
+    from ..simulation.simulate import SimulationResult
 
 TRUTH_COLOUR = "#2ca02c"  # green: what the estimator should hit (truth; the measured SE)
 MEAN_COLOUR = "#d62728"  # red: what it hit on average (mean estimate; mean estimated SE)

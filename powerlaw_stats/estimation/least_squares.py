@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import OptionError, SingularDesignError
+from ..errors import OptionError, SingularDesignError
 from .norms import Norm
 
 ScaleEst = Literal["MAD", "proposal2"]
@@ -286,7 +286,7 @@ def irwls(
 
     Examples
     --------
-    >>> from powerlaw_stats.norms import Huber
+    >>> from powerlaw_stats.estimation.norms import Huber
     >>> x = np.column_stack([np.ones(20), np.arange(20.0)])
     >>> y = (1 + 0.5 * np.arange(20.0) + np.sin(np.arange(20.0)))[None]
     >>> y[0, 19] += 10  # one gross outlier

@@ -1,10 +1,10 @@
 """``simulate``: do an estimator's coefficients and standard errors hold up on data like ours?
 
 Synthetic responses are the true coefficients' fitted values plus errors from a residual model
-learned from the real fit (:mod:`powerlaw_stats.simulation_models`), on the observed design or one
+learned from the real fit (:mod:`powerlaw_stats.simulation.residuals`), on the observed design or one
 rebuilt from the schema's trial scheme. Every estimator fits every trial, all trials at once: least
 squares as one factorization applied to all responses, IRWLS iterated on the whole batch with each
-trial keeping its own scale, weights and convergence (:func:`powerlaw_stats.estimators.irwls`).
+trial keeping its own scale, weights and convergence (:func:`powerlaw_stats.estimation.irwls.irwls`).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .data import ModelFrame, NaPolicy, load, model_frame
-from .errors import DataError, OptionError, SingularDesignError
-from .estimators import IrwlsControl, irwls, least_squares, least_squares_many
-from .fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, FitOptions, WeightType, cluster_names, design_matrices
-from .formula import DesignMatrices, find_term, parse, same_term
-from .inference import CLUSTER_KINDS, Clusters, check_level, make_clusters, rlm_sigma, sandwich_many, t_quantile
-from .mm import mm_fit_many
-from .norms import make_norm
-from .simulation_models import (
+from ..data.frame import ModelFrame, NaPolicy, load, model_frame
+from ..errors import DataError, OptionError, SingularDesignError
+from ..estimation.least_squares import IrwlsControl, irwls, least_squares, least_squares_many
+from ..estimation.mm import mm_fit_many
+from ..estimation.norms import make_norm
+from ..fitting import R_DEFAULTS, TIGHT_DEFAULTS, WEIGHT_TYPES, FitOptions, WeightType, cluster_names, design_matrices
+from ..formula import DesignMatrices, find_term, parse, same_term
+from ..inference.covariance import CLUSTER_KINDS, Clusters, check_level, make_clusters, rlm_sigma, sandwich_many, t_quantile
+from .residuals import (
     RESIDUAL_BUILDERS,
     RESIDUAL_MODELS,
     TEMPLATE,
@@ -323,7 +323,7 @@ def simulate(
         As for :func:`powerlaw_stats.fit`; ``data=None`` uses the bundled example.
     estimators : names in :data:`ESTIMATORS` ("ols", "huber", "bisquare").
     residuals : {"normal", "empirical", "skewed-hetero"}
-        How errors are drawn (see :mod:`powerlaw_stats.simulation_models` and docs/simulate.md).
+        How errors are drawn (see :mod:`powerlaw_stats.simulation.residuals` and docs/simulate.md).
     design : {"observed", "n", "min4"} or "minK"
         The data's rows, or the trials rebuilt from the schema: n runs at 1/n of the pool, or at
         least K (``min_trials``) per size.

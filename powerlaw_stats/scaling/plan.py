@@ -2,7 +2,7 @@
 
 From pilot data the planner takes the truth (the pilot's weighted least-squares coefficients, with
 the effect term set to the smallest change worth detecting, ``delta``) and a residual model learned
-from the pilot's residuals (:mod:`powerlaw_stats.simulation_models`, as :func:`powerlaw_stats.simulate`
+from the pilot's residuals (:mod:`powerlaw_stats.simulation.residuals`, as :func:`powerlaw_stats.simulate`
 does). Each candidate design rebuilds the table in the schema's trial scheme: the pilot's
 configurations (training set, evaluation set, width, mixup, …) at the sizes from ``smallest`` up, with
 ``max(n, K)`` runs at 1/n of the pool (K the minimum number of trials), for the first ``n_groups``
@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import load, model_frame
-from .errors import DataError, OptionError
-from .estimators import IrwlsControl, least_squares
-from .fitting import WEIGHT_TYPES, design_matrices
-from .formula import DesignMatrices, parse
-from .inference import check_level, t_quantile
-from .simulate import CHUNK, ESTIMATORS, EstimatorOptions, term_indices
-from .simulation_models import RESIDUAL_MODELS, ResidualSource, configuration_columns, noise_factor, residual_model
+from ..data.frame import load, model_frame
+from ..errors import DataError, OptionError
+from ..estimation.least_squares import IrwlsControl, least_squares
+from ..fitting import WEIGHT_TYPES, design_matrices
+from ..formula import DesignMatrices, parse
+from ..inference.covariance import check_level, t_quantile
+from ..simulation.residuals import RESIDUAL_MODELS, ResidualSource, configuration_columns, noise_factor, residual_model
+from ..simulation.simulate import CHUNK, ESTIMATORS, EstimatorOptions, term_indices
 
 DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
 # columns that change with the training size inside one configuration: a step-budget rule (the
@@ -465,7 +465,7 @@ def plan(
     ('pilot design', True)
     """
     _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate)
-    from .datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
+    from ..data.datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
 
     formula = formula or EXAMPLE_FORMULA
     effect = effect or EXAMPLE_EFFECT
