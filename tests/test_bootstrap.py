@@ -22,9 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats.inference.bootstrap import BLOCK_ELEMENTS, WEBB_POINTS, wild_bootstrap, wild_weights
 from powerlaw_stats.cli import app
 from powerlaw_stats.errors import OptionError
+from powerlaw_stats.inference.bootstrap import BLOCK_ELEMENTS, WEBB_POINTS, wild_bootstrap, wild_weights
 from powerlaw_stats.inference.covariance import make_clusters
 
 DATA = Path(__file__).parent / "data"

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 import powerlaw_stats as ps
 from powerlaw_stats.cli import app
-from powerlaw_stats.scaling.effect import build_formula, factor_term
 from powerlaw_stats.errors import DataError, OptionError
+from powerlaw_stats.scaling.effect import build_formula, factor_term
 
 DATA = Path(__file__).parent / "data"
 CURVES = DATA / "curves_a.csv"

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats.plots import fit as plots
 from powerlaw_stats.cli import app
+from powerlaw_stats.plots import fit as plots
 
 EXACT = 1e-12  # drawn data are the fit's arrays, transformed by exp2 at most
 # the seed study's own table (fixed, real runs), so these checks do not move when the bundled example changes

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import powerlaw_stats as ps
-from powerlaw_stats.plots import simulation as psim
 from powerlaw_stats.cli import app
+from powerlaw_stats.plots import simulation as psim
 from powerlaw_stats.simulation.simulate import SUMMARY_COLUMNS
 
 CSV = str(Path(__file__).parent / "data" / "curves_a.csv")

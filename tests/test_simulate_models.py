@@ -10,7 +10,6 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.simulation.simulate import simulate
 from powerlaw_stats.simulation.residuals import (
     DesignSpec,
     ResidualSource,
@@ -20,6 +19,7 @@ from powerlaw_stats.simulation.residuals import (
     sample_skewness,
     unit_pool,
 )
+from powerlaw_stats.simulation.simulate import simulate
 
 DATA = Path(__file__).parent / "data" / "curves_a.csv"
 FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"
