@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from .data.frame import FORMULA_FUNCTIONS, ModelFrame
+from .data.schema import SCHEMA_COLUMNS
 from .errors import FormulaError
 
-FORMULA_FUNCTIONS = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
-}
 _DUMMY = re.compile(r"\[T\.([^\]]*)\]")
 _BOOL_LEVELS = {"True": "TRUE", "False": "FALSE"}
 
@@ -178,3 +177,46 @@ def factor_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> dict[str, list]
 
 def _is_factor(col: pd.Series) -> bool:
     return isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool or not pd.api.types.is_numeric_dtype(col)
+
+
+# ----------------------------------------------------------------------------- design checks
+
+
+def design_matrices(parsed: ParsedFormula, mf: ModelFrame) -> DesignMatrices:
+    """Build the design and refuse what R would refuse or silently mangle."""
+    for name, levels in factor_levels(parsed, mf.frame).items():
+        if len(levels) < 2:
+            raise FormulaError(f"factor {name!r} has one level ({levels[0]!r}) in the rows used; "
+                               "a contrast needs two: drop it from the formula or widen --where")
+    design = build_design(parsed, mf.frame, mf.namespace)
+    _check_finite(design.y[:, None], (parsed.response,), mf)
+    _check_finite(design.x, design.column_names, mf)
+    return design
+
+
+def _check_finite(values: np.ndarray, names: Sequence[str], mf: ModelFrame) -> None:
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    col = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = np.flatnonzero(bad[:, col])
+    first = ", ".join(str(int(mf.frame.index[r]) + 1) for r in rows[:5])
+    raise FormulaError(
+        f"{names[col]} is not finite in {len(rows)} of {len(values)} rows (data rows {first}); "
+        f"{_nonfinite_hint(names[col], mf.frame.iloc[rows[0]])}"
+    )
+
+
+def _nonfinite_hint(name: str, row: pd.Series) -> str:
+    sources = [c for c in row.index if c in name and _is_nonpositive(row[c])]
+    sources += [needs[0] for derived, (needs, _) in SCHEMA_COLUMNS.items()
+                if derived in name and needs[0] in row.index and _is_nonpositive(row[needs[0]])]
+    if sources:
+        col = sources[-1]
+        return (f"a log of zero or a negative value ({col} = {row[col]} there); "
+                f"exclude such rows with --where \"{col} > 0\" or transform them explicitly")
+    return "the formula produced NaN or infinity; check its transformations or exclude the rows with --where"
+
+
+def _is_nonpositive(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and value <= 0

@@ -1,54 +1,37 @@
-"""Frozen results with statsmodels' names and R's presentation.
+"""The frozen results a user holds after a fit, with statsmodels' names and R's presentation.
 
 A :class:`FitResult` never changes after it is built; its arrays are read-only. ``table()`` gives
 the seed study's layout (Estimate, CI, Std. Error, t value, Pr(>|t|), sorted by |t|) and
-``to_dict()`` the JSON the CLI writes.
+``to_dict()`` the JSON the CLI writes. :class:`BootstrapResult` is a fit's wild bootstrap and
+:class:`TestResult` a test such as Breusch–Pagan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from .data.frame import ModelFrame
 from .errors import OptionError
+from .estimation.irwls import IrwlsControl
+from .estimation.least_squares import LeastSquaresSummary
+from .estimation.methods import METHODS, Settings
+from .estimation.mm import MMControl
+from .formats import ci_labels, json_float
 from .formula import DesignMatrices, find_term
-from .inference.bootstrap import BootstrapResult
-from .inference.covariance import check_level, t_quantile
-from .inference.tests import TestResult
+from .inference.tests import TestResult, t_quantile
+from .options import SortBy, check_level, check_option
 
-SortBy = Literal["t", "none"]
+__all__ = ["BootstrapResult", "Coefficient", "FitResult", "LeastSquaresSummary", "TestResult"]
+
 TABLE_COLUMNS = ("Estimate", "{lo}", "{hi}", "Std. Error", "t value", "Pr(>|t|)")
 
 
-def ci_labels(level: float) -> tuple[str, str]:
-    """R's confint column labels: ``2.5 %`` and ``97.5 %`` at level 0.95.
-
-    Examples
-    --------
-    >>> ci_labels(0.9)
-    ('5 %', '95 %')
-    """
-    a = (1 - level) / 2
-    return tuple(f"{100 * q:.3g} %" for q in (a, 1 - a))
-
-
-@dataclass(frozen=True)
-class LeastSquaresSummary:
-    """R's ``summary.lm`` extras: R², adjusted R², the overall F test."""
-
-    rsquared: float
-    rsquared_adj: float
-    fvalue: float
-    f_df: tuple[float, float]
-    f_pvalue: float
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Coefficient:
-    """One row of the coefficient table."""
+    """One row of the coefficient table (a plain record: ``vars(row)`` is its dict)."""
 
     term: str
     estimate: float
@@ -58,16 +41,72 @@ class Coefficient:
     ci_low: float
     ci_high: float
 
+    def to_dict(self) -> dict:
+        """The row as a plain dict, in the table's order."""
+        return {"term": self.term, "estimate": self.estimate, "std_error": self.std_error, "t_value": self.t_value,
+                "p_value": self.p_value, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootstrapResult:
+    """A wild bootstrap of a fit: intervals and p-values by the percentile and studentized methods."""
+
+    n_boot: int
+    weights: str
+    seed: int
+    level: float
+    cluster: str | None
+    studentized_by: str
+    params: pd.Series
+    bse: pd.Series  # the standard error that studentizes, on the data
+    boot_se: pd.Series  # standard deviation of the replicates
+    ci_percentile: pd.DataFrame
+    ci_studentized: pd.DataFrame
+    pvalues_percentile: pd.Series
+    pvalues_studentized: pd.Series
+    n_failed: int
+    draws: np.ndarray = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Freeze the replicates."""
+        self.draws.flags.writeable = False
+
+    def table(self) -> pd.DataFrame:
+        """One row per coefficient: estimate, both intervals, both p-values, bootstrap SE."""
+        lo, hi = self.ci_percentile.columns
+        return pd.DataFrame({
+            "Estimate": self.params, "Boot SE": self.boot_se,
+            f"pct {lo}": self.ci_percentile[lo], f"pct {hi}": self.ci_percentile[hi], "pct p": self.pvalues_percentile,
+            f"stud {lo}": self.ci_studentized[lo], f"stud {hi}": self.ci_studentized[hi], "stud p": self.pvalues_studentized,
+        })
+
+    def to_dict(self) -> dict:
+        """JSON-ready: settings and one entry per term."""
+        num = json_float
+        terms = [{
+            "term": t, "estimate": num(self.params[t]), "boot_se": num(self.boot_se[t]),
+            "ci_percentile": [num(v) for v in self.ci_percentile.loc[t]],
+            "ci_studentized": [num(v) for v in self.ci_studentized.loc[t]],
+            "p_percentile": num(self.pvalues_percentile[t]), "p_studentized": num(self.pvalues_studentized[t]),
+        } for t in self.params.index]
+        return {"n_boot": self.n_boot, "weights": self.weights, "seed": self.seed, "level": self.level,
+                "cluster": self.cluster, "studentized_by": self.studentized_by, "n_failed": self.n_failed,
+                "coefficients": terms}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FitResult:
-    """A fitted linear model: least squares or M-estimation.
+    """A fitted linear model: least squares, M- or MM-estimation.
 
     Attributes follow statsmodels: ``params``, ``bse``, ``tvalues``, ``pvalues`` (Series indexed by
-    R's term names), ``resid`` and ``fittedvalues`` (original scale), ``nobs``, ``df_resid``,
-    ``scale`` (residual SE for least squares, the final s for M-estimation, the S scale for MM),
-    ``weights`` (the final IRWLS weights; the prior weights for least squares), ``cluster`` (the
-    cluster columns of a CR1/CR3 covariance), ``bootstrap`` (a wild bootstrap, when asked for).
+    R's term names), ``cov_params``, ``resid`` and ``fittedvalues`` (original scale), ``nobs``,
+    ``df_resid``, ``scale`` (residual SE for least squares, the final s for M-estimation, the S
+    scale for MM), ``weights`` (the final IRWLS weights; the prior weights for least squares),
+    ``converged``, ``n_iter``. ``settings`` holds what the fit was asked for (weight type,
+    covariance kind, tuning, typed iteration controls, seed); ``cluster`` the cluster columns of a
+    CR1/CR3 covariance; ``model`` the rows and prior weights it was fitted to, ``design`` its model
+    matrices; ``s_estimate`` the S-estimate an MM fit started from; ``bootstrap`` a wild bootstrap,
+    when asked for.
     """
 
     method: str
@@ -79,33 +118,88 @@ class FitResult:
     cov_params: pd.DataFrame
     resid: np.ndarray
     fittedvalues: np.ndarray
+    weights: np.ndarray
     nobs: int
     df_resid: float
     scale: float
-    weights: np.ndarray
-    prior_weights: np.ndarray | None
-    weight_type: str
-    vcov: str
     converged: bool
     n_iter: int
     level: float
-    dropped_rows: int
-    dropped_reasons: dict[str, int]
+    settings: Settings
+    cluster: tuple[str, ...] = ()
+    tuning: float | None = None
     aliased: tuple[str, ...] = ()
     ls_summary: LeastSquaresSummary | None = None
-    tuning: float | None = None
-    control: dict = field(default_factory=dict)
+    s_estimate: np.ndarray | None = field(default=None, repr=False, compare=False)
+    model: ModelFrame | None = field(default=None, repr=False, compare=False)
     design: DesignMatrices | None = field(default=None, repr=False, compare=False)
-    data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
-    cluster: tuple[str, ...] = ()
-    vcov_kind: str = "classic"
-    seed: int = 1
     bootstrap: BootstrapResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Make the arrays read-only."""
         for arr in (self.resid, self.fittedvalues, self.weights, self.prior_weights):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
+
+    # -- what the fit was given ------------------------------------------------------------------
+
+    @property
+    def data(self) -> pd.DataFrame | None:
+        """The rows the model was fitted to (after ``where``, NA handling), with the schema's names."""
+        return None if self.model is None else self.model.frame
+
+    @property
+    def prior_weights(self) -> np.ndarray | None:
+        """The prior weights of those rows (None without weights)."""
+        return None if self.model is None else self.model.weights
+
+    @property
+    def weight_type(self) -> str:
+        """How M-estimation used the prior weights: "inv.var" or "case"."""
+        return self.settings.weight_type
+
+    @property
+    def dropped_reasons(self) -> dict[str, int]:
+        """Rows of the table left out, by reason."""
+        return {} if self.model is None else dict(self.model.dropped)
+
+    @property
+    def dropped_rows(self) -> int:
+        """How many rows of the table were left out."""
+        return sum(self.dropped_reasons.values())
+
+    @property
+    def vcov_kind(self) -> str:
+        """The covariance asked for: "classic", "HC0", ..., "CR1", "CR3"."""
+        return self.settings.vcov
+
+    @property
+    def vcov(self) -> str:
+        """The covariance in words: "classic", "rlm (MASS, XtX)", "HC3", "CR1 by run_id", ..."""
+        if self.cluster:
+            return f"{self.vcov_kind} by {', '.join(self.cluster)}"
+        return METHODS[self.method].classic_label if self.vcov_kind == "classic" else self.vcov_kind
+
+    @property
+    def control(self) -> IrwlsControl | MMControl | None:
+        """The iteration settings the method ran with (None for least squares)."""
+        return METHODS[self.method].control(self.settings)
+
+    @property
+    def scale_est(self) -> str:
+        """How the scale was estimated: the IRWLS scale step, or "S" (MM keeps its S-estimate's)."""
+        return self.control.scale_est if isinstance(self.control, IrwlsControl) else "S"
+
+    @property
+    def seed(self) -> int:
+        """The seed of MM's subsampling and of the bootstrap draws."""
+        return self.settings.seed
+
+    @property
+    def is_weighted(self) -> bool:
+        """Whether the prior weights differ between rows."""
+        w = self.prior_weights
+        return w is not None and not np.all(w == w[0])
 
     # -- statsmodels-style accessors ------------------------------------------------------------
 
@@ -116,10 +210,6 @@ class FitResult:
         q = t_quantile(level, self.df_resid)
         lo, hi = ci_labels(level)
         return pd.DataFrame({lo: self.params - q * self.bse, hi: self.params + q * self.bse})
-
-    @property
-    def is_weighted(self) -> bool:
-        return self.prior_weights is not None and not np.all(self.prior_weights == self.prior_weights[0])
 
     def term(self, name: str) -> str:
         """The stored name of a term given with any spacing: ``I(log2(TS)-IXMin)`` finds ``I(log2(TS) - IXMin)``."""
@@ -132,8 +222,9 @@ class FitResult:
         """The table row of one term (whitespace-insensitive name)."""
         key = self.term(name)
         ci = self.conf_int()
-        return Coefficient(key, *(float(v) for v in (
-            self.params[key], self.bse[key], self.tvalues[key], self.pvalues[key], ci.iloc[:, 0][key], ci.iloc[:, 1][key])))
+        est, se, t, p, lo, hi = (float(v) for v in (self.params[key], self.bse[key], self.tvalues[key],
+                                                     self.pvalues[key], ci.iloc[:, 0][key], ci.iloc[:, 1][key]))
+        return Coefficient(term=key, estimate=est, std_error=se, t_value=t, p_value=p, ci_low=lo, ci_high=hi)
 
     # -- presentation ----------------------------------------------------------------------------
 
@@ -142,8 +233,7 @@ class FitResult:
 
         Aliased terms keep their row, with NaN throughout, as R prints NA.
         """
-        if sort not in ("t", "none"):
-            raise OptionError(f"sort must be 't' or 'none', got {sort!r}")
+        check_option(sort, SortBy, "sort")
         ci = self.conf_int(level)
         out = pd.DataFrame({
             "Estimate": self.params, ci.columns[0]: ci.iloc[:, 0], ci.columns[1]: ci.iloc[:, 1],
@@ -156,23 +246,24 @@ class FitResult:
 
     def to_dict(self, sort: SortBy = "t", breusch_pagan: TestResult | None = None) -> dict:
         """The JSON document of ``powerlaw-stats fit --format json``."""
+        num = json_float
         tab = self.table(sort)
         rows = [
-            {"term": term, "estimate": _num(r.iloc[0]), "std_error": _num(r.iloc[3]), "t_value": _num(r.iloc[4]),
-             "p_value": _num(r.iloc[5]), "ci_low": _num(r.iloc[1]), "ci_high": _num(r.iloc[2])}
+            {"term": term, "estimate": num(r.iloc[0]), "std_error": num(r.iloc[3]), "t_value": num(r.iloc[4]),
+             "p_value": num(r.iloc[5]), "ci_low": num(r.iloc[1]), "ci_high": num(r.iloc[2])}
             for term, r in tab.iterrows()
         ]
         out = {
-            "method": self.method, "formula": self.formula, "nobs": self.nobs, "df_resid": _num(self.df_resid),
-            "scale": _num(self.scale), "converged": bool(self.converged), "n_iter": int(self.n_iter),
-            "dropped_rows": self.dropped_rows, "dropped_reasons": dict(self.dropped_reasons),
+            "method": self.method, "formula": self.formula, "nobs": self.nobs, "df_resid": num(self.df_resid),
+            "scale": num(self.scale), "converged": bool(self.converged), "n_iter": int(self.n_iter),
+            "dropped_rows": self.dropped_rows, "dropped_reasons": self.dropped_reasons,
             "weight_type": self.weight_type if self.prior_weights is not None else None,
             "vcov": self.vcov, "level": self.level, "aliased": list(self.aliased), "coefficients": rows,
         }
         if self.ls_summary is not None:
             s = self.ls_summary
-            out["r_squared"], out["adj_r_squared"] = _num(s.rsquared), _num(s.rsquared_adj)
-            out["fstatistic"] = {"value": _num(s.fvalue), "numdf": s.f_df[0], "dendf": s.f_df[1], "p_value": _num(s.f_pvalue)}
+            out["r_squared"], out["adj_r_squared"] = num(s.rsquared), num(s.rsquared_adj)
+            out["fstatistic"] = {"value": num(s.fvalue), "numdf": s.f_df[0], "dendf": s.f_df[1], "p_value": num(s.f_pvalue)}
         out["breusch_pagan"] = None if breusch_pagan is None else breusch_pagan.to_dict()
         if self.cluster:
             out["cluster"] = list(self.cluster)
@@ -180,7 +271,11 @@ class FitResult:
             out["bootstrap"] = self.bootstrap.to_dict()
         return out
 
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
+    def control_dict(self) -> dict:
+        """The iteration settings as results.json lists them (empty for least squares)."""
+        c = self.control
+        if isinstance(c, MMControl):
+            s_coef = [] if self.s_estimate is None else np.asarray(self.s_estimate).tolist()
+            return {"maxit": c.maxit, "acc": c.acc, "scale_est": "S", "seed": self.seed, "n_resample": c.n_resample,
+                    "s_tuning": c.s_tuning, "s_coef": s_coef}
+        return {} if c is None else c.to_dict()

@@ -159,7 +159,7 @@ def test_r_defaults_and_iteration_limit_warns():
         res = ps.fit(FORMULA, CSV, method="mm", weights="w", maxit=2)
     assert not res.converged and any("did not converge" in str(w.message) for w in caught)
     loose = ps.fit(FORMULA, CSV, method="mm", weights="w", r_defaults=True)
-    assert loose.control["maxit"] == 50 and loose.control["acc"] == 1e-7
+    assert loose.control.maxit == 50 and loose.control.acc == 1e-7
 
 
 @pytest.mark.parametrize("kwargs, error, text", [

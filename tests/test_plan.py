@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import powerlaw_stats as ps
 from powerlaw_stats.cli import app
 from powerlaw_stats.errors import OptionError
-from powerlaw_stats.inference.covariance import t_quantile
+from powerlaw_stats.inference.tests import t_quantile
 from powerlaw_stats.scaling.plan import Design, candidate_table, training_cost
 
 CURVES = Path(__file__).parent / "data" / "curves_a.csv"

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 import powerlaw_stats as ps
 from powerlaw_stats.cli import app
 from powerlaw_stats.data import datasets
+from powerlaw_stats.formats import num, p_is, pval
 from powerlaw_stats.report import Report, build_report
 from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict, tolerances
 from powerlaw_stats.report.check import data_design
-from powerlaw_stats.report.sections import num, p_is, pval
 
 DATA = Path(__file__).parent / "data"
 SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]

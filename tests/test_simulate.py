@@ -203,7 +203,7 @@ def test_r_defaults_match_fit_with_r_defaults(curves):
 def test_numbers_do_not_depend_on_the_number_of_worker_threads(curves, monkeypatch):
     import sys
 
-    module = sys.modules["powerlaw_stats.simulation.simulate"]
+    module = sys.modules["powerlaw_stats.simulation.engine"]
     kw = {"weights": "w", "residuals": "empirical", "n_trials": 600, "terms": [EFFECT]}
     monkeypatch.setattr(module, "_workers", lambda n_chunks: 3)
     many = simulate(SMALL, curves, **kw)

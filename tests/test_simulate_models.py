@@ -10,15 +10,8 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.simulation.residuals import (
-    DesignSpec,
-    ResidualSource,
-    design_spec,
-    rebuild_trials,
-    residual_model,
-    sample_skewness,
-    unit_pool,
-)
+from powerlaw_stats.simulation.designs import DesignSpec, design_spec, rebuild_trials
+from powerlaw_stats.simulation.residuals import ResidualSource, residual_model, sample_skewness, unit_pool
 from powerlaw_stats.simulation.simulate import simulate
 
 DATA = Path(__file__).parent / "data" / "curves_a.csv"

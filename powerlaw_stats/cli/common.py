@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -16,8 +15,11 @@ import typer
 from ..data import datasets
 from ..errors import PowerlawStatsError
 from ..files import write_atomic
+from ..formats import to_json
+from ..options import OutputFormat, check_option, choices
 
-FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
+FORMATS: tuple[str, ...] = choices(OutputFormat)
+__all__ = ["FORMATS", "boundary", "check_choice", "emit", "example_weights", "fail", "render", "table_width", "to_json"]
 
 
 def fail(message: str) -> typer.Exit:
@@ -50,10 +52,9 @@ def example_weights(data: Path | None, formula: str | None, weights: str | None)
     return datasets.EXAMPLE_WEIGHTS
 
 
-def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    if value not in choices:
-        raise PowerlawStatsErrorOption(f"{option} {value!r} is not one of {', '.join(choices)}")
-    return value
+def check_choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    """A command-line choice, refused in one line naming the allowed values."""
+    return check_option(value, allowed, option, PowerlawStatsErrorOption, "{what} {value!r} is not one of {values}")
 
 
 class PowerlawStatsErrorOption(PowerlawStatsError):
@@ -69,26 +70,6 @@ def emit(text: str, output: Path | None) -> None:
     if not output.parent.exists():
         raise PowerlawStatsErrorOption(f"--output {output}: folder {output.parent} does not exist")
     write_atomic(output, text)
-
-
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, allow_nan=False) + "\n"
-
-
-def fmt_num(x: float, digits: int = 7) -> str:
-    """R-like: ``digits`` significant figures, NA for missing."""
-    if x is None or x != x:
-        return "NA"
-    return f"{x:.{digits}g}"
-
-
-def fmt_p(p: float) -> str:
-    """p-values as R prints them in coefficient tables, with R's floor of 2e-16."""
-    if p is None or p != p:
-        return "NA"
-    if p < 2.2e-16:
-        return "<2e-16"
-    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
 def table_width(header: list[str], rows: list[list[str]]) -> int:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..data import datasets
+from ..estimation.methods import label_words
+from ..formats import ci_labels, num, pval
 from . import app
-from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, table_width, to_json
-from .fit import DATA_HELP, METHOD_TITLES
+from .common import boundary, check_choice, emit, render, table_width, to_json
+from .options import CLUSTER, DATA, LET, METHOD, NA, OUTPUT, VCOV, WEIGHT_TYPE, WHERE
 
 if TYPE_CHECKING:
     from ..scaling.effect import EffectResult
@@ -26,23 +27,23 @@ KIND_NOTE = ("intercept: change to the response at the smallest size; "
 @app.command("effect")
 @boundary
 def effect_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     factor: Annotated[str, typer.Option(help="the intervention: mixup/mix, width, or any column")] = "mix",
     groups: Annotated[str | None, typer.Option(help=GROUPS_HELP)] = None,
     shared_slope: Annotated[bool, typer.Option("--shared-slope", help=SHARED_HELP)] = False,
     size: Annotated[str, typer.Option(help="size column (TS is the schema's train_size)")] = "TS",
     response: Annotated[str, typer.Option(help="response (log2 error by default)")] = "log_err",
-    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
+    method: METHOD = "ols",
     weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials")] = None,
-    weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
-    vcov: Annotated[str | None, typer.Option(help="classic | HC0 | HC1 | HC3 | CR1 | CR3")] = None,
-    cluster: Annotated[list[str] | None, typer.Option(help="cluster column(s) for CR1/CR3")] = None,
+    weight_type: WEIGHT_TYPE = "inv.var",
+    vcov: VCOV = None,
+    cluster: CLUSTER = None,
     level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
-    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    where: WHERE = None,
+    let: LET = None,
+    na: NA = "drop",
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    output: OUTPUT = None,
 ) -> None:
     """Write the effect model (reuse it with `fit`), fit it, and report the factor's change to intercept and slope."""
     check_choice(output_format, EFFECT_FORMATS, "--format")
@@ -63,7 +64,7 @@ def summary_lines(result: EffectResult) -> list[str]:
     shared = ("every group its own intercept, one shared slope; the factor moves the intercept only" if result.shared_slope
               else "every group its own intercept and slope; the factor's change to both is shared by all groups")
     lines = [f"formula: {result.formula}", f"groups: {groups} ({result.n_groups} groups); {shared}",
-             f"{METHOD_TITLES[fit.method]}, n = {fit.nobs}, residual df = {fit.df_resid:g}, standard errors: {fit.vcov}"]
+             f"{label_words(fit.method, 'title')}, n = {fit.nobs}, residual df = {fit.df_resid:g}, standard errors: {fit.vcov}"]
     if result.dropped_groups:
         lines.append(f"left out of the groups (one value in the rows used): {', '.join(result.dropped_groups)}")
     if fit.dropped_rows:
@@ -76,12 +77,10 @@ def summary_lines(result: EffectResult) -> list[str]:
 def render_table(result: EffectResult, notes: list[str]) -> str:
     from rich.table import Table
 
-    from ..results import ci_labels
-
     lo, hi = ci_labels(result.fit.level)
     header = ["change to", "level", "term", "Estimate", lo, hi, "Std. Error", "t value", "Pr(>|t|)"]
     rows = [[KIND_LABEL[e.kind], e.level, e.term,
-             *(fmt_num(v) for v in (e.estimate, e.ci_low, e.ci_high, e.std_error, e.t_value)), fmt_p(e.p_value)]
+             *(num(v, 7) for v in (e.estimate, e.ci_low, e.ci_high, e.std_error, e.t_value)), pval(e.p_value, table=True)]
             for e in result.estimates]
     table = Table(title=f"Effect of {result.factor} ({result.factor_term})", title_justify="left")
     for i, name in enumerate(header):

@@ -11,18 +11,16 @@ import typer
 
 from ..data import datasets
 from ..errors import ConvergenceWarning
+from ..estimation.methods import label_words
 from ..fitting import breusch_pagan, fit
-from ..inference.bootstrap import BOOT_WEIGHTS
+from ..formats import num, pval
 from ..inference.tests import TestResult
+from ..options import BootWeights, SortBy, choices
 from ..results import FitResult
 from . import app
-from .common import FORMATS, boundary, check_choice, emit, example_weights, fmt_num, fmt_p, render, table_width, to_json
+from .common import FORMATS, boundary, check_choice, emit, example_weights, render, table_width, to_json
 from .common import PowerlawStatsErrorOption as OptionErr
-
-WEIGHTS_HELP = "prior weights: a column or an expression such as 1/trials; with the example's formula, w (1/trials)"
-DATA_HELP = "learning-curve table (.csv, .tsv, .parquet); omit it to use the bundled example"
-METHOD_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)",
-                 "mm": "MM-estimation (S start, bisquare M-step)"}
+from .options import CLUSTER, DATA, FORMULA, LET, METHOD, NA, OUTPUT, R_DEFAULTS, VCOV, WEIGHT_TYPE, WEIGHTS, WHERE
 
 
 def resolve_formula(data: Path | None, formula: str | None) -> str:
@@ -37,36 +35,33 @@ def resolve_formula(data: Path | None, formula: str | None) -> str:
 @app.command("fit")
 @boundary
 def fit_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
-    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; on the example: the seed's")] = None,
-    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
-    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
-    weight_type: Annotated[str, typer.Option(help="inv.var | case (how M-estimation uses the weights)")] = "inv.var",
-    vcov: Annotated[str | None, typer.Option(help="classic | HC0 | HC1 | HC3 (least squares) | CR1 | CR3; "
-                                                  "default classic, CR1 with --cluster")] = None,
-    cluster: Annotated[list[str] | None,
-                       typer.Option(help="cluster column (repeat or comma-separate for two-way), e.g. run_id")] = None,
+    data: DATA = None,
+    formula: FORMULA = None,
+    method: METHOD = "ols",
+    weights: WEIGHTS = None,
+    weight_type: WEIGHT_TYPE = "inv.var",
+    vcov: VCOV = None,
+    cluster: CLUSTER = None,
     bootstrap: Annotated[int, typer.Option(help="wild-bootstrap replications, e.g. 9999 (0: none)")] = 0,
-    bootstrap_weights: Annotated[str, typer.Option(help="rademacher | webb")] = "rademacher",
+    bootstrap_weights: Annotated[str, typer.Option(help=" | ".join(choices(BootWeights)))] = "rademacher",
     seed: Annotated[int, typer.Option(help="seed of the bootstrap draws and of MM's subsampling")] = 1,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"error > 0\"")] = None,
-    let: Annotated[list[str] | None,
-                   typer.Option(help="NAME=EXPR, a constant or column (repeatable), e.g. IXMin=log2(3125)")] = None,
-    na: Annotated[str, typer.Option(help="drop | fail: what to do with rows missing a used value")] = "drop",
+    where: WHERE = None,
+    let: LET = None,
+    na: NA = "drop",
     sort: Annotated[str, typer.Option(help="t (by |t|, largest first) | none (model order)")] = "t",
     level: Annotated[float, typer.Option(help="confidence level of the intervals")] = 0.95,
-    r_defaults: Annotated[bool, typer.Option("--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4")] = False,
+    r_defaults: R_DEFAULTS = False,
     tuning: Annotated[float | None, typer.Option(help="psi tuning constant (default 1.345 Huber, 4.685 bisquare)")] = None,
     scale_est: Annotated[str, typer.Option(help="MAD | proposal2 (Huber's proposal 2 scale)")] = "MAD",
     maxit: Annotated[int | None, typer.Option(help="IRWLS iteration limit (default 200; 20 with --r-defaults)")] = None,
     acc: Annotated[float | None, typer.Option(help="IRWLS convergence tolerance (default 1e-10; 1e-4 with --r-defaults)")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table | markdown | csv | json")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    output_format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "table",
+    output: OUTPUT = None,
 ) -> None:
     """Fit a power-law model and print R's coefficient table, sorted by |t|."""
     check_choice(output_format, FORMATS, "--format")
-    check_choice(sort, ("t", "none"), "--sort")
-    check_choice(bootstrap_weights, BOOT_WEIGHTS, "--bootstrap-weights")
+    check_choice(sort, choices(SortBy), "--sort")
+    check_choice(bootstrap_weights, choices(BootWeights), "--bootstrap-weights")
     if bootstrap < 0 or bootstrap == 1:
         raise OptionErr(f"--bootstrap {bootstrap}: give 0 (none) or at least 2 replications, e.g. 9999")
     with warnings.catch_warnings(record=True) as caught:
@@ -86,13 +81,13 @@ def fit_command(
 @app.command("bptest")
 @boundary
 def bptest_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula")] = None,
-    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
+    weights: WEIGHTS = None,
     classic: Annotated[bool, typer.Option("--classic", help="Breusch and Pagan's original statistic, not Koenker's")] = False,
     r_compatible: Annotated[bool, typer.Option("--r-compatible", help="lmtest's form on a weighted fit (raw residuals)")] = False,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    where: WHERE = None,
+    let: LET = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Breusch–Pagan test for heteroscedasticity of the least-squares residuals."""
@@ -107,7 +102,7 @@ def bptest_command(
 
 
 def bp_line(bp: TestResult) -> str:
-    return f"{bp.method}: BP = {bp.statistic:.4f}, df = {bp.df:g}, p-value = {fmt_p(bp.pvalue)}"
+    return f"{bp.method}: BP = {bp.statistic:.4f}, df = {bp.df:g}, p-value = {_p(bp.pvalue)}"
 
 
 def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
@@ -115,13 +110,13 @@ def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
     lines = [f"n = {result.nobs}, residual df = {result.df_resid:g}"]
     if result.ls_summary is not None:
         s = result.ls_summary
-        lines[0] += f", residual standard error = {fmt_num(result.scale, 5)}"
-        lines.append(f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}, F = {fmt_num(s.fvalue, 5)} "
-                     f"on {s.f_df[0]:g} and {s.f_df[1]:g} df, p-value = {fmt_p(s.f_pvalue)}")
+        lines[0] += f", residual standard error = {num(result.scale, 5)}"
+        lines.append(f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}, F = {num(s.fvalue, 5)} "
+                     f"on {s.f_df[0]:g} and {s.f_df[1]:g} df, p-value = {_p(s.f_pvalue)}")
     else:
-        lines[0] += f", scale s = {fmt_num(result.scale, 5)} ({result.control['scale_est']}), tuning constant {result.tuning:g}"
+        lines[0] += f", scale s = {num(result.scale, 5)} ({result.scale_est}), tuning constant {result.tuning:g}"
         lines.append(f"{'converged' if result.converged else 'NOT CONVERGED'} after {result.n_iter} iterations "
-                     f"(acc {result.control['acc']:g}, maxit {result.control['maxit']})")
+                     f"(acc {result.control.acc:g}, maxit {result.control.maxit})")
     lines.append(weights_line(result))
     if result.dropped_rows:
         why = ", ".join(f"{k}: {v}" for k, v in result.dropped_reasons.items())
@@ -147,7 +142,7 @@ def bootstrap_line(result: FitResult) -> str:
 def _boot_cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
     tab = result.bootstrap.table().reindex([t for t in result.table(sort).index if t in result.bootstrap.params.index])
     tab = tab.drop(columns="Estimate")  # already in the main table; the rest must fit 120 columns
-    rows = [[term, *(fmt_p(v) if str(col).endswith(" p") else fmt_num(v, 4) for col, v in r.items())]
+    rows = [[term, *(_p(v) if str(col).endswith(" p") else num(v, 4) for col, v in r.items())]
             for term, r in tab.iterrows()]
     return ["term", "boot SE", "pct low", "pct high", "pct p", "stud low", "stud high", "stud p"], rows
 
@@ -157,19 +152,19 @@ def weights_line(result: FitResult) -> str:
         return "prior weights: none"
     w = np.asarray(result.prior_weights)
     kind = "inverse-variance" if result.weight_type == "inv.var" or result.method == "ols" else "case"
-    spread = f"min {fmt_num(w.min(), 4)}, median {fmt_num(float(np.median(w)), 4)}, max {fmt_num(w.max(), 4)}"
+    spread = f"min {num(w.min(), 4)}, median {num(float(np.median(w)), 4)}, max {num(w.max(), 4)}"
     return f"prior weights ({kind}): {spread}"
 
 
 def _title(result: FitResult) -> str:
     weighted = " (weighted)" if result.prior_weights is not None else ""
-    return f"{METHOD_TITLES[result.method]}{weighted}: {result.formula}"
+    return f"{label_words(result.method, 'title')}{weighted}: {result.formula}"
 
 
 def _cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
     tab = result.table(sort)
     header = ["term", *tab.columns]
-    rows = [[term, *(fmt_num(v) for v in r.iloc[:5]), fmt_p(r.iloc[5])] for term, r in tab.iterrows()]
+    rows = [[term, *(num(v, 7) for v in r.iloc[:5]), _p(r.iloc[5])] for term, r in tab.iterrows()]
     return header, rows
 
 
@@ -231,3 +226,7 @@ def render_json(result: FitResult, bp: TestResult, sort: str, notes: list[str]) 
 
 
 RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv, "json": render_json}
+
+
+def _p(p: float) -> str:
+    return pval(p, table=True)  # R's coefficient tables print "<2e-16"

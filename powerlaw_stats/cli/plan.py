@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..data import datasets
-from ..fitting import METHODS
+from ..estimation.methods import METHODS
+from ..formats import num
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, example_weights, fmt_num, render, to_json
-from .fit import DATA_HELP
-from .simulate import _progress
+from .common import boundary, check_choice, emit, example_weights, render, to_json
+from .options import DATA_HELP, LET, NA, OUTPUT, QUIET, RESIDUALS, WEIGHT_TYPE, WHERE
+from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from ..scaling.plan import PlanResult
@@ -39,11 +40,11 @@ def plan_command(
     effect: Annotated[str | None, typer.Option(help="effect term (default: mixup's change to the slope)")] = None,
     weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression such as 1/trials; "
                                                   "example's default: w")] = None,
-    weight_type: Annotated[str, typer.Option(help="inv.var | case")] = "inv.var",
+    weight_type: WEIGHT_TYPE = "inv.var",
     power: Annotated[float, typer.Option(help="power wanted")] = 0.8,
     level: Annotated[float, typer.Option(help="confidence level whose interval must exclude 0")] = 0.95,
     estimator: Annotated[str, typer.Option(help=" | ".join(METHODS))] = "ols",
-    residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
+    residuals: RESIDUALS = "normal",
     smallest: Annotated[str | None, typer.Option(help="candidate smallest sizes, comma-separated "
                                                 "(default: each pilot size with two larger ones)")] = None,
     min_trials: Annotated[str | None, typer.Option(help="candidate minimum trials per size (default 1,2,4,8)")] = None,
@@ -54,13 +55,13 @@ def plan_command(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     rate: Annotated[float | None, typer.Option(help="training images per second per GPU: cost in GPU-hours")] = None,
     epochs: Annotated[float | None, typer.Option(help="epochs per run when the data has no epochs column (default 1)")] = None,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
-    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    where: WHERE = None,
+    let: LET = None,
+    na: NA = "drop",
     plot: Annotated[Path | None, typer.Option("--plot", help="power against cost (.png or .svg)")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    output: OUTPUT = None,
+    quiet: QUIET = False,
 ) -> None:
     """Simulate the power of candidate designs and recommend the cheapest one reaching it."""
     check_choice(output_format, PLAN_FORMATS, "--format")
@@ -70,7 +71,7 @@ def plan_command(
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
     from ..scaling.plan import plan  # on use: `fit` does not load the other commands' modules
 
-    with _progress(quiet) as progress:
+    with ProgressBar(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
                       weights=example_weights(data, formula, weights), weight_type=weight_type,
                       power=power, level=level, estimator=estimator, residuals=residuals,
@@ -90,14 +91,14 @@ def plan_command(
 
 
 def header_lines(result: PlanResult) -> list[str]:
-    return [f"effect {result.effect}: pilot estimate {fmt_num(result.pilot_estimate, 4)}, simulated at delta = "
-            f"{fmt_num(result.delta, 4)}; power = share of {result.n_trials} simulated studies whose {result.level:.0%} "
+    return [f"effect {result.effect}: pilot estimate {num(result.pilot_estimate, 4)}, simulated at delta = "
+            f"{num(result.delta, 4)}; power = share of {result.n_trials} simulated studies whose {result.level:.0%} "
             f"interval ({result.estimator}) excludes 0",
             result.residuals_description]
 
 
 def _cost(value: float, result: PlanResult) -> str:
-    return f"{value:,.0f}" if result.rate is None else fmt_num(value, 4)
+    return f"{value:,.0f}" if result.rate is None else num(value, 4)
 
 
 def verdict(result: PlanResult) -> str:
@@ -113,7 +114,7 @@ def verdict(result: PlanResult) -> str:
 def render_table(result: PlanResult, notes: list[str]) -> str:
     from rich.table import Table
 
-    table = Table(title=f"Power to detect {result.effect} = {fmt_num(result.delta, 4)} (wanted {result.power_wanted:g})",
+    table = Table(title=f"Power to detect {result.effect} = {num(result.delta, 4)} (wanted {result.power_wanted:g})",
                   title_justify="left")
     cost = "GPU-hours" if result.rate else "images"
     for i, name in enumerate(["design", "sizes", "groups", "runs", cost, "power", "± MC SE", "mean SE", "SD of est.", "verdict"]):
@@ -121,9 +122,9 @@ def render_table(result: PlanResult, notes: list[str]) -> str:
     order = sorted(result.designs, key=lambda d: (d.cost, -d.power))
     for d in order:
         mark = "recommended" if d is result.recommended else ("reaches" if d.reaches else "")
-        table.add_row(d.design.label, f"{fmt_num(d.sizes[0], 6)}–{fmt_num(d.sizes[-1], 6)} ({len(d.sizes)})",
+        table.add_row(d.design.label, f"{num(d.sizes[0], 6)}–{num(d.sizes[-1], 6)} ({len(d.sizes)})",
                       str(d.n_groups), str(d.runs), _cost(d.cost, result), f"{d.power:.3f}", f"{d.power_se:.3f}",
-                      fmt_num(d.mean_se, 4), fmt_num(d.sd_estimate, 4), mark)
+                      num(d.mean_se, 4), num(d.sd_estimate, 4), mark)
     return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), table, verdict(result)],
                   width=140)
 

@@ -13,7 +13,8 @@ from ..fitting import fit
 from . import app
 from .common import PowerlawStatsErrorOption as OptionErr
 from .common import boundary, check_choice, example_weights
-from .fit import DATA_HELP, resolve_formula
+from .fit import resolve_formula
+from .options import DATA, LET, METHOD, WHERE
 
 KINDS: tuple[str, ...] = ("curves", "qq", "hist", "resid", "weights")
 
@@ -22,14 +23,14 @@ KINDS: tuple[str, ...] = ("curves", "qq", "hist", "resid", "weights")
 @boundary
 def plot_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="figure file to write; .png or .svg picks the format")],
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example's default: the seed's")] = None,
     kind: Annotated[str, typer.Option(help="curves | qq | hist | resid | weights")] = "curves",
-    method: Annotated[str, typer.Option(help="ols | huber | bisquare | mm")] = "ols",
+    method: METHOD = "ols",
     weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression; example's default: w")] = None,
     effect: Annotated[str | None, typer.Option(help="curves: the term whose factor sets the line style")] = None,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    where: WHERE = None,
+    let: LET = None,
 ) -> None:
     """Draw one diagnostic figure: learning curves, QQ plot, residual histogram, residual plots."""
     from ..plots import fit as plots

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..data import datasets
+from ..formats import num, pval
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, fmt_num, fmt_p, render, to_json
-from .fit import DATA_HELP
+from .common import boundary, check_choice, emit, render, to_json
+from .options import DATA, LET, NA, OUTPUT, WHERE
 
 if TYPE_CHECKING:
     from ..scaling.region import RegionResult
@@ -23,7 +24,7 @@ GROUPS_HELP = "comma-separated group columns, one curve each (default: train_set
 @app.command("region")
 @boundary
 def region_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     groups: Annotated[str | None, typer.Option(help=GROUPS_HELP)] = None,
     size: Annotated[str, typer.Option(help="size column (TS is the schema's train_size)")] = "TS",
     response: Annotated[str, typer.Option(help="response on a log scale (log2 error by default)")] = "log_err",
@@ -32,12 +33,12 @@ def region_command(
     level: Annotated[float, typer.Option(help="confidence level of the break's interval")] = 0.95,
     side: Annotated[str, typer.Option(help="small: flag sizes below the break | large: flag sizes above it")] = "small",
     adjust: Annotated[str, typer.Option(help="holm | bonferroni | none: p-value adjustment for the number of groups")] = "holm",
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
-    na: Annotated[str, typer.Option(help="drop | fail")] = "drop",
+    where: WHERE = None,
+    let: LET = None,
+    na: NA = "drop",
     plot: Annotated[Path | None, typer.Option("--plot", help="draw every group's curve with its break (.png or .svg)")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    output: OUTPUT = None,
 ) -> None:
     """Lack-of-fit F test and one-break fit per group; flag sizes outside the power law, recommend a minimum size."""
     check_choice(output_format, REGION_FORMATS, "--format")
@@ -62,8 +63,8 @@ def _ci(group) -> str:
     b = group.breakpoint
     if b is None:
         return "n/a"
-    lo = ("≤" if b.ci_open[0] else "") + fmt_num(b.ci_low, 4)
-    hi = ("≥" if b.ci_open[1] else "") + fmt_num(b.ci_high, 4)
+    lo = ("≤" if b.ci_open[0] else "") + num(b.ci_low, 4)
+    hi = ("≥" if b.ci_open[1] else "") + num(b.ci_high, 4)
     return f"{lo} – {hi}"
 
 
@@ -78,8 +79,8 @@ def verdict_lines(result: RegionResult) -> list[str]:
         lines.append("every group's straight line passes the lack-of-fit test: all sizes are in the power-law region")
     else:
         lines.append(f"{len(flagged)} of {len(result.groups)} groups have sizes outside the power-law region")
-    end = (f"recommended minimum size: {fmt_num(result.recommended_min_size)}" if result.side == "small"
-           else f"recommended maximum size: {fmt_num(result.recommended_max_size)}")
+    end = (f"recommended minimum size: {num(result.recommended_min_size, 7)}" if result.side == "small"
+           else f"recommended maximum size: {num(result.recommended_max_size, 7)}")
     lines.append(end + " (keeps every group in its region)")
     if result.dropped:
         lines.append("rows dropped: " + ", ".join(f"{k}: {v}" for k, v in result.dropped.items()))
@@ -96,12 +97,12 @@ def render_table(result: RegionResult, notes: list[str]) -> str:
     for g in result.groups:
         lof, b, kept = g.lack_of_fit, g.breakpoint, g.lack_of_fit_kept
         table.add_row(
-            g.label, str(len(g.sizes)), str(g.n), "n/a" if lof is None else fmt_num(lof.statistic, 4),
-            "n/a" if lof is None else f"{lof.df_lack}, {lof.df_pure}", "n/a" if lof is None else fmt_p(lof.pvalue),
-            "n/a" if lof is None else fmt_p(g.pvalue_adjusted),
-            "n/a" if b is None else fmt_num(b.location, 4), _ci(g), "n/a" if b is None else fmt_num(b.slope_below, 3),
-            "n/a" if b is None else fmt_num(b.slope_above, 3), ", ".join(fmt_num(s, 6) for s in g.flagged_sizes) or "none",
-            "" if kept is None else fmt_p(kept.pvalue))
+            g.label, str(len(g.sizes)), str(g.n), "n/a" if lof is None else num(lof.statistic, 4),
+            "n/a" if lof is None else f"{lof.df_lack}, {lof.df_pure}", "n/a" if lof is None else pval(lof.pvalue, table=True),
+            "n/a" if lof is None else pval(g.pvalue_adjusted, table=True),
+            "n/a" if b is None else num(b.location, 4), _ci(g), "n/a" if b is None else num(b.slope_below, 3),
+            "n/a" if b is None else num(b.slope_above, 3), ", ".join(num(s, 6) for s in g.flagged_sizes) or "none",
+            "" if kept is None else pval(kept.pvalue, table=True))
     return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, *verdict_lines(result)], width=160)
 
 

@@ -10,21 +10,22 @@ import typer
 
 from . import app
 from .common import boundary
-from .fit import DATA_HELP
+from .options import DATA, LET, QUIET, WHERE
+from .progress import ProgressBar
 
 
 @app.command("report")
 @boundary
 def report_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example's default: the seed's")] = None,
     weights: Annotated[str | None, typer.Option(help="prior weights: a column or an expression; example's default: w")] = None,
     effect: Annotated[str | None, typer.Option(help="the term of interest, e.g. I(log2(TS)-IXMin):mix1")] = None,
     trials: Annotated[int, typer.Option(help="simulation trials per scenario; 0 skips the simulation")] = 1000,
     seed: Annotated[int, typer.Option(help="random seed of the simulation")] = 0,
     level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"width == 16\"")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR (repeatable)")] = None,
+    where: WHERE = None,
+    let: LET = None,
     sim_estimators: Annotated[str, typer.Option(
         "--sim-estimators", help="estimators the simulation checks, comma-separated; mm is slow")] = "ols,huber,bisquare",
     cluster: Annotated[list[str] | None, typer.Option(
@@ -33,14 +34,14 @@ def report_command(
     bootstrap: Annotated[int, typer.Option(help="wild-bootstrap replications per estimator, e.g. 999 (0: none)")] = 0,
     bootstrap_weights: Annotated[str, typer.Option(help="rademacher | webb")] = "rademacher",
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write; replaces an earlier report")] = Path("report"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: QUIET = False,
 ) -> None:
     """Write the seed study's analysis as one HTML page: data, curves, fits, diagnostics, simulation, conclusion."""
     from ..report import build_report
     from ..report.builder import check_target
 
     check_target(out)  # refuse a bad --out before minutes of work
-    with _progress(quiet) as progress:
+    with ProgressBar(quiet) as progress:
         rep = build_report(data, formula, weights=weights, effect=effect, trials=trials, seed=seed, level=level, where=where,
                            let=let or [], sim_estimators=[e.strip() for e in sim_estimators.split(",") if e.strip()],
                            cluster=cluster or None, vcov=vcov, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights,
@@ -49,32 +50,3 @@ def report_command(
     sys.stdout.write(f"wrote {out / 'index.html'}, {out / 'report.md'}, {out / 'results.json'}\n")
     for note in rep.notes:
         sys.stderr.write(f"note: {note}\n")
-
-
-class _progress:
-    """A rich progress bar on stderr while the simulation runs (none when quiet or not a terminal)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-        self.bar.__enter__()
-        return self.update
-
-    def update(self, what: str, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.bar.add_task(what, total=total)
-        self.bar.update(self.task, description=what, completed=done, total=total)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..data import datasets
-from ..fitting import METHODS
+from ..estimation.methods import METHODS, label_words
+from ..formats import num
+from ..options import FigureFormat, SeLabel, choices
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, example_weights, fmt_num, render, table_width, to_json
-from .fit import DATA_HELP, WEIGHTS_HELP, resolve_formula
+from .common import boundary, check_choice, emit, example_weights, render, table_width, to_json
+from .fit import resolve_formula
+from .options import CLUSTER, DATA, LET, NA, OUTPUT, QUIET, R_DEFAULTS, RESIDUALS, WEIGHT_TYPE, WEIGHTS, WHERE
+from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from ..simulation.simulate import SimulationResult
 
 SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
-ESTIMATOR_TITLES = {"ols": "Least squares", "huber": "Huber M-estimation (IRWLS)", "bisquare": "Bisquare M-estimation (IRWLS)"}
 COLUMNS = (("truth", "truth"), ("mean_estimate", "mean est."), ("bias", "bias"), ("sd_estimate", "SD of est."),
            ("mean_se", "mean SE"), ("se_ratio", "SE ratio"), ("coverage", "coverage"), ("rmse", "RMSE"))
 
@@ -27,36 +29,36 @@ COLUMNS = (("truth", "truth"), ("mean_estimate", "mean est."), ("bias", "bias"),
 @app.command("simulate")
 @boundary
 def simulate_command(
-    data: Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    data: DATA = None,
     formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example: the seed's")] = None,
-    weights: Annotated[str | None, typer.Option(help=WEIGHTS_HELP)] = None,
-    weight_type: Annotated[str, typer.Option(help="inv.var | case (how M-estimation uses the weights)")] = "inv.var",
+    weights: WEIGHTS = None,
+    weight_type: WEIGHT_TYPE = "inv.var",
     coef: Annotated[list[str] | None, typer.Option("--coef", help="term to report (repeatable; default all)")] = None,
     trials: Annotated[int, typer.Option("--trials", help="number of simulated data sets")] = 1000,
-    residuals: Annotated[str, typer.Option(help="normal | empirical | skewed-hetero")] = "normal",
+    residuals: RESIDUALS = "normal",
     design: Annotated[str, typer.Option(help="observed | n | min4 (minK: at least K trials per size)")] = "observed",
     min_trials: Annotated[int | None, typer.Option(help="the K of a min design, e.g. --design min4 --min-trials 6")] = None,
     estimators: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(METHODS))] = "ols,huber,bisquare",
     vcov: Annotated[str | None, typer.Option(help="standard errors to check, comma-separated: classic, HC0, HC1, HC3 "
                                              "(least squares), CR1, CR3; default classic (and CR1 with --cluster)")] = None,
-    cluster: Annotated[list[str] | None, typer.Option(help="cluster column(s) for CR1/CR3, e.g. run_id")] = None,
+    cluster: CLUSTER = None,
     truth: Annotated[str | None, typer.Option(help="estimator whose fit gives the truth (default ols)")] = None,
     within: Annotated[str | None, typer.Option(help="column: resample residuals within its groups")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     level: Annotated[float, typer.Option(help="confidence level whose coverage is measured")] = 0.95,
-    where: Annotated[str | None, typer.Option(help="keep rows where this pandas query holds, e.g. \"error > 0\"")] = None,
-    let: Annotated[list[str] | None, typer.Option(help="NAME=EXPR, a constant or column (repeatable)")] = None,
-    na: Annotated[str, typer.Option(help="drop | fail: what to do with rows missing a used value")] = "drop",
-    output_format: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    where: WHERE = None,
+    let: LET = None,
+    na: NA = "drop",
+    output_format: Annotated[str, typer.Option("--format", help=" | ".join(SIM_FORMATS))] = "table",
+    output: OUTPUT = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="folder for the histogram panels and the summary figure")] = None,
-    plot_format: Annotated[str, typer.Option(help="png | svg")] = "png",
-    r_defaults: Annotated[bool, typer.Option("--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    plot_format: Annotated[str, typer.Option(help=" | ".join(choices(FigureFormat)))] = "png",
+    r_defaults: R_DEFAULTS = False,
+    quiet: QUIET = False,
 ) -> None:
     """Simulate data sets like the real one and check each estimator's bias, SE and coverage."""
     check_choice(output_format, SIM_FORMATS, "--format")
-    check_choice(plot_format, ("png", "svg"), "--plot-format")
+    check_choice(plot_format, choices(FigureFormat), "--plot-format")
     names = tuple(e.strip() for e in estimators.split(",") if e.strip())
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
@@ -64,7 +66,7 @@ def simulate_command(
         raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
     from ..simulation.simulate import simulate  # on use: `fit` does not load the other commands' modules
 
-    with _progress(quiet) as progress:
+    with ProgressBar(quiet) as progress:
         result = simulate(resolve_formula(data, formula), data, weights=example_weights(data, formula, weights),
                           weight_type=weight_type, estimators=names,
                           residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
@@ -84,35 +86,6 @@ def _slug(term: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in term).strip("_")
 
 
-class _progress:
-    """A rich progress bar on stderr, only when stderr is a terminal and not ``--quiet``."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.show = not quiet and sys.stderr.isatty()
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        if not self.show:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True), transient=True)
-        self.bar.__enter__()
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.bar.add_task("trials", total=total)
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
 # ----------------------------------------------------------------------------- rendering
 
 
@@ -127,14 +100,15 @@ def render_table(result: SimulationResult, notes: list[str]) -> str:
     from rich.table import Table
 
     summary = result.summary
-    base, kind = summary["estimator"].str.partition("+")[0], summary["estimator"].str.partition("+")[2]
-    several = bool((kind != "").any())  # more than one kind of SE: compare them row by row in each table
+    labels = summary["estimator"].map(SeLabel.parse)
+    base, kind = labels.map(lambda label: label.method), labels.map(lambda label: label.kind)
+    several = bool((kind != "classic").any())  # more than one kind of SE: compare them row by row in each table
     header = ["term", *(["SE"] if several else []), *(label for _, label in COLUMNS), "failures"]
     tables, width = [], 120
-    for estimator, rows in summary.assign(_kind=kind.replace("", "classic")).groupby(base, sort=False):
-        cells = [[r["term"], *([r["_kind"]] if several else []), *(fmt_num(r[key], 4) for key, _ in COLUMNS),
+    for estimator, rows in summary.assign(_kind=kind).groupby(base, sort=False):
+        cells = [[r["term"], *([r["_kind"]] if several else []), *(num(r[key], 4) for key, _ in COLUMNS),
                   str(int(r["failures"]))] for _, r in rows.sort_values("term", kind="stable", key=_term_order(rows)).iterrows()]
-        table = Table(title=f"{ESTIMATOR_TITLES.get(estimator, estimator)}: {result.formula}", title_justify="left")
+        table = Table(title=f"{label_words(estimator, 'title')}: {result.formula}", title_justify="left")
         for i, label in enumerate(header):
             table.add_column(label, justify="left" if i < len(header) - len(COLUMNS) - 1 else "right", no_wrap=True)
         for row in cells:

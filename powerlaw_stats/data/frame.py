@@ -1,114 +1,70 @@
-"""From a table on disk to the rows and names a formula is evaluated on.
+"""The rows a model is fitted to: ``--let``, ``--where``, the prior weights and the NA policy.
 
-Reading (CSV, TSV, Parquet), the schema's derived names (TS, log_err, mix, …), ``--let`` and
-``--where``, the weights expression, and R's ``na.omit`` with its bookkeeping. Every refusal is a
+Every entry point (fit, simulate, plan, effect, region, report) reads its table through one
+:class:`Inputs` record and :func:`model_frame`, which derives the schema's names, defines, filters,
+weighs and drops NA rows (R's ``na.omit``) keeping count of what it dropped. Every refusal is a
 :class:`~powerlaw_stats.errors.PowerlawStatsError` whose message says what, where and what to do.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, OptionError, WeightsError
-from ..formula import FORMULA_FUNCTIONS
+from ..options import NaPolicy, WeightType, check_option
+from . import datasets
+from .schema import with_schema_names
+from .tables import read_table
 
-NaPolicy = Literal["drop", "fail"]
-
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".tab": lambda p: pd.read_csv(p, sep="\t"),
-    ".parquet": lambda p: pd.read_parquet(p),
-    ".pq": lambda p: pd.read_parquet(p),
+# the functions a formula, --let, --where and a weights expression may call, besides the columns
+FORMULA_FUNCTIONS = {
+    "log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
 }
 
+TableLike = str | Path | pd.DataFrame | None
+WeightsLike = str | Sequence[float] | np.ndarray | None
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet table (by extension; ``.gz`` allowed for text).
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """What every entry point reads its rows with, checked once.
+
+    ``data`` is a path, a frame or None (the bundled example); ``weights`` a column, an expression
+    such as ``"1/trials"`` or an array; ``weight_type`` how M-estimation uses them (MASS's
+    ``wt.method``); ``where`` a pandas query; ``let`` ``NAME=EXPR`` definitions in order; ``na``
+    "drop" (R's na.omit) or "fail".
 
     Examples
     --------
-    >>> from powerlaw_stats.data.datasets import example_path
-    >>> read_table(example_path()).shape[1] >= 12
-    True
+    >>> Inputs(weights="w", let=["IXMin=log2(3125)"]).let
+    ('IXMin=log2(3125)',)
     """
-    path = Path(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    ext = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    if ext not in _READERS:
-        raise DataError(f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .tsv or .parquet")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path")
-    try:
-        frame = _READERS[ext](path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; expected a header line and data rows") from None
-    except (OSError, ValueError, ImportError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read it as {ext[1:]}: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise DataError(f"{path}: the table has a header but no data rows")
-    return frame
 
+    data: TableLike = None
+    weights: WeightsLike = None
+    weight_type: WeightType = "inv.var"
+    where: str | None = None
+    let: tuple[str, ...] = ()
+    na: NaPolicy = "drop"
 
-# ----------------------------------------------------------------------------- schema names
+    def __post_init__(self) -> None:
+        """Check the options and hold ``let`` as a tuple."""
+        object.__setattr__(self, "let", tuple(self.let or ()))
+        check_option(self.weight_type, WeightType, "weight type")
+        check_option(self.na, NaPolicy, "na")
 
-
-def _factor01(values: pd.Series) -> pd.Categorical:
-    return pd.Categorical(values.astype(int), categories=[0, 1])
-
-
-def _log2_error(d):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log2(d["error"].astype(float))
-
-
-# name: (columns it needs, how to compute it). A column of that name in the data wins.
-SCHEMA_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], object]]] = {
-    "TS": (("train_size",), lambda d: d["train_size"]),
-    "log_err": (("error",), _log2_error),
-    "mix": (("mixup",), lambda d: _factor01(d["mixup"])),
-    "CinicTr": (("train_set",), lambda d: _factor01(d["train_set"] == "cinic10")),
-    "CinicEv": (("eval_set",), lambda d: _factor01(d["eval_set"] == "cinic10")),
-    "TrainSet": (("train_set",), lambda d: pd.Categorical(d["train_set"].astype(str))),
-    "EvalSet": (("eval_set",), lambda d: pd.Categorical(d["eval_set"].astype(str))),
-    "param": (("params",), lambda d: d["params"]),
-    "w": (("trials",), lambda d: 1.0 / d["trials"]),
-}
-SCHEMA_SCALARS: dict[str, tuple[str, str]] = {"IXMin": ("TS", "train_size"), "IPMin": ("param", "params")}
-
-
-def with_schema_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Add the schema's derived columns the data lacks; return them with the derived scalars.
-
-    Examples
-    --------
-    >>> d = pd.DataFrame({"train_size": [100, 200], "error": [0.5, 0.25]})
-    >>> out, scalars = with_schema_names(d)
-    >>> out["log_err"].tolist(), scalars["IXMin"]
-    ([-1.0, -2.0], 6.643856189774724)
-    """
-    added = {
-        name: make(frame)
-        for name, (needs, make) in SCHEMA_COLUMNS.items()
-        if name not in frame.columns and all(c in frame.columns for c in needs)
-    }
-    out = frame.assign(**added) if added else frame
-    scalars = {}
-    for name, (derived, source) in SCHEMA_SCALARS.items():
-        col = derived if derived in out.columns else source
-        if name not in out.columns and col in out.columns and pd.api.types.is_numeric_dtype(out[col]):
-            smallest = out[col].min()  # NA when the column is empty, as LCDB's params are
-            if not pd.isna(smallest):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    scalars[name] = float(np.log2(smallest))
-    return out, scalars
+    def replace(self, **changes: Any) -> Inputs:
+        """A copy with some fields changed (e.g. ``data`` once the table is read)."""
+        return dataclasses.replace(self, **changes)
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -136,8 +92,6 @@ def evaluate(expr: str, frame: pd.DataFrame, namespace: Mapping[str, object], wh
 
 
 def _names_in(expr: str, what: str) -> list[str]:
-    import ast
-
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
@@ -213,7 +167,7 @@ def check_weights(values: object, expr: str, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- model frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelFrame:
     """The rows a model is fitted to, with everything needed to evaluate its formula."""
 
@@ -221,20 +175,20 @@ class ModelFrame:
     namespace: dict
     weights: np.ndarray | None
     weights_expr: str | None
+    weight_type: WeightType = "inv.var"
     dropped: dict[str, int] = field(default_factory=dict)
     source_rows: int = 0
 
     @property
     def dropped_rows(self) -> int:
+        """How many rows of the table were left out, for any reason."""
         return sum(self.dropped.values())
 
 
-def load(data: str | Path | pd.DataFrame | None) -> pd.DataFrame:
+def load(data: TableLike) -> pd.DataFrame:
     """A DataFrame as given, a table read from a path, or the bundled example for ``None``."""
     if data is None:
-        from .datasets import load_example
-
-        return load_example()
+        return datasets.load_example()
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DataError("the data frame has no rows")
@@ -242,37 +196,28 @@ def load(data: str | Path | pd.DataFrame | None) -> pd.DataFrame:
     return read_table(data)
 
 
-def model_frame(
-    data: str | Path | pd.DataFrame | None,
-    variables: Sequence[str],
-    *,
-    weights: str | Sequence[float] | np.ndarray | None = None,
-    where: str | None = None,
-    let: Sequence[str] = (),
-    na: NaPolicy = "drop",
-    extra_columns: Sequence[str] = (),
-) -> ModelFrame:
+def model_frame(inputs: Inputs, variables: Sequence[str], extra_columns: Sequence[str] = ()) -> ModelFrame:
     """Read, derive, define, filter, weigh and drop NA rows, keeping count of what was dropped.
 
     ``variables`` are the names the formula reads; ``extra_columns`` others that must be present
     and complete (a cluster column, say).
     """
-    if na not in ("drop", "fail"):
-        raise OptionError(f"na must be 'drop' or 'fail', got {na!r}")
-    raw = load(data)
+    raw = load(inputs.data)
     frame, namespace = with_schema_names(raw.reset_index(drop=True))
-    frame, namespace = apply_lets(frame, list(let), namespace)
-    kept = apply_where(frame, where, namespace)
+    frame, namespace = apply_lets(frame, list(inputs.let), namespace)
+    kept = apply_where(frame, inputs.where, namespace)
     dropped = {"excluded by --where": len(frame) - len(kept)} if len(kept) < len(frame) else {}
     _check_names(variables, kept, namespace, extra_columns)
+    weights = inputs.weights
     w = _weights(weights, kept, namespace)
     used = [v for v in variables if v in kept.columns] + list(extra_columns)
-    kept, w, na_dropped = _drop_na(kept, used, w, na)
+    kept, w, na_dropped = _drop_na(kept, used, w, inputs.na)
     dropped.update(na_dropped)
     if w is not None:
         w = check_weights(w, weights if isinstance(weights, str) else "given", len(kept))
     kept = kept.apply(_drop_unused_levels)
-    return ModelFrame(kept, namespace, w, weights if isinstance(weights, str) else None, dropped, len(raw))
+    return ModelFrame(frame=kept, namespace=namespace, weights=w, weights_expr=weights if isinstance(weights, str) else None,
+                      weight_type=inputs.weight_type, dropped=dropped, source_rows=len(raw))
 
 
 def _check_names(variables, frame, namespace, extra_columns) -> None:

@@ -22,75 +22,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import OptionError
-from ..estimation.least_squares import IrwlsControl, irwls, least_squares
-from ..estimation.mm import MMControl, m_step, mm_covariance
-from ..estimation.norms import Bisquare, make_norm
-from .covariance import Clusters, check_level, make_clusters, rlm_sigma, sandwich_many
+from ..estimation.methods import METHODS, Estimate, Problem, Resampling
+from ..formats import ci_labels
+from ..options import BootWeights, check_count, check_level, check_option
+from ..results import BootstrapResult, FitResult
 
-if TYPE_CHECKING:
-    from ..results import FitResult
-
-BootWeights = Literal["rademacher", "webb"]
-BOOT_WEIGHTS: tuple[str, ...] = ("rademacher", "webb")
 # Webb's six-point distribution: mean 0, variance 1, and many more distinct draws than
 # Rademacher's two when there are few clusters
 WEBB_POINTS = np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0, math.sqrt(1.5)])
 BLOCK_ELEMENTS = 4_000_000  # replicates x rows x coefficients held at once
-
-
-@dataclass(frozen=True)
-class BootstrapResult:
-    """A wild bootstrap of a fit: intervals and p-values by the percentile and studentized methods."""
-
-    n_boot: int
-    weights: str
-    seed: int
-    level: float
-    cluster: str | None
-    studentized_by: str
-    params: pd.Series
-    bse: pd.Series  # the standard error that studentizes, on the data
-    boot_se: pd.Series  # standard deviation of the replicates
-    ci_percentile: pd.DataFrame
-    ci_studentized: pd.DataFrame
-    pvalues_percentile: pd.Series
-    pvalues_studentized: pd.Series
-    n_failed: int
-    draws: np.ndarray = field(repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.draws.flags.writeable = False
-
-    def table(self) -> pd.DataFrame:
-        """One row per coefficient: estimate, both intervals, both p-values, bootstrap SE."""
-        lo, hi = self.ci_percentile.columns
-        return pd.DataFrame({
-            "Estimate": self.params, "Boot SE": self.boot_se,
-            f"pct {lo}": self.ci_percentile[lo], f"pct {hi}": self.ci_percentile[hi], "pct p": self.pvalues_percentile,
-            f"stud {lo}": self.ci_studentized[lo], f"stud {hi}": self.ci_studentized[hi], "stud p": self.pvalues_studentized,
-        })
-
-    def to_dict(self) -> dict:
-        """JSON-ready: settings and one entry per term."""
-        def num(x):
-            return float(x) if np.isfinite(x) else None
-
-        terms = [{
-            "term": t, "estimate": num(self.params[t]), "boot_se": num(self.boot_se[t]),
-            "ci_percentile": [num(v) for v in self.ci_percentile.loc[t]],
-            "ci_studentized": [num(v) for v in self.ci_studentized.loc[t]],
-            "p_percentile": num(self.pvalues_percentile[t]), "p_studentized": num(self.pvalues_studentized[t]),
-        } for t in self.params.index]
-        return {"n_boot": self.n_boot, "weights": self.weights, "seed": self.seed, "level": self.level,
-                "cluster": self.cluster, "studentized_by": self.studentized_by, "n_failed": self.n_failed,
-                "coefficients": terms}
 
 
 # ----------------------------------------------------------------------------- weights
@@ -105,10 +50,7 @@ def wild_weights(rng: np.random.Generator, shape: tuple[int, int], kind: str) ->
     >>> bool(abs(v.mean()) < 0.01), bool(abs(v.var() - 1) < 0.01)
     (True, True)
     """
-    draw = _WEIGHT_DRAWS.get(kind)
-    if draw is None:
-        raise OptionError(f"unknown bootstrap weights {kind!r}; choose one of {', '.join(BOOT_WEIGHTS)}")
-    return draw(rng, shape)
+    return _WEIGHT_DRAWS[check_option(kind, BootWeights, "bootstrap weights")](rng, shape)
 
 
 _WEIGHT_DRAWS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = {
@@ -117,127 +59,23 @@ _WEIGHT_DRAWS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.nda
 }
 
 
-# ----------------------------------------------------------------------------- the problem
+# ----------------------------------------------------------------------------- the fit, set up for resampling
 
 
-@dataclass(frozen=True)
-class _Problem:
-    """One fit set up for resampling: the whitened design, fitted values, residuals, the refit and SE."""
-
-    xw: np.ndarray
-    fitted: np.ndarray
-    resid: np.ndarray
-    coef: np.ndarray
-    refit: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # Y* (B × n) -> coef (B × p), ok (B,)
-    se: Callable[[np.ndarray, np.ndarray], np.ndarray]  # Y*, coef -> SE (B × p)
-    rows: np.ndarray  # rows of the fit's data that take part
-    clusters: Clusters | None  # of those rows
-
-
-def _kind_se(problem_xw, clusters, kind, score_dpsi):
-    """SE from a sandwich of ``kind``; ``score_dpsi(Y, coef)`` gives scores and psi' (or None)."""
-    def se(y, coef):
-        scores, dpsi = score_dpsi(y, coef)
-        cov = sandwich_many(problem_xw, scores, dpsi, kind, clusters)
-        return np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-    return se
-
-
-def _clusters_of(result: FitResult, rows: np.ndarray | None = None) -> Clusters | None:
-    if not result.cluster:
-        return None
-    pick = (lambda v: v) if rows is None else (lambda v: v[rows])  # noqa: E731
-    return make_clusters({name: pick(result.data[name].to_numpy()) for name in result.cluster})
-
-
-def _ls_problem(result: FitResult) -> _Problem:
-    design, w0 = result.design, result.prior_weights
-    root = np.ones(len(design.y)) if w0 is None else np.sqrt(np.asarray(w0, dtype=float))
-    kept = ~result.params.isna().to_numpy()
-    xw, yw = design.x[:, kept] * root[:, None], design.y * root
-    ls = least_squares(xw, yw)
-    hat = ls.xtx_inv @ xw.T  # p × n: coef = Y @ hat.T
-    df = result.df_resid
-    clusters = _clusters_of(result)
-
-    def refit(y):
-        return y @ hat.T, np.ones(len(y), dtype=bool)
-
-    def classic(y, coef):
-        r = y - coef @ xw.T
-        return np.sqrt(np.outer((r**2).sum(axis=1) / df, np.diag(ls.xtx_inv)))
-
-    kind = result.vcov_kind
-    se = classic if kind == "classic" else _kind_se(xw, clusters, kind, lambda y, c: (y - c @ xw.T, None))
-    return _Problem(xw, xw @ ls.coef, ls.resid, ls.coef, refit, se, np.arange(len(yw)), clusters)
-
-
-def _m_problem(result: FitResult) -> _Problem:
-    design, w0 = result.design, result.prior_weights
-    case = None if w0 is None or result.weight_type != "case" else np.asarray(w0, dtype=float)
-    root = np.ones(len(design.y)) if w0 is None or case is not None else np.sqrt(np.asarray(w0, dtype=float))
-    xw, yw = design.x * root[:, None], design.y * root
-    norm = make_norm(result.method, result.tuning)
-    ctl = result.control
-    control = IrwlsControl(maxit=ctl["maxit"], acc=ctl["acc"], scale_est=ctl["scale_est"])
-    coef = result.params.to_numpy()
-    p = xw.shape[1]
-    xtilde_inv = least_squares(design.x * np.sqrt(np.ones(len(yw)) if w0 is None else w0)[:, None], np.zeros(len(yw))).xtx_inv
-    state: dict = {}
-    clusters = _clusters_of(result)
-
-    def refit(y):
-        fit = irwls(xw, y, norm, case_weights=case, control=control, start=np.repeat(coef[None], len(y), axis=0))
-        state["scale"] = fit.scale
-        return fit.coef, fit.converged
-
-    def scores(y, c):
-        r = y - c @ xw.T
-        u = r / state["scale"][:, None]
-        return r * norm.weight(u), norm.dpsi(u)
-
-    def classic(y, c):
-        sigma = rlm_sigma(y - c @ xw.T, state["scale"], norm, p, case)
-        return sigma[:, None] * np.sqrt(np.diag(xtilde_inv))[None]
-
-    se = classic if result.vcov_kind == "classic" else _kind_se(xw, clusters, result.vcov_kind, scores)
-    resid = yw - xw @ coef
-    problem = _Problem(xw, xw @ coef, resid, coef, refit, se, np.arange(len(yw)), clusters)
-    state["scale"] = np.array([result.scale])
-    return problem
-
-
-def _mm_problem(result: FitResult) -> _Problem:
-    design, w0 = result.design, result.prior_weights
-    rows = np.flatnonzero(np.ones(len(design.y), dtype=bool) if w0 is None else np.asarray(w0) > 0)
-    root = np.ones(len(rows)) if w0 is None else np.sqrt(np.asarray(w0, dtype=float)[rows])
-    xw, yw = design.x[rows] * root[:, None], design.y[rows] * root
-    ctl = result.control
-    control = MMControl(maxit=ctl["maxit"], acc=ctl["acc"])
-    coef, s_coef = result.params.to_numpy(), np.asarray(ctl["s_coef"])
-    scale = float(result.scale)
-    norm = Bisquare(control.m_tuning)
-    clusters = _clusters_of(result, rows)
-
-    def refit(y):
-        c, ok, _ = m_step(xw, y, np.repeat(coef[None], len(y), axis=0), np.full(len(y), scale), control)
-        return c, ok
-
-    def classic(y, c):
-        cov = mm_covariance(xw, y - c @ xw.T, y - s_coef @ xw.T, np.full(len(y), scale), control)
-        return np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-
-    def scores(y, c):
-        u = (y - c @ xw.T) / scale
-        return scale * norm.psi(u), norm.dpsi(u)
-
-    se = classic if result.vcov_kind == "classic" else _kind_se(xw, clusters, result.vcov_kind, scores)
-    return _Problem(xw, xw @ coef, yw - xw @ coef, coef, refit, se, rows, clusters)
-
-
-_PROBLEMS: dict[str, Callable[[FitResult], _Problem]] = {
-    "ols": _ls_problem, "huber": _m_problem, "bisquare": _m_problem, "mm": _mm_problem,
-}
+def resampling(result: FitResult) -> Resampling:
+    """The fit's method set up for the bootstrap, from the arrays and settings the result holds."""
+    design, frame = result.design, result.data
+    if design is None or frame is None:
+        raise OptionError("this result carries no design matrix; fit it with powerlaw_stats.fit")
+    m = METHODS[result.method]
+    if m.resample is None:
+        raise OptionError(f"method {m.name!r} has no wild bootstrap yet")
+    problem = Problem(x=design.x, y=design.y, prior_weights=result.prior_weights, column_names=design.column_names,
+                      intercept=design.intercept, settings=result.settings,
+                      clusters={name: frame[name].to_numpy() for name in result.cluster})
+    estimate = Estimate(coef=result.params.to_numpy(), scale=float(result.scale), df_resid=result.df_resid,
+                        tuning=result.tuning, s_coef=result.s_estimate)
+    return m.resample(problem, estimate)
 
 
 # ----------------------------------------------------------------------------- the bootstrap
@@ -261,13 +99,10 @@ def wild_bootstrap(
     >>> bool(lo < res.params["I(log2(TS) - IXMin)"] < hi)
     True
     """
-    level = result.level if level is None else level
-    check_level(level)
-    if int(n_boot) < 2:
-        raise OptionError(f"the bootstrap needs at least 2 replications, got {n_boot!r}")
-    if result.design is None:
-        raise OptionError("this result carries no design matrix; fit it with powerlaw_stats.fit")
-    problem = _PROBLEMS[result.method](result)
+    level = check_level(result.level if level is None else level)
+    check_count(n_boot, "the number of bootstrap replications", 2)
+    check_option(weights, BootWeights, "bootstrap weights")
+    problem = resampling(result)
     draw_codes = None if problem.clusters is None else problem.clusters.terms[0][1]
     se0 = problem.se(problem.fitted[None] + problem.resid[None], problem.coef[None])[0]
     draws, stud, failed = _replicate(problem, int(n_boot), weights, seed, draw_codes)
@@ -275,7 +110,7 @@ def wild_bootstrap(
     return _summarise(result, kept_names, problem.coef, se0, draws, stud, failed, int(n_boot), weights, seed, level)
 
 
-def _replicate(problem: _Problem, n_boot: int, kind: str, seed: int, codes: np.ndarray | None):
+def _replicate(problem: Resampling, n_boot: int, kind: str, seed: int, codes: np.ndarray | None):
     rng = np.random.default_rng(seed)
     n, p = problem.xw.shape
     n_draw = n if codes is None else int(codes.max()) + 1
@@ -298,8 +133,6 @@ def _summarise(result, names, coef, se0, draws, stud, failed, n_boot, kind, seed
     if len(draws) < 2:
         raise OptionError(f"{failed} of {n_boot} bootstrap refits failed; the bootstrap is not usable on this fit")
     alpha = 1 - level
-    from ..results import ci_labels
-
     labels = ci_labels(level)
     b = len(draws)
     q_lo, q_hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)

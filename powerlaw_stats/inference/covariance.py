@@ -1,82 +1,19 @@
-"""Covariances and the t machinery: classic, HC0/HC1/HC3, cluster CR1/CR3 (one or two ways, for
-least squares and M-estimates), and MASS's rlm formula.
+"""Covariances of least squares and M-estimates: classic, HC0/HC1/HC3, cluster CR1/CR3, MASS's rlm.
 
-Tails come from :mod:`powerlaw_stats.inference.distributions`, which needs no scipy: importing
-``scipy.special`` alone would cost more than the whole fit.
+One sandwich implementation serves every estimator and every caller (a single fit, a batch of
+simulated trials, bootstrap replicates): :func:`sandwich_many` takes the whitened design and each
+trial's scores. The classic covariances are R's own: ``lm``'s and ``summary.rlm``'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from ..errors import OptionError, SingularDesignError
 from ..estimation.norms import Norm
-from .distributions import chi2_sf as _chi2_sf
-from .distributions import t_ppf, t_sf2
-
-VcovKind = Literal["classic", "HC0", "HC1", "HC3"]
-VCOV_KINDS: tuple[str, ...] = ("classic", "HC0", "HC1", "HC3")
-
-
-@dataclass(frozen=True)
-class TTests:
-    """t statistics, two-sided p-values and a confidence interval at ``level``."""
-
-    tvalues: np.ndarray
-    pvalues: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    level: float
-
-
-def t_quantile(level: float, df: float) -> float:
-    """The two-sided Student t critical value: ``qt((1 + level) / 2, df)``.
-
-    Examples
-    --------
-    >>> round(t_quantile(0.95, 10), 6)
-    2.228139
-    """
-    return t_ppf(0.5 + level / 2, df)
-
-
-def t_tests(params: np.ndarray, bse: np.ndarray, df: float, level: float = 0.95) -> TTests:
-    """Wald t tests with Student t tails, as R's ``summary.lm`` and ``confint`` compute them.
-
-    Examples
-    --------
-    >>> t = t_tests(np.array([2.0]), np.array([1.0]), df=10)
-    >>> round(float(t.pvalues[0]), 6)
-    0.073388
-    """
-    check_level(level)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tvalues = params / bse
-    pvalues = t_sf2(df, tvalues)
-    q = t_quantile(level, df)
-    return TTests(tvalues, pvalues, params - q * bse, params + q * bse, level)
-
-
-def check_level(level: float) -> None:
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise OptionError(f"confidence level must be between 0 and 1 (e.g. 0.95), got {level!r}")
-
-
-def chi2_sf(statistic: float, df: float) -> float:
-    """Upper tail of the chi-square distribution.
-
-    Examples
-    --------
-    >>> round(chi2_sf(3.841458820694124, 1), 6)
-    0.05
-    """
-    return _chi2_sf(statistic, df)
-
-
-# ----------------------------------------------------------------------------- least squares
+from ..options import CLUSTER_KINDS, SANDWICH_KINDS, check_option
 
 
 def classic_cov(xtx_inv: np.ndarray, resid_w: np.ndarray, df_resid: float) -> np.ndarray:
@@ -84,52 +21,9 @@ def classic_cov(xtx_inv: np.ndarray, resid_w: np.ndarray, df_resid: float) -> np
     return xtx_inv * (resid_w @ resid_w / df_resid)
 
 
-def hc_cov(xw: np.ndarray, xtx_inv: np.ndarray, resid_w: np.ndarray, kind: str) -> np.ndarray:
-    """White's heteroscedasticity-consistent covariances on the whitened problem (sandwich's HC).
-
-    ``xw`` holds only the kept (non-aliased) whitened columns.
-    """
-    n, p = xw.shape
-    leverage = np.einsum("ij,jk,ik->i", xw, xtx_inv, xw)
-    omega = {
-        "HC0": lambda: resid_w**2,
-        "HC1": lambda: resid_w**2 * n / (n - p),
-        "HC3": lambda: resid_w**2 / (1 - leverage) ** 2,
-    }[kind]()
-    bread = xtx_inv @ xw.T
-    return (bread * omega) @ bread.T
-
-
-def cluster_cov(xw: np.ndarray, xtx_inv: np.ndarray, resid_w: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """CR1 cluster-robust covariance: G/(G−1)·(n−1)/(n−p) times the clustered sandwich."""
-    codes, n_groups = _group_codes(groups)
-    if n_groups < 2:
-        raise OptionError("cluster-robust covariance needs at least two clusters")
-    scores = xw * resid_w[:, None]
-    summed = np.zeros((n_groups, xw.shape[1]))
-    np.add.at(summed, codes, scores)
-    n, p = xw.shape
-    factor = n_groups / (n_groups - 1) * (n - 1) / (n - p)
-    return factor * xtx_inv @ (summed.T @ summed) @ xtx_inv
-
-
 def _group_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
     _, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     return codes.ravel(), int(codes.max()) + 1 if codes.size else 0
-
-
-def ls_covariance(
-    xw: np.ndarray, xtx_inv: np.ndarray, resid_w: np.ndarray, df_resid: float,
-    vcov: str = "classic", cluster: np.ndarray | None = None,
-) -> np.ndarray:
-    """The least-squares covariance asked for: classic, an HC kind, or CR1 when clustered."""
-    if cluster is not None:
-        return cluster_cov(xw, xtx_inv, resid_w, cluster)
-    if vcov not in VCOV_KINDS:
-        raise OptionError(f"unknown vcov {vcov!r}; choose one of {', '.join(VCOV_KINDS)}")
-    if vcov == "classic":
-        return classic_cov(xtx_inv, resid_w, df_resid)
-    return hc_cov(xw, xtx_inv, resid_w, vcov)
 
 
 # ----------------------------------------------------------------------------- M-estimation
@@ -164,12 +58,8 @@ def rlm_sigma(
 
 # ----------------------------------------------------------------------------- sandwiches, batched
 
-SandwichKind = Literal["HC0", "HC1", "HC3", "CR1", "CR3"]
-CLUSTER_KINDS: tuple[str, ...] = ("CR1", "CR3")
-SANDWICH_KINDS: tuple[str, ...] = ("HC0", "HC1", "HC3", *CLUSTER_KINDS)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Clusters:
     """Cluster codes for one- or two-way clustering.
 
@@ -182,6 +72,7 @@ class Clusters:
 
     @property
     def n_groups(self) -> tuple[int, ...]:
+        """How many clusters each term has."""
         return tuple(int(codes.max()) + 1 for _, codes in self.terms)
 
 
@@ -258,16 +149,23 @@ def sandwich_many(
         part = _CLUSTER_PARTS[kind]
         cov = sum(sign * part(xw, xx, score_resid, dpsi, bread, bread_inv, codes) for sign, codes in clusters.terms)
         return cov if len(clusters.terms) == 1 else _clip_negative(cov)
-    if kind not in SANDWICH_KINDS:
-        raise OptionError(f"unknown vcov {kind!r}; choose one of classic, {', '.join(SANDWICH_KINDS)}")
-    omega = score_resid**2
-    if kind == "HC1":
-        omega = omega * n / (n - p)
-    elif kind == "HC3":
-        lev = np.einsum("nj,tjk,nk->tn", xw, bread_inv, xw) * (1.0 if dpsi is None else np.atleast_2d(dpsi))
-        omega = omega / (1 - lev) ** 2
+    check_option(kind, SANDWICH_KINDS, "vcov")
+    omega = _HC_OMEGA[kind](score_resid**2, xw, bread_inv, dpsi)
     meat = (omega @ xx).reshape(-1, p, p)
     return bread_inv @ meat @ bread_inv
+
+
+def _hc3_omega(squares: np.ndarray, xw: np.ndarray, bread_inv: np.ndarray, dpsi: np.ndarray | None) -> np.ndarray:
+    lev = np.einsum("nj,tjk,nk->tn", xw, bread_inv, xw) * (1.0 if dpsi is None else np.atleast_2d(dpsi))
+    return squares / (1 - lev) ** 2
+
+
+# kind -> the squared scores weighted as that HC kind weighs them (White's, n/(n-p), 1/(1-h)^2)
+_HC_OMEGA = {
+    "HC0": lambda squares, xw, bread_inv, dpsi: squares,
+    "HC1": lambda squares, xw, bread_inv, dpsi: squares * xw.shape[0] / (xw.shape[0] - xw.shape[1]),
+    "HC3": _hc3_omega,
+}
 
 
 def _clip_negative(cov: np.ndarray) -> np.ndarray:

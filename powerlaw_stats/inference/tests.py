@@ -1,8 +1,9 @@
-"""Breusch–Pagan tests for heteroscedasticity: lmtest's forms and the whitened one.
+"""Tests on a fit: Wald t tests with R's tails and intervals, and Breusch–Pagan for heteroscedasticity.
 
-For a weighted fit lmtest tests the raw residuals, whose variance the weights already model, so a
-correctly specified weighted model is rejected almost always. The whitened test asks the right
-question (is the variance of √w·e constant?) and is the default for weighted fits.
+Breusch–Pagan comes in lmtest's forms and the whitened one. For a weighted fit lmtest tests the
+raw residuals, whose variance the weights already model, so a correctly specified weighted model
+is rejected almost always. The whitened test asks the right question (is the variance of √w·e
+constant?) and is the default for weighted fits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,50 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..estimation.least_squares import least_squares
-from .covariance import chi2_sf
+from ..options import check_level
+from .distributions import chi2_sf, t_ppf, t_sf2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TTests:
+    """t statistics, two-sided p-values and a confidence interval at ``level``."""
+
+    tvalues: np.ndarray
+    pvalues: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    level: float
+
+
+def t_quantile(level: float, df: float) -> float:
+    """The two-sided Student t critical value: ``qt((1 + level) / 2, df)``.
+
+    Examples
+    --------
+    >>> round(t_quantile(0.95, 10), 6)
+    2.228139
+    """
+    return t_ppf(0.5 + level / 2, df)
+
+
+def t_tests(params: np.ndarray, bse: np.ndarray, df: float, level: float = 0.95) -> TTests:
+    """Wald t tests with Student t tails, as R's ``summary.lm`` and ``confint`` compute them.
+
+    Examples
+    --------
+    >>> t = t_tests(np.array([2.0]), np.array([1.0]), df=10)
+    >>> round(float(t.pvalues[0]), 6)
+    0.073388
+    """
+    check_level(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tvalues = params / bse
+    pvalues = t_sf2(df, tvalues)
+    q = t_quantile(level, df)
+    return TTests(tvalues=tvalues, pvalues=pvalues, ci_low=params - q * bse, ci_high=params + q * bse, level=level)
+
+
+# ----------------------------------------------------------------------------- Breusch-Pagan
 
 BP_METHODS = {
     (True, False): "studentized Breusch-Pagan test (Koenker; lmtest)",
@@ -22,7 +66,7 @@ BP_METHODS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestResult:
     """A test statistic with its reference distribution's degrees of freedom and p-value."""
 
@@ -34,6 +78,7 @@ class TestResult:
     method: str
 
     def to_dict(self) -> dict:
+        """The test as ``fit --format json`` and results.json hold it."""
         return {"statistic": self.statistic, "df": self.df, "p_value": self.pvalue, "method": self.method}
 
 
@@ -67,4 +112,4 @@ def bp_statistic(z: np.ndarray, resid: np.ndarray, w0: np.ndarray, studentize: b
     ess = fitted_w @ fitted_w
     stat = n * ess / (g @ g) if studentize else 0.5 * ess
     df = float(aux.rank - 1)
-    return TestResult(float(stat), df, chi2_sf(stat, df), BP_METHODS[(studentize, whitened)])
+    return TestResult(statistic=float(stat), df=df, pvalue=chi2_sf(stat, df), method=BP_METHODS[(studentize, whitened)])

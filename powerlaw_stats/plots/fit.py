@@ -19,27 +19,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, OptionError
+from ..estimation.methods import label_words
 from ..files import write_atomic
 from ..formula import factor_levels, parse
+from ..options import PlotKind
 from ..results import FitResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-PlotKind = Literal["curves", "qq", "hist", "resid", "weights"]
 FORMATS: tuple[str, ...] = ("png", "svg")
 SIZE_NAMES: tuple[str, ...] = ("TS", "train_size")  # preferred x of a learning curve
 LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "^", "s", "D")
 DODGE = 0.035  # log2 units: points of different effect levels at one size are nudged apart to stay visible
-METHOD_NAMES = {"ols": "least squares", "huber": "Huber IRWLS", "bisquare": "bisquare IRWLS", "mm": "MM"}
 
 # a response in logs is drawn back in its data units: name or pattern -> (label, inverse)
 _NAMED_LOGS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
@@ -123,7 +123,7 @@ def normal_quantiles(n: int) -> np.ndarray:
 
 def _method_label(result: FitResult) -> str:
     weighted = "weighted " if result.is_weighted and result.method == "ols" else ""
-    return weighted + METHOD_NAMES[result.method]
+    return weighted + label_words(result.method, "figure")
 
 
 # ----------------------------------------------------------------------------- QQ and histogram

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import OptionError
+from ..estimation.methods import label_words
 from ..files import write_atomic
 from ..formula import find_term
-from ..simulation.simulate import label_words
 from .fit import FORMATS, _figure, to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 TRUTH_COLOUR = "#2ca02c"  # green: what the estimator should hit (truth; the measured SE)
 MEAN_COLOUR = "#d62728"  # red: what it hit on average (mean estimate; mean estimated SE)
-ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber IRWLS", "bisquare": "bisquare IRWLS", "mm": "MM"}
 ESTIMATOR_MARKERS = ("o", "s", "^", "D", "v")
 __all__ = ["FORMATS", "estimate_histogram", "estimator_panels", "panel_files", "se_histogram", "summary_figure",
            "to_bytes", "write_figures"]
@@ -63,7 +62,7 @@ def estimator_name(label: str) -> str:
     >>> estimator_name("huber+CR1"), estimator_name("mm")
     ('Huber IRWLS with CR1 SEs', 'MM')
     """
-    return label_words(label, ESTIMATOR_NAMES)
+    return label_words(label, "figure")
 
 
 def _label(sim: SimulationResult, estimator: str) -> str:

@@ -15,17 +15,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning
+from ..estimation.methods import DEFAULT_SIMULATED, METHODS, label_words
 from ..fitting import breusch_pagan, fit
-from ..inference.tests import TestResult
+from ..inference.bootstrap import wild_bootstrap
+from ..inference.distributions import t_sf2
+from ..inference.tests import TestResult, t_quantile
+from ..options import SeLabel
 from ..plots.fit import CurveLayout
 from ..results import FitResult
-from ..simulation.simulate import label_words, variant_label
 
-ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
+ESTIMATORS: tuple[str, ...] = tuple(METHODS)  # every fit the report shows
 # estimators the simulation checks by default: MM's batched fit costs about 25 times the other three
 # together per trial, which would put the default report far past its time budget; --sim-estimators adds it
-SIM_ESTIMATORS: tuple[str, ...] = ("ols", "huber", "bisquare")
-ESTIMATOR_NAMES = {"ols": "least squares", "huber": "Huber", "bisquare": "bisquare", "mm": "MM"}
+SIM_ESTIMATORS: tuple[str, ...] = DEFAULT_SIMULATED
 
 
 # ----------------------------------------------------------------------------- estimator and covariance labels
@@ -39,7 +41,7 @@ def estimator_name(label: str) -> str:
     >>> estimator_name("ols"), estimator_name("bisquare+CR1")
     ('least squares', 'bisquare with CR1 SEs')
     """
-    return label_words(label, ESTIMATOR_NAMES)
+    return label_words(label, "prose")
 
 
 # ----------------------------------------------------------------------------- fits
@@ -85,7 +87,7 @@ class Fits:
 
     def label(self, method: str) -> str:
         """The label of the SE the tables show for ``method``: ``"ols"`` or ``"ols+CR1"``."""
-        return variant_label(method, self.covariance.kind if self.covariance else "classic")
+        return str(SeLabel(method, self.covariance.kind if self.covariance else "classic"))
 
     @property
     def variants(self) -> dict[str, FitResult]:
@@ -113,8 +115,6 @@ def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float
 
 def bootstrap_fits(fits: Fits, n_boot: int, weights: str, seed: int) -> Fits:
     """Each shown fit with its wild (cluster) bootstrap, as ``fit(..., bootstrap=n_boot, seed=seed)`` gives it."""
-    from ..inference.bootstrap import wild_bootstrap
-
     boot = {m: dataclasses.replace(r, bootstrap=wild_bootstrap(r, n_boot, weights, seed=seed)) for m, r in fits.results.items()}
     return dataclasses.replace(fits, results=boot)
 
@@ -351,9 +351,6 @@ def calibrated_test(coef: Mapping[str, float], verdict: Verdict, realistic: Sequ
     >>> round(c.std_error, 4), round(c.t_value, 2)
     (0.01, -3.0)
     """
-    from ..inference.covariance import t_quantile
-    from ..inference.distributions import t_sf2
-
     ratios = [c.se_ratio for c in verdict.checks
               if c.estimator == verdict.recommended and c.scenario in realistic and c.judged]
     if verdict.recommended in verdict.trusted or not ratios or min(ratios) >= 1:

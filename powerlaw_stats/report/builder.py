@@ -7,7 +7,6 @@ error never leaves a half-written report behind.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -21,20 +20,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import __version__
 from ..data import datasets
-from ..data.frame import model_frame
+from ..data.frame import Inputs, model_frame
 from ..errors import OptionError
 from ..files import current_umask
-from ..fitting import FitOptions, cluster_names
+from ..fitting import fit_options
+from ..formats import to_json
 from ..formula import parse
-from ..inference.bootstrap import BOOT_WEIGHTS
-from ..inference.covariance import CLUSTER_KINDS, check_level
+from ..options import CLUSTER_KINDS, BootWeights, check_level, check_option, split_names
 from ..plots.fit import curve_layout
 from .analysis import (
-    ESTIMATOR_NAMES,
     ESTIMATORS,
     SIM_ESTIMATORS,
     Calibrated,
+    agreement,
     bootstrap_fits,
     calibrated_test,
     fit_all,
@@ -77,8 +77,6 @@ class Report:
 
     def html(self) -> str:
         """The page: one file, its CSS inline and its figures as data URIs, so it opens offline."""
-        from .. import __version__
-
         template = string.Template(resources.files(__package__).joinpath("template.html").read_text("utf-8"))
         css = resources.files(__package__).joinpath("style.css").read_text("utf-8")
 
@@ -95,7 +93,7 @@ class Report:
         return "\n".join(head) + "\n\n" + "\n\n".join(s.md() for s in self.sections) + "\n"
 
     def json(self) -> str:
-        return json.dumps(self.results, indent=2, allow_nan=False, default=_jsonable) + "\n"
+        return to_json(self.results)
 
     def write(self, out: str | Path) -> Path:
         """Write ``index.html``, ``report.md``, ``results.json`` and ``figures/`` into ``out``, atomically.
@@ -129,12 +127,6 @@ def _esc(text: str) -> str:
     import html
 
     return html.escape(text, quote=False)
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def check_target(out: Path) -> None:
@@ -235,32 +227,31 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
 
 def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
     """The cluster columns and the tables' covariance (CR1 by default with a cluster), checked as ``fit`` checks them."""
-    names = cluster_names(cluster)
+    names = split_names(cluster, "cluster columns")
     if vcov is not None and vcov not in CLUSTER_KINDS:
         raise OptionError(f"--vcov {vcov!r}: the report's tables take a cluster-robust covariance, "
                           f"{' or '.join(CLUSTER_KINDS)}, with --cluster COL")
     kind = vcov or ("CR1" if names else None)
     for method in ESTIMATORS:
-        FitOptions(method, vcov=kind or "classic", cluster=names)
+        fit_options(method, vcov=kind or "classic", cluster=names)  # type: ignore[arg-type]
     return names, kind
 
 
 def _check_bootstrap(n_boot, weights: str) -> tuple[int, str]:
     if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 0 or n_boot == 1:
         raise OptionError(f"--bootstrap {n_boot}: give 0 (none) or at least 2 replications, e.g. 999")
-    if weights not in BOOT_WEIGHTS:
-        raise OptionError(f"--bootstrap-weights {weights!r}: choose one of {', '.join(BOOT_WEIGHTS)}")
+    check_option(weights, BootWeights, "--bootstrap-weights", message="{what} {value!r}: choose one of {values}")
     return int(n_boot), weights
 
 
 def _check_estimators(names: Sequence[str]) -> tuple[str, ...]:
     """The simulation's estimators: known to the report's fits, at least one, each once, in the fits' order."""
     names = [names] if isinstance(names, str) else list(names)
-    unknown = [n for n in names if n not in ESTIMATOR_NAMES]
+    unknown = [n for n in names if n not in ESTIMATORS]
     if unknown or not names:
         raise OptionError(f"--sim-estimators: unknown estimator {', '.join(map(repr, unknown)) or '(none given)'}; "
-                          f"choose from {', '.join(ESTIMATOR_NAMES)}")
-    return tuple(e for e in ESTIMATOR_NAMES if e in names)
+                          f"choose from {', '.join(ESTIMATORS)}")
+    return tuple(e for e in ESTIMATORS if e in names)
 
 
 def build_report(
@@ -334,8 +325,8 @@ def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]
     constants computed on the whole table (IXMin before --where) keep their values.
     """
     parsed = parse(inputs.formula)
-    mf = model_frame(inputs.data, parsed.variables, weights=inputs.weights, where=inputs.where, let=inputs.let,
-                     extra_columns=list(inputs.cluster))
+    mf = model_frame(Inputs(data=inputs.data, weights=inputs.weights, where=inputs.where, let=inputs.let),
+                     parsed.variables, extra_columns=inputs.cluster)
     scalars = {k: v for k, v in mf.namespace.items() if np.ndim(v) == 0 and k not in mf.frame.columns}
     return mf.frame.assign(**scalars).reset_index(drop=True), mf.source_rows, dict(mf.dropped)
 
@@ -366,7 +357,7 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
         return None
     best = fits.variants[verdict.recommended]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
-    return calibrated_test(best.coefficient(term).__dict__, verdict, realistic, best.df_resid, level)
+    return calibrated_test(best.coefficient(term).to_dict(), verdict, realistic, best.df_resid, level)
 
 
 def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
@@ -394,8 +385,6 @@ def _title(an: Analysis) -> str:
 
 def results_document(inputs: ReportInputs, an: Analysis) -> dict:
     """Every number the page shows, by section."""
-    from .. import __version__
-
     fits = {m: {**r.to_dict("t", breusch_pagan=an.bp.main if m == "ols" else None), **_robust_doc(r)}
             for m, r in an.fits.results.items()}
     return {
@@ -417,7 +406,7 @@ def _robust_doc(result) -> dict:
     """What section 4 says of a robust fit beyond ``fit --format json``: tuning, control, weights."""
     if result.method == "ols":
         return {}
-    control = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in (result.control or {}).items()}
+    control = result.control_dict()
     return {"tuning": result.tuning, "control": control, "weights_summary": weight_summary(result)}
 
 
@@ -431,9 +420,7 @@ def _bootstrap_settings(inputs: ReportInputs) -> dict | None:
 def _conclusion_doc(an: Analysis) -> dict | None:
     if an.effect is None:
         return None
-    from .analysis import agreement
-
-    rows = {label: r.coefficient(an.effect).__dict__ for label, r in an.fits.variants.items()}
+    rows = {label: r.coefficient(an.effect).to_dict() for label, r in an.fits.variants.items()}
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
             "believe": an.verdict.recommended if an.verdict else None,

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import OptionError, PowerlawStatsError
+from ..data.schema import runs_per_size
+from ..errors import PowerlawStatsError
+from ..formats import jsonable
+from ..simulation.designs import design_spec
+from ..simulation.simulate import simulate
 
 RESIDUAL_MODELS: tuple[str, ...] = ("normal", "skewed-hetero")
 DESIGNS: tuple[str, ...] = ("n", "min4")
@@ -79,13 +83,6 @@ def designs_for(frame: pd.DataFrame, formula: str, weights: str | None, term: st
     return DESIGNS, ()
 
 
-# what the schema's `trials` column holds under each design, from `n_splits`
-TRIAL_RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
-    "n": lambda n_splits: n_splits,
-    "min4": lambda n_splits: n_splits.clip(lower=4),
-}
-
-
 def data_design(frame: pd.DataFrame) -> str | None:
     """Which simulated design the data's own trials follow (``trials`` against ``n_splits``), if any.
 
@@ -100,7 +97,9 @@ def data_design(frame: pd.DataFrame) -> str | None:
     """
     if not {"n_splits", "trials"} <= set(frame.columns):
         return None
-    return next((d for d in DESIGNS if (TRIAL_RULES[d](frame["n_splits"]) == frame["trials"]).all()), None)
+    follows = (d for d in DESIGNS
+               if (runs_per_size(frame["n_splits"], design_spec(d, None).min_trials) == frame["trials"]).all())
+    return next(follows, None)
 
 
 def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
@@ -145,22 +144,13 @@ def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Ca
     return lambda done, of: progress(what, before + int(done), total)
 
 
-def _simulate_function():
-    try:
-        from ..simulation.simulate import simulate
-    except ImportError:
-        raise OptionError("this installation has no powerlaw_stats.simulate; run the report with --trials 0") from None
-    return simulate
-
-
 def _scenario(formula: str, data: TableLike, residuals: str, design: str, options: dict) -> Scenario:
-    simulate = _simulate_function()
     try:
         sim = simulate(formula, data, residuals=residuals, design=design, **options)
     except PowerlawStatsError as exc:
         raise type(exc)(f"simulation ({residuals} residuals, design {design}): {exc}") from None
     summary = sim.summary
-    rows = tuple({"estimator": r["estimator"], "term": r["term"], **{k: _plain(r[k]) for k in SUMMARY_FIELDS}}
+    rows = tuple({"estimator": r["estimator"], "term": r["term"], **{k: jsonable(r[k]) for k in SUMMARY_FIELDS}}
                  for r in summary.to_dict("records"))
     return Scenario(residuals, design, _description(sim), rows, sim)
 
@@ -168,7 +158,3 @@ def _scenario(formula: str, data: TableLike, residuals: str, design: str, option
 def _description(sim) -> str:
     parts = [getattr(sim, name, None) for name in ("residuals_description", "design_description")]
     return " ".join(p for p in parts if p)
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value

@@ -11,8 +11,8 @@ costs one layout pass instead of eight.
 
 from __future__ import annotations
 
+from ..options import SeLabel
 from ..plots import simulation as plots_simulation
-from ..simulation.simulate import split_label
 from .analysis import estimator_name
 from .blocks import Figure
 from .check import Scenario, SimulationCheck
@@ -73,12 +73,12 @@ def _by_estimator(labels: list[str]) -> list[list[str]]:
     """
     rows: dict[str, list[str]] = {}
     for label in labels:
-        rows.setdefault(split_label(label)[0], []).append(label)
+        rows.setdefault(SeLabel.parse(label).method, []).append(label)
     return list(rows.values())
 
 
 def _kinds(rows: list[list[str]]) -> list[str]:
-    return list(dict.fromkeys(split_label(label)[1] for labels in rows for label in labels))
+    return list(dict.fromkeys(SeLabel.parse(label).kind for labels in rows for label in labels))
 
 
 def _fixed_margins(fig, rows: int) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..estimation.methods import label_words
+from ..estimation.mm import MMControl
+from ..formats import ci_labels, num, p_is, pval
+from ..options import SeLabel
 from ..plots import fit as plots
-from ..results import FitResult, ci_labels
-from ..simulation.simulate import split_label
+from ..results import FitResult
 from .analysis import (
-    ESTIMATOR_NAMES,
     Calibrated,
     DataSummary,
     Fits,
@@ -47,39 +49,6 @@ class Analysis:
     calibrated: Calibrated | None  # the effect's test with the SE the simulation measured, when the reported one was too small
     example_note: str | None  # what the bundled example is, when the report runs on it
     synthetic: bool  # the data are invented, not real runs: the page warns
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def num(x: float, digits: int = 4) -> str:
-    """``digits`` significant figures; NA for missing (as R prints it).
-
-    Examples
-    --------
-    >>> num(-0.0325890841), num(float("nan"))
-    ('-0.03259', 'NA')
-    """
-    return "NA" if x is None or x != x else f"{x:.{digits}g}"
-
-
-def pval(p: float) -> str:
-    """p-values as R prints them, with R's floor of 2e-16."""
-    if p is None or p != p:
-        return "NA"
-    return "< 2e-16" if p < 2.2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
-
-
-def p_is(p: float) -> str:
-    """``p = 0.0057``, or ``p < 2e-16`` below R's floor.
-
-    Examples
-    --------
-    >>> p_is(0.00573), p_is(1e-30)
-    ('p = 0.00573', 'p < 2e-16')
-    """
-    text = pval(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def figure_block(name: str, fig, caption: str, alt: str) -> Figure:
@@ -148,7 +117,7 @@ def curves_section(an: Analysis) -> Section:
     fig = plots.learning_curves(res, effect=an.effect)
     lay = plots.curve_layout(res, an.effect)
     style = (f"line style and marker the level of `{lay.effect}`" if lay.effect else "one line style (no effect factor)")
-    caption = (f"Each point is a run; lines are the {plots.METHOD_NAMES['ols']} fit's power laws, one per group. "
+    caption = (f"Each point is a run; lines are the {label_words('ols', 'figure')} fit's power laws, one per group. "
                f"Colour marks the group, {style}. Both axes are logarithmic in the data's units ({lay.x}, "
                f"{lay.y_label}); points of different effect levels are nudged apart sideways to stay visible.")
     para = Para("A power law is a straight line on log-log axes. The model gives every group its own intercept and "
@@ -246,12 +215,12 @@ def irwls_section(an: Analysis) -> Section:
 
 
 def _irwls_blocks(an: Analysis, res: FitResult) -> list:
-    name = ESTIMATOR_NAMES[res.method]
+    name = label_words(res.method)
     ws = weight_summary(res)
     conv = (f"converged after {res.n_iter} iterations" if res.converged else
             f"did NOT converge in {res.n_iter} iterations; the estimates are the last iterate")
-    words = (f"{name[0].upper() + name[1:]} (tuning constant {res.tuning:g}, scale {res.control['scale_est']} "
-             f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {res.control['acc']:g}, limit {res.control['maxit']}). "
+    words = (f"{name[0].upper() + name[1:]} (tuning constant {res.tuning:g}, scale {res.scale_est} "
+             f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {res.control.acc:g}, limit {res.control.maxit}). "
              "Final weights: "
              f"{ws['down_weighted']} of {ws['n']} runs below full weight, {ws['below_half']} below one half, "
              f"{ws['rejected']} rejected (weight 0); smallest {num(ws['min_weight'], 3)}.")
@@ -273,10 +242,10 @@ def _irwls_blocks(an: Analysis, res: FitResult) -> list:
 def _s_start(res: FitResult) -> str:
     """For MM: where its start and fixed scale came from."""
     c = res.control
-    if "s_tuning" not in c:
+    if not isinstance(c, MMControl):
         return ""
-    return (f", fixed from an S-estimate with bisquare c = {c['s_tuning']:g} (50 % breakdown) on "
-            f"{c.get('n_resample', '?')} subsamples, seed {c.get('seed', '?')}")
+    return (f", fixed from an S-estimate with bisquare c = {c.s_tuning:g} (50 % breakdown) on "
+            f"{c.n_resample} subsamples, seed {res.seed}")
 
 
 # ----------------------------------------------------------------------------- 5. simulation
@@ -332,12 +301,12 @@ def _variant_bullet(an: Analysis) -> list[str]:
 
 def unsimulated(an: Analysis) -> list[str]:
     """Estimators the report fitted that the simulation did not check."""
-    done = {split_label(c.estimator)[0] for c in an.verdict.checks} if an.verdict else set()
+    done = {SeLabel.parse(c.estimator).method for c in an.verdict.checks} if an.verdict else set()
     return [m for m in an.fits.results if m not in done] if an.verdict else []
 
 
 def _names(methods: Sequence[str]) -> str:
-    return " and ".join(ESTIMATOR_NAMES.get(m, m) for m in methods)
+    return " and ".join(label_words(m) for m in methods)
 
 
 def _verdict_table(an: Analysis) -> Table:
@@ -386,7 +355,7 @@ def conclusion_section(an: Analysis) -> Section:
     if an.effect is None:
         return Section("conclusion", "6. Conclusion", (Note(
             "No effect term was named. Pass `--effect TERM` (one of the table's terms) for a conclusion about it.", "warn"),))
-    rows = {label: r.coefficient(an.effect).__dict__ for label, r in an.fits.variants.items()}
+    rows = {label: r.coefficient(an.effect).to_dict() for label, r in an.fits.variants.items()}
     agree = agreement({m: {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"]}
                        for m, r in rows.items()}, 1 - an.level)
     lo, hi = ci_labels(an.level)
@@ -413,8 +382,8 @@ def bootstrap_blocks(an: Analysis) -> list:
     lo, hi = ci_labels(an.level)
     header = ("estimator", "estimate", "bootstrap SE", f"studentized {lo}", f"studentized {hi}", "studentized p",
               f"percentile {lo}", f"percentile {hi}", "percentile p", "failed")
-    rows = tuple((ESTIMATOR_NAMES[m], *_bootstrap_row(b, an.effect)) for m, b in boots.items())
-    strong = tuple(i for i, m in enumerate(boots) if m == split_label(believed(an))[0])
+    rows = tuple((label_words(m), *_bootstrap_row(b, an.effect)) for m, b in boots.items())
+    strong = tuple(i for i, m in enumerate(boots) if m == SeLabel.parse(believed(an)).method)
     caption = _bootstrap_caption(next(iter(boots.values())), an.effect)
     return [Heading("Wild bootstrap"), Table(header, rows, caption, code_labels=False, strong_rows=strong)]
 
@@ -454,7 +423,7 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
 
 def _bootstrap_words(an: Analysis, best: str) -> list[str]:
     """The believed estimator's bootstrap in words, beside its t-based test."""
-    method = split_label(best)[0]
+    method = SeLabel.parse(best).method
     b = an.fits.results[method].bootstrap
     if b is None:
         return []
@@ -462,7 +431,7 @@ def _bootstrap_words(an: Analysis, best: str) -> list[str]:
     plo, phi = b.ci_percentile.loc[an.effect]
     alpha = 1 - an.level
     same = (b.pvalues_studentized[t] < alpha) == (an.fits.variants[best].pvalues[t] < alpha)
-    return [f"The wild {'cluster ' if b.cluster else ''}bootstrap of {ESTIMATOR_NAMES[method]} ({b.n_boot} replications, "
+    return [f"The wild {'cluster ' if b.cluster else ''}bootstrap of {label_words(method)} ({b.n_boot} replications, "
             f"{b.weights} weights) gives the studentized {an.level:.0%} interval {num(lo)} to {num(hi)}, "
             f"{p_is(b.pvalues_studentized[t])}, and the percentile interval {num(plo)} to {num(phi)}, "
             f"{p_is(b.pvalues_percentile[t])}. The studentized one is the better guide (docs/inference.md); it "

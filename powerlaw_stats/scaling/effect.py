@@ -15,28 +15,29 @@ the factor's estimates are the seed's to rounding.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..data.frame import load, missing_column_message, model_frame
+from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
+from ..data.schema import SCHEMA_FACTORS
 from ..errors import DataError, OptionError
 from ..fitting import fit
+from ..formats import json_float
 from ..formula import same_term
-from ..results import FitResult
+from ..options import VcovKind, WeightType, split_names
+from ..results import Coefficient, FitResult
 
-# raw schema column -> the derived factor the schema gives it (see data.SCHEMA_COLUMNS)
-SCHEMA_FACTORS: dict[str, str] = {"mixup": "mix", "train_set": "TrainSet", "eval_set": "EvalSet"}
 # size column -> its log2 centred at the smallest size, in the seed's spelling
 SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(TS)-IXMin)",
                               "param": "I(log2(param)-IPMin)", "params": "I(log2(param)-IPMin)"}
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EffectEstimate:
     """The factor's change to the intercept or the slope at one of its levels (vs the reference level)."""
 
@@ -51,10 +52,12 @@ class EffectEstimate:
     ci_high: float
 
     def to_dict(self) -> dict:
-        return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        """The estimate as ``effect --format json`` lists it (non-finite numbers as null)."""
+        return {f.name: (json_float(v) if isinstance(v, float) else v)
+                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EffectResult:
     """What ``effect`` built and found.
 
@@ -87,14 +90,9 @@ class EffectResult:
             "formula": self.formula, "factor": self.factor, "factor_term": self.factor_term, "size_term": self.size_term,
             "groups": list(self.groups), "group_terms": list(self.group_terms), "dropped_groups": list(self.dropped_groups),
             "n_groups": self.n_groups, "shared_slope": self.shared_slope, "method": self.fit.method,
-            "nobs": self.fit.nobs, "df_resid": _num(self.fit.df_resid), "level": self.fit.level, "vcov": self.fit.vcov,
+            "nobs": self.fit.nobs, "df_resid": json_float(self.fit.df_resid), "level": self.fit.level, "vcov": self.fit.vcov,
             "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
         }
-
-
-def _num(x: float) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 # ----------------------------------------------------------------------------- formula
@@ -165,14 +163,14 @@ def effect(
     size: str = "TS",
     response: str = "log_err",
     method: str = "ols",
-    weights: str | Sequence[float] | np.ndarray | None = None,
-    weight_type: str = "inv.var",
-    vcov: str | None = None,
+    weights: WeightsLike = None,
+    weight_type: WeightType = "inv.var",
+    vcov: VcovKind | None = None,
     cluster: str | Sequence[str] | None = None,
     level: float = 0.95,
     where: str | None = None,
     let: Sequence[str] = (),
-    na: str = "drop",
+    na: NaPolicy = "drop",
 ) -> EffectResult:
     """Write, fit and read the effect model of ``factor`` over experiment ``groups``.
 
@@ -199,7 +197,7 @@ def effect(
     """
     group_cols = _group_columns(groups)
     raw = load(data)
-    frame = model_frame(raw, [], where=where, let=let, na=na).frame  # the rows --where keeps, with schema names
+    frame = model_frame(Inputs(data=raw, where=where, let=tuple(let), na=na), []).frame  # the rows --where keeps
     fterm, sterm = factor_term(factor, frame), size_term(size, frame)
     _check_groups(group_cols, frame)
     kept = [g for g in group_cols if frame[g].nunique(dropna=True) > 1]
@@ -210,19 +208,14 @@ def effect(
     result = fit(formula, raw, method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster,
                  level=level, where=where, let=let, na=na)
     intercept, slope = _estimates(result, fterm, sterm, shared_slope)
-    return EffectResult(formula, factor, fterm, sterm, tuple(kept), tuple(gterms),
-                        tuple(g for g in group_cols if g not in kept), _count_groups(result.data, kept), shared_slope,
-                        intercept, slope, result)
+    return EffectResult(formula=formula, factor=factor, factor_term=fterm, size_term=sterm, groups=tuple(kept),
+                        group_terms=tuple(gterms), dropped_groups=tuple(g for g in group_cols if g not in kept),
+                        n_groups=_count_groups(result.data, kept), shared_slope=shared_slope, intercept=intercept,
+                        slope=slope, fit=result)
 
 
 def _group_columns(groups: Sequence[str] | str | None) -> list[str]:
-    if groups is None:
-        return list(DEFAULT_GROUPS)
-    names = [groups] if isinstance(groups, str) else list(groups)
-    out = [n.strip() for part in names for n in str(part).split(",") if n.strip()]
-    if len(set(out)) != len(out):
-        raise OptionError(f"group columns repeat: {', '.join(out)}")
-    return out
+    return list(DEFAULT_GROUPS) if groups is None else list(split_names(groups, "group columns"))
 
 
 def _check_groups(groups: list[str], frame: pd.DataFrame) -> None:
@@ -245,9 +238,13 @@ def _estimates(result: FitResult, fterm: str, sterm: str, shared_slope: bool):
         raise DataError(f"the factor term {fterm!r} has no coefficients in the fit; does it take two values in the rows used?")
     sc = [] if shared_slope else [name for name, term in cols if same_term(term, f"{sterm}:{fterm}")]
     levels = [_level(name, fterm) for name in ic]
-    make = lambda kind, name, lev: EffectEstimate(kind, lev, *_row(result, name))  # noqa: E731
-    return (tuple(make("intercept", n, lev) for n, lev in zip(ic, levels)),
-            tuple(make("slope", n, lev) for n, lev in zip(sc, levels)))
+    return (tuple(_estimate("intercept", lev, result.coefficient(n)) for n, lev in zip(ic, levels)),
+            tuple(_estimate("slope", lev, result.coefficient(n)) for n, lev in zip(sc, levels)))
+
+
+def _estimate(kind: str, level: str, c: Coefficient) -> EffectEstimate:
+    return EffectEstimate(kind=kind, level=level, term=c.term, estimate=c.estimate, std_error=c.std_error,
+                          t_value=c.t_value, p_value=c.p_value, ci_low=c.ci_low, ci_high=c.ci_high)
 
 
 def _level(column: str, fterm: str) -> str:
@@ -255,7 +252,3 @@ def _level(column: str, fterm: str) -> str:
     prefix = "".join(fterm.split())
     return bare[len(prefix):] if bare.startswith(prefix) else bare
 
-
-def _row(result: FitResult, name: str) -> tuple:
-    c = result.coefficient(name)
-    return (c.term, c.estimate, c.std_error, c.t_value, c.p_value, c.ci_low, c.ci_high)

@@ -3,12 +3,13 @@
 From pilot data the planner takes the truth (the pilot's weighted least-squares coefficients, with
 the effect term set to the smallest change worth detecting, ``delta``) and a residual model learned
 from the pilot's residuals (:mod:`powerlaw_stats.simulation.residuals`, as :func:`powerlaw_stats.simulate`
-does). Each candidate design rebuilds the table in the schema's trial scheme: the pilot's
-configurations (training set, evaluation set, width, mixup, …) at the sizes from ``smallest`` up, with
-``max(n, K)`` runs at 1/n of the pool (K the minimum number of trials), for the first ``n_groups``
-experiment groups. Every row's error keeps the variance of the pilot configuration it copies (the
-nearest pilot size for a size the pilot lacks), exactly as :func:`powerlaw_stats.simulate` does for
-its rebuilt designs, so only the estimator's rows and weights follow the design.
+does); the trials run on simulate's engine (:mod:`powerlaw_stats.simulation.engine`). Each candidate
+design rebuilds the table in the schema's trial scheme: the pilot's configurations (training set,
+evaluation set, width, mixup, …) at the sizes from ``smallest`` up, with ``max(n, K)`` runs at 1/n
+of the pool (K the minimum number of trials), for the first ``n_groups`` experiment groups. Every
+row's error keeps the variance of the pilot configuration it copies (the nearest pilot size for a
+size the pilot lacks), exactly as :func:`powerlaw_stats.simulate` does for its rebuilt designs, so
+only the estimator's rows and weights follow the design.
 
 Power is the share of simulated studies whose ``level`` confidence interval for the effect excludes
 0. Cost is the total number of training images processed (train size × epochs, summed over the
@@ -18,21 +19,27 @@ distinct training runs; an evaluation set costs nothing), or GPU-hours at ``rate
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..data.frame import load, model_frame
+from ..data.datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
+from ..data.frame import Inputs, NaPolicy, WeightsLike, load, model_frame
+from ..data.schema import configuration_columns, runs_per_size, split_of
 from ..errors import DataError, OptionError
-from ..estimation.least_squares import IrwlsControl, least_squares
-from ..fitting import WEIGHT_TYPES, design_matrices
-from ..formula import DesignMatrices, parse
-from ..inference.covariance import check_level, t_quantile
-from ..simulation.residuals import RESIDUAL_MODELS, ResidualSource, configuration_columns, noise_factor, residual_model
-from ..simulation.simulate import CHUNK, ESTIMATORS, EstimatorOptions, term_indices
+from ..estimation.least_squares import least_squares
+from ..estimation.methods import Settings, batched, method, whiten_all
+from ..formats import json_float
+from ..formula import DesignMatrices, ParsedFormula, design_matrices, parse
+from ..inference.tests import t_quantile
+from ..options import ResidualName, WeightType, check_count, check_level, check_option, check_seed
+from ..simulation.designs import SimRows, noise_factor, rebuilt_rows
+from ..simulation.engine import Draws, Progress, run_chunks
+from ..simulation.residuals import RESIDUAL_MODELS, ResidualModel, residual_model, residual_source
+from ..simulation.simulate import term_indices
 
 DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
 # columns that change with the training size inside one configuration: a step-budget rule (the
@@ -40,13 +47,12 @@ DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
 SIZE_DEPENDENT: tuple[str, ...] = ("train_size", "n_splits", "epochs")
 DEFAULT_GROUP_BY: tuple[str, ...] = ("train_set", "eval_set")
 CANDIDATE = "__plan_candidate__"  # marks the candidate's rows in the frame built with the pilot
-Progress = Callable[[int, int], None]
 
 
 # ----------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Design:
     """A candidate study: smallest size, minimum (and maximum) runs per size, number of groups (None: the pilot's)."""
 
@@ -79,7 +85,7 @@ class Design:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DesignPower:
     """One candidate's simulated power and its cost.
 
@@ -113,11 +119,11 @@ class DesignPower:
                 "max_trials": d.max_trials, "n_groups": self.n_groups,
                 "sizes": list(self.sizes), "rows": self.rows, "runs": self.runs, "images": self.images,
                 "gpu_hours": self.gpu_hours, "power": self.power, "power_se": self.power_se,
-                "mean_estimate": _num(self.mean_estimate), "mean_se": _num(self.mean_se),
-                "sd_estimate": _num(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches}
+                "mean_estimate": json_float(self.mean_estimate), "mean_se": json_float(self.mean_se),
+                "sd_estimate": json_float(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanResult:
     """Every candidate's power and cost, and the cheapest one reaching the power wanted (or None)."""
 
@@ -156,15 +162,10 @@ class PlanResult:
                 "designs": [p.to_dict() for p in self.designs]}
 
 
-def _num(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 # ----------------------------------------------------------------------------- the pilot
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Pilot:
     """The pilot's rows, design, truth, residual model and what candidates need from it."""
 
@@ -174,40 +175,31 @@ class _Pilot:
     beta: np.ndarray
     effect_index: int
     estimate: float  # the effect's weighted least-squares estimate on the pilot
-    model: object
+    model: ResidualModel
     namespace_lets: tuple[str, ...]
     config: list[str]
     group_by: list[str]
 
 
-def _pilot(raw, parsed, frame_args: dict, effect: str, delta: float, residuals: str, group_by) -> _Pilot:
-    mf = model_frame(raw, parsed.variables, **frame_args)
+def _pilot(inputs: Inputs, parsed: ParsedFormula, effect: str, delta: float, residuals: str, group_by) -> _Pilot:
+    raw = inputs.data
+    mf = model_frame(inputs, parsed.variables)
     design = design_matrices(parsed, mf)
-    root = np.ones(len(design.y)) if mf.weights is None else np.sqrt(mf.weights)
-    ols = least_squares(design.x * root[:, None], design.y * root)
+    wh = whiten_all(design.x, mf.weights)
+    ols = least_squares(wh.xw, wh.response(design.y))
     if not ols.kept.all():
         aliased = [n for n, k in zip(design.column_names, ols.kept) if not k]
         raise DataError(f"the pilot's design is singular ({', '.join(aliased)} aliased); remove those terms")
     j = term_indices(design.column_names, effect)[0]
     beta = ols.coef.copy()
-    source = _residual_source(design, root, ols.coef)
+    source = residual_source(design.x, design.y, wh.root, ols.coef)  # as simulate learns it
     beta[j] = float(delta)
     pins = tuple(f"{k}={float(v)!r}" for k, v in mf.namespace.items() if k in ("IXMin", "IPMin"))
     used = raw.loc[mf.frame.index]
     config = [c for c in configuration_columns(used, parsed.regressors) if c not in SIZE_DEPENDENT]
     groups = [g for g in group_by if g in used.columns]
-    return _Pilot(used, design, mf.weights, beta, j, float(ols.coef[j]), residual_model(residuals, source), pins, config,
-                  groups)
-
-
-def _residual_source(design: DesignMatrices, root: np.ndarray, beta: np.ndarray) -> ResidualSource:
-    # as simulate learns it: whitened residuals of the truth fit on the rows with positive weight
-    pos = root > 0
-    xw = design.x[pos] * root[pos, None]
-    resid = root[pos] * (design.y[pos] - design.x[pos] @ beta)
-    df = int(pos.sum()) - design.x.shape[1]
-    leverage = np.einsum("ij,jk,ik->i", xw, least_squares(xw, np.zeros(len(xw))).xtx_inv, xw)
-    return ResidualSource(design.x[pos], resid, float(np.sqrt(resid @ resid / df)), leverage)
+    return _Pilot(raw=used, design=design, weights=mf.weights, beta=beta, effect_index=j, estimate=float(ols.coef[j]),
+                  model=residual_model(residuals, source), namespace_lets=pins, config=config, group_by=groups)
 
 
 # ----------------------------------------------------------------------------- candidate tables
@@ -269,12 +261,12 @@ def _size_rows(cell: pd.DataFrame, size: float, pool: float, design: Design) -> 
     at = cell.iloc[np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))]
     n = max(1, int(round(pool / size)))
     observed = np.isclose(at["train_size"].iloc[0], size)
-    k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else max(n, design.min_trials or 1)
+    k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else int(runs_per_size(n, design.min_trials or 1))
     k = k if design.max_trials is None else min(k, design.max_trials)
     # one row per (run, evaluation row of the template): runs cycle over the template's runs
     runs = at.groupby("trial", sort=True) if "trial" in at.columns else [(0, at)]
     templates = [rows for _, rows in runs]
-    out = pd.concat([templates[j % len(templates)].assign(trial=j, split=j % n) for j in range(k)], ignore_index=True)
+    out = pd.concat([templates[j % len(templates)].assign(trial=j, split=split_of(j, n)) for j in range(k)], ignore_index=True)
     dtype = cell["train_size"].dtype
     return out.assign(train_size=np.asarray(size).astype(dtype) if np.isclose(size, round(size)) else size,
                       n_splits=n, trials=k)
@@ -307,81 +299,81 @@ def _run_columns(table: pd.DataFrame, config: Sequence[str]) -> list[str]:
 # ----------------------------------------------------------------------------- power
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Sim:
     """What the trials need: settings shared by every candidate."""
 
     estimator: str
-    options: EstimatorOptions
+    settings: Settings
     n_trials: int
     seed: int
     level: float
 
 
-def effect_power(x_full: np.ndarray, x_fit: np.ndarray, j: int, weights, noise, beta, model, sim: _Sim,
-                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def effect_power(rows: SimRows, x_fit: np.ndarray, j: int, beta: np.ndarray, model: ResidualModel, sim: _Sim,
+                 progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimates, SEs and usable flags of coefficient ``j`` of ``x_fit`` over ``n_trials`` simulated studies.
 
-    Responses are ``x_full @ beta`` plus the residual model's whitened draws times ``noise`` (the
-    1/sqrt(w0) of the pilot row each row copies); chunk ``b`` draws from ``SeedSequence(seed, (b,))``
-    as :func:`powerlaw_stats.simulate` does, so the pilot design reproduces its trials exactly.
+    Responses are ``rows.x @ beta`` plus the residual model's whitened draws times ``rows.noise``
+    (the 1/sqrt(w0) of the pilot row each row copies), drawn and fitted on simulate's engine, so
+    the pilot design reproduces simulate's trials exactly.
     """
     total = sim.n_trials
     est, se, ok = np.full(total, np.nan), np.full(total, np.nan), np.zeros(total, bool)
-    mean = x_full @ beta
-    for b, start in enumerate(range(0, total, CHUNK)):
-        stop = min(start + CHUNK, total)
-        rng = np.random.default_rng(np.random.SeedSequence(sim.seed, spawn_key=(b,)))
-        y = mean + model.draw(rng, stop - start, x_full, None) * noise
-        fit = ESTIMATORS[sim.estimator](x_fit, y, weights, sim.options)
+    draws = Draws(mean=rows.x @ beta, x=rows.x, noise=rows.noise, model=model, seed=sim.seed)
+    fit_many = batched(method(sim.estimator, "estimator"))
+
+    def chunk(b: int, start: int, stop: int) -> None:
+        fit = fit_many(x_fit, draws.chunk(b, stop - start), rows.weights, sim.settings)
         good = np.asarray(fit.ok, bool)
         est[start:stop] = np.where(good, fit.coef[:, j], np.nan)
         se[start:stop] = np.where(good, fit.se[:, j], np.nan)
         ok[start:stop] = good
-        if progress is not None:
-            progress(stop - start)
+
+    run_chunks(total, chunk, progress)
     return est, se, ok
 
 
-def _design_power(pilot: _Pilot, design: Design, parsed, frame_args, sim: _Sim, rate, epochs, power_wanted,
-                  progress) -> DesignPower:
-    x_full, weights, noise, table = _candidate_arrays(pilot, design, parsed, frame_args)
-    root = np.ones(len(x_full)) if weights is None else np.sqrt(weights)
-    kept = least_squares(x_full * root[:, None], np.zeros(len(x_full))).kept
+def _design_power(pilot: _Pilot, design: Design, inputs: Inputs, parsed: ParsedFormula, sim: _Sim, rate, epochs,
+                  power_wanted: float, progress: Progress | None) -> DesignPower:
+    rows, table = _candidate_rows(pilot, design, inputs, parsed)
+    wh = whiten_all(rows.x, rows.weights)
+    kept = least_squares(wh.xw, np.zeros(len(rows.x))).kept
     if not kept[pilot.effect_index]:
         raise OptionError(f"design '{design.label}' cannot estimate {pilot.design.column_names[pilot.effect_index]}: "
                           "its column is zero or aliased there; keep the levels the effect needs")
     j = int(np.count_nonzero(kept[: pilot.effect_index]))
-    est, se, ok = effect_power(x_full, x_full[:, kept], j, weights, noise, pilot.beta, pilot.model, sim, progress)
-    df = int(np.count_nonzero(root)) - int(kept.sum())
+    est, se, ok = effect_power(rows, rows.x[:, kept], j, pilot.beta, pilot.model, sim, progress)
+    df = int(np.count_nonzero(wh.root)) - int(kept.sum())
     reject = np.abs(est[ok]) > t_quantile(sim.level, df) * se[ok]
     power = float(reject.mean()) if ok.any() else float("nan")
     runs, images = training_cost(table, _run_columns(table, pilot.config), epochs)
     sizes = tuple(sorted(float(s) for s in table["train_size"].unique()))
     groups = table[pilot.group_by].drop_duplicates().shape[0] if pilot.group_by else 1
-    return DesignPower(design, sizes, int(groups), len(x_full), runs, images,
-                       None if rate is None else images / rate / 3600.0, power,
-                       float(np.sqrt(power * (1 - power) / max(int(ok.sum()), 1))),
-                       float(np.nanmean(est)), float(np.nanmean(se)), float(np.nanstd(est, ddof=1)),
-                       int((~ok).sum()), bool(power >= power_wanted))
+    return DesignPower(design=design, sizes=sizes, n_groups=int(groups), rows=len(rows.x), runs=runs, images=images,
+                       gpu_hours=None if rate is None else images / rate / 3600.0, power=power,
+                       power_se=float(np.sqrt(power * (1 - power) / max(int(ok.sum()), 1))),
+                       mean_estimate=float(np.nanmean(est)), mean_se=float(np.nanmean(se)),
+                       sd_estimate=float(np.nanstd(est, ddof=1)), failures=int((~ok).sum()), reaches=bool(power >= power_wanted))
 
 
-def _candidate_arrays(pilot: _Pilot, design: Design, parsed, frame_args):
+def _candidate_rows(pilot: _Pilot, design: Design, inputs: Inputs, parsed: ParsedFormula) -> tuple[SimRows, pd.DataFrame]:
     if design.observed:
         w = pilot.weights
-        return pilot.design.x, w, noise_factor(w, len(pilot.design.x)), pilot.raw
+        rows = SimRows(x=pilot.design.x, weights=w, noise=noise_factor(w, len(pilot.design.x)), frame=pilot.raw)
+        return rows, pilot.raw
     table = candidate_table(pilot.raw, design, pilot.config, pilot.group_by)
     both = pd.concat([pilot.raw.assign(**{CANDIDATE: False}), table.assign(**{CANDIDATE: True})], ignore_index=True)
     both = both.drop(columns="__template__")
-    args = {**frame_args, "let": [*frame_args["let"], *pilot.namespace_lets], "extra_columns": [CANDIDATE]}
-    mf = model_frame(both, parsed.variables, **args)  # with the pilot's rows, every factor keeps all its levels
+    # with the pilot's rows, every factor keeps all its levels
+    mf = model_frame(inputs.replace(data=both, let=(*inputs.let, *pilot.namespace_lets)), parsed.variables,
+                     extra_columns=[CANDIDATE])
     dm = design_matrices(parsed, mf)
-    rows = mf.frame[CANDIDATE].to_numpy(bool)
-    if rows.sum() != len(table):
-        raise DataError(f"design '{design.label}': {len(table) - int(rows.sum())} rebuilt rows were dropped by --where or NA")
-    w = None if mf.weights is None else mf.weights[rows]
-    w0 = None if pilot.weights is None else pilot.weights[table["__template__"].to_numpy()]
-    return dm.x[rows], w, noise_factor(w0, int(rows.sum())), table
+    keep = mf.frame[CANDIDATE].to_numpy(bool)
+    if keep.sum() != len(table):
+        raise DataError(f"design '{design.label}': {len(table) - int(keep.sum())} rebuilt rows were dropped by --where or NA")
+    template = np.concatenate([np.full(len(pilot.raw), -1), table["__template__"].to_numpy()])[mf.frame.index]
+    return rebuilt_rows(mf, dm.x, keep, template, pilot.weights), table
 
 
 # ----------------------------------------------------------------------------- plan
@@ -418,12 +410,12 @@ def plan(
     delta: float,
     formula: str | None = None,
     effect: str | None = None,
-    weights: str | Sequence[float] | np.ndarray | None = None,
-    weight_type: str = "inv.var",
+    weights: WeightsLike = None,
+    weight_type: WeightType = "inv.var",
     power: float = 0.8,
     level: float = 0.95,
     estimator: str = "ols",
-    residuals: str = "normal",
+    residuals: ResidualName = "normal",
     smallest: Sequence[float] | None = None,
     min_trials: Sequence[int] | None = None,
     max_trials: Sequence[int] | None = None,
@@ -436,7 +428,7 @@ def plan(
     epochs: float | None = None,
     where: str | None = None,
     let: Sequence[str] = (),
-    na: str = "drop",
+    na: NaPolicy = "drop",
     progress: Progress | None = None,
 ) -> PlanResult:
     """Simulated power of candidate designs for detecting ``delta`` in ``effect``; the cheapest that reaches ``power``.
@@ -464,51 +456,41 @@ def plan(
     >>> res.designs[0].design.label, res.recommended is None or res.recommended.power >= 0.8
     ('pilot design', True)
     """
-    _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate)
-    from ..data.datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
-
+    sim = _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate)
+    inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let), na=na)
     formula = formula or EXAMPLE_FORMULA
     effect = effect or EXAMPLE_EFFECT
     parsed = parse(formula)
-    raw = load(data).reset_index(drop=True)
-    frame_args = {"weights": weights, "where": where, "let": list(let), "na": na}
-    pilot = _pilot(raw, parsed, frame_args, effect, delta, residuals, group_by)
+    inputs = inputs.replace(data=load(data).reset_index(drop=True))
+    pilot = _pilot(inputs, parsed, effect, delta, residuals, group_by)
     designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot, max_trials)
-    sim = _Sim(estimator, EstimatorOptions(weight_type, IrwlsControl()), int(n_trials), int(seed), float(level))
-    tick = _ticker(progress, len(designs) * int(n_trials))
-    results = tuple(_design_power(pilot, d, parsed, frame_args, sim, rate, epochs, power, tick) for d in designs)
+    results = tuple(_design_power(pilot, d, inputs, parsed, sim, rate, epochs, power,
+                                  _progress_of(progress, i * sim.n_trials, len(designs) * sim.n_trials))
+                    for i, d in enumerate(designs))
     reaching = [r for r in results if r.reaches]
     best = min(reaching, key=lambda r: (r.cost, -r.power)) if reaching else None
-    return PlanResult(results, best, formula, pilot.design.column_names[pilot.effect_index], float(delta), pilot.estimate,
-                      float(power), float(level), estimator, residuals, pilot.model.description, int(n_trials), int(seed),
-                      rate)
+    return PlanResult(designs=results, recommended=best, formula=formula,
+                      effect=pilot.design.column_names[pilot.effect_index], delta=float(delta),
+                      pilot_estimate=pilot.estimate, power_wanted=float(power), level=sim.level, estimator=estimator,
+                      residuals=residuals, residuals_description=pilot.model.description, n_trials=sim.n_trials,
+                      seed=sim.seed, rate=rate)
 
 
-def _ticker(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+def _progress_of(progress: Progress | None, before: int, total: int) -> Progress | None:
+    """One candidate's ``progress(done, of)`` as trials done of every candidate's trials."""
     if progress is None:
         return None
-    done = [0]
-
-    def tick(n: int) -> None:
-        done[0] += n
-        progress(done[0], total)
-
-    return tick
+    return lambda done, of: progress(before + done, total)
 
 
-def _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate) -> None:
+def _check(power, level, estimator, residuals, weight_type, n_trials, seed, rate) -> _Sim:
     if not 0 < power < 1:
         raise OptionError(f"power must be strictly between 0 and 1, got {power!r}")
-    check_level(level)
-    if estimator not in ESTIMATORS:
-        raise OptionError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-    if residuals not in RESIDUAL_MODELS:
-        raise OptionError(f"unknown residual model {residuals!r}; choose one of {', '.join(RESIDUAL_MODELS)}")
-    if weight_type not in WEIGHT_TYPES:
-        raise OptionError(f"unknown weight type {weight_type!r}; choose 'inv.var' or 'case'")
-    if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 2:
-        raise OptionError(f"n_trials must be an integer of at least 2, got {n_trials!r}")
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    level = check_level(level)
+    batched(method(estimator, "estimator"))
+    check_option(residuals, RESIDUAL_MODELS, "residual model")
+    check_option(weight_type, WeightType, "weight type")
+    n_trials, seed = check_count(n_trials, "n_trials", 2), check_seed(seed)
     if rate is not None and not rate > 0:
         raise OptionError(f"rate (images per second) must be positive, got {rate!r}")
+    return _Sim(estimator=estimator, settings=Settings(weight_type=weight_type), n_trials=n_trials, seed=seed, level=level)

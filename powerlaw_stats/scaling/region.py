@@ -22,19 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..data.frame import load, model_frame
+from ..data.frame import Inputs, NaPolicy, WeightsLike, load, model_frame
 from ..errors import DataError, OptionError
-from ..inference.covariance import check_level
+from ..formats import jsonable
 from ..inference.distributions import f_sf, t_ppf
+from ..options import Adjust, Side, check_level, check_option
 
-Side = Literal["small", "large"]
-Adjust = Literal["holm", "bonferroni", "none"]
-SIDES: tuple[str, ...] = ("small", "large")
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set", "width", "mixup")
 GRID = 512  # break locations profiled before refining; the RSS is smooth between the distinct sizes
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
@@ -57,7 +54,7 @@ class LackOfFit:
     method: str = "lack-of-fit F test (pure error from replicate runs)"
 
     def to_dict(self) -> dict:
-        return {k: _plain(v) for k, v in self.__dict__.items()}
+        return {k: jsonable(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class Breakpoint:
         return self.intercept + self.slope_below * x + bend * np.maximum(x - self.log2_location, 0)
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else _plain(v)) for k, v in self.__dict__.items()}
+        return {k: (list(v) if isinstance(v, tuple) else jsonable(v)) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -118,13 +115,13 @@ class GroupRegion:
 
     def to_dict(self) -> dict:
         return {
-            "group": {k: _plain(v) for k, v in self.group.items()}, "sizes": [_plain(s) for s in self.sizes], "n": self.n,
+            "group": {k: jsonable(v) for k, v in self.group.items()}, "sizes": [jsonable(s) for s in self.sizes], "n": self.n,
             "lack_of_fit": None if self.lack_of_fit is None else self.lack_of_fit.to_dict(),
             "breakpoint": None if self.breakpoint is None else self.breakpoint.to_dict(),
-            "line": {"intercept": _plain(self.line[0]), "slope": _plain(self.line[1])},
-            "pvalue_adjusted": _plain(self.pvalue_adjusted), "in_region": self.in_region,
-            "flagged_sizes": [_plain(s) for s in self.flagged_sizes], "min_size": _plain(self.min_size),
-            "max_size": _plain(self.max_size),
+            "line": {"intercept": jsonable(self.line[0]), "slope": jsonable(self.line[1])},
+            "pvalue_adjusted": jsonable(self.pvalue_adjusted), "in_region": self.in_region,
+            "flagged_sizes": [jsonable(s) for s in self.flagged_sizes], "min_size": jsonable(self.min_size),
+            "max_size": jsonable(self.max_size),
             "lack_of_fit_kept": None if self.lack_of_fit_kept is None else self.lack_of_fit_kept.to_dict(),
         }
 
@@ -158,17 +155,9 @@ class RegionResult:
         """The JSON of ``powerlaw-stats region --format json``."""
         return {"size": self.size, "response": self.response, "group_columns": list(self.group_columns), "alpha": self.alpha,
                 "adjust": self.adjust, "level": self.level, "side": self.side, "weights": self.weights,
-                "recommended_min_size": _plain(self.recommended_min_size),
-                "recommended_max_size": _plain(self.recommended_max_size), "dropped_rows": dict(self.dropped),
+                "recommended_min_size": jsonable(self.recommended_min_size),
+                "recommended_max_size": jsonable(self.recommended_max_size), "dropped_rows": dict(self.dropped),
                 "groups": [g.to_dict() for g in self.groups]}
-
-
-def _plain(v):
-    if isinstance(v, (np.integer, np.floating)):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
 
 
 # ----------------------------------------------------------------------------- the tests, on arrays
@@ -396,14 +385,14 @@ def region(
     groups: Sequence[str] | str | None = None,
     size: str = "TS",
     response: str = "log_err",
-    weights: str | Sequence[float] | np.ndarray | None = None,
+    weights: WeightsLike = None,
     alpha: float = 0.05,
     level: float = 0.95,
     side: Side = "small",
     adjust: Adjust = "holm",
     where: str | None = None,
     let: Sequence[str] = (),
-    na: str = "drop",
+    na: NaPolicy = "drop",
 ) -> RegionResult:
     """Check, per group, that log ``response`` is a straight line in log2 ``size``; flag sizes off it.
 
@@ -429,16 +418,15 @@ def region(
     >>> res.side, len(res.groups) >= 1, res.adjust
     ('small', True, 'holm')
     """
-    if side not in SIDES:
-        raise OptionError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
-    if adjust not in ADJUSTERS:
-        raise OptionError(f"adjust must be one of {', '.join(ADJUSTERS)}, got {adjust!r}")
+    check_option(side, Side, "side")
+    check_option(adjust, Adjust, "adjust")
     if not 0 < alpha < 1:
         raise OptionError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     check_level(level)
     raw = load(data)
     group_cols = _group_columns(groups, raw)
-    mf = model_frame(raw, [size, response], weights=weights, where=where, let=let, na=na, extra_columns=group_cols)
+    mf = model_frame(Inputs(data=raw, weights=weights, where=where, let=tuple(let), na=na), [size, response],
+                     extra_columns=group_cols)
     frame, w, dropped = _usable(mf.frame, mf.weights, size, response, dict(mf.dropped))
     keys = (frame.groupby(group_cols, sort=True, observed=True, dropna=False).indices if group_cols
             else {(): np.arange(len(frame))})

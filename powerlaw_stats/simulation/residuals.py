@@ -1,4 +1,4 @@
-"""What a simulation draws: residual models learned from a real fit, and trial designs.
+"""What a simulation draws: residual models learned from a real fit.
 
 A residual model is learned once from the *whitened* residuals ``r = sqrt(w0) * (y - X b)`` of the
 fit that gave the true coefficients, and draws whitened errors for any rows of the same formula.
@@ -7,34 +7,21 @@ so every configuration keeps the noise variance it has in the data whatever the 
 the simulated design gives it; the estimators, in turn, see the weights of the simulated design.
 That is how a design with one run at the full pool (weight 1) is still as noisy as the data's
 (weight 1/4 from four runs): exactly the mismatch the seed's "n trials" design probes.
-
-Designs rebuild the table from the schema's trial scheme (docs/simulate.md): a *configuration*
-is a set of rows sharing the schema's configuration columns (train set, eval set, size, splits,
-width, params, mixup, …); it gets ``n_splits`` runs ("n") or ``max(n_splits, K)`` runs ("minK").
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, OptionError
+from ..errors import DataError
+from ..estimation.least_squares import least_squares
+from ..options import ResidualName, check_option, choices
 
-RESIDUAL_MODELS: tuple[str, ...] = ("normal", "empirical", "skewed-hetero")
-DESIGNS: tuple[str, ...] = ("observed", "n", "min4")
-TRIAL_COLUMNS: tuple[str, ...] = ("train_size", "n_splits", "trials")
-# the schema's columns that say which experiment a row belongs to (not which run of it)
-CONFIG_COLUMNS: tuple[str, ...] = (
-    "train_set", "eval_set", "train_size", "n_splits", "width", "params", "mixup", "mixup_alpha", "epochs", "loss_name",
-)
-PER_RUN_COLUMNS: frozenset[str] = frozenset({"run_id", "split", "trial", "trials", "seed", "error", "loss"})
-TEMPLATE = "__template_row__"  # carries each simulated row's source row through model_frame
-RUN_POSITION = "__run_position__"  # a rebuilt row's run within its configuration, while run ids are renumbered
-_MIN_DESIGN = re.compile(r"^min(\d+)$")
+RESIDUAL_MODELS: tuple[str, ...] = choices(ResidualName)
 
 
 # ----------------------------------------------------------------------------- residual models
@@ -217,143 +204,19 @@ def residual_model(name: str, source: ResidualSource) -> ResidualModel:
     >>> residual_model("normal", src).sigma
     1.5
     """
-    if name not in RESIDUAL_BUILDERS:
-        raise OptionError(f"unknown residual model {name!r}; choose one of {', '.join(RESIDUAL_MODELS)}")
-    return RESIDUAL_BUILDERS[name](source)
+    return RESIDUAL_BUILDERS[check_option(name, RESIDUAL_MODELS, "residual model")](source)
 
 
-# ----------------------------------------------------------------------------- designs
+def residual_source(x: np.ndarray, y: np.ndarray, root: np.ndarray, beta: np.ndarray,
+                    groups: np.ndarray | None = None) -> ResidualSource:
+    """What the residual models learn: the whitened residuals of the truth ``beta`` on the rows with positive weight.
 
-
-@dataclass(frozen=True)
-class DesignSpec:
-    """A validated design: its name and the minimum trials per size (None: as observed; 1: "n")."""
-
-    name: str
-    min_trials: int | None
-
-    @property
-    def description(self) -> str:
-        if self.min_trials is None:
-            return "Observed design: the data's own rows and prior weights."
-        if self.min_trials == 1:
-            return ("Design 'n': every configuration trained on 1/n of the pool gets n runs (one per part), so the full "
-                    "pool has a single run; the weights are recomputed from these trial counts.")
-        return (f"Design 'min{self.min_trials}': every configuration trained on 1/n of the pool gets max(n, "
-                f"{self.min_trials}) runs (parts reused with new initialisations where n < {self.min_trials}); the "
-                "weights are recomputed from these trial counts.")
-
-
-def design_spec(design: str, min_trials: int | None) -> DesignSpec:
-    """Validate ``design`` ("observed", "n", "min4" or any "minK") and ``min_trials``.
-
-    Examples
-    --------
-    >>> design_spec("min4", None), design_spec("min4", 6).name
-    (DesignSpec(name='min4', min_trials=4), 'min6')
+    ``root`` is ``sqrt(w0)`` (ones without weights); ``groups`` the rows' labels when resampling within groups.
     """
-    match = _MIN_DESIGN.match(design) if isinstance(design, str) else None
-    if design not in ("observed", "n") and match is None:
-        raise OptionError(f"unknown design {design!r}; choose observed, n or min4 (minK for another minimum)")
-    if min_trials is not None:
-        if match is None:
-            raise OptionError(f"min_trials applies to a 'min' design, not {design!r}; use design='min4' with min_trials")
-        design = f"min{int(min_trials)}"
-        match = _MIN_DESIGN.match(design)
-    if match is not None:
-        k = int(match.group(1))
-        if k < 1:
-            raise OptionError(f"the minimum number of trials must be at least 1, got {k}")
-        return DesignSpec(design, k)
-    return DesignSpec(design, None if design == "observed" else 1)
-
-
-def noise_factor(w_template: np.ndarray | None, n: int) -> np.ndarray:
-    """Each simulated row's noise scale 1/sqrt(w0) from the prior weight of the real row it copies.
-
-    The noise stays with the configuration even when a rebuilt design gives the row another weight;
-    a row of weight 0 gets no noise (it does not enter the fit).
-
-    Examples
-    --------
-    >>> noise_factor(np.array([0.25, 1.0, 0.0]), 3).tolist(), noise_factor(None, 2).tolist()
-    ([2.0, 1.0, 0.0], [1.0, 1.0])
-    """
-    if w_template is None:
-        return np.ones(n)
-    with np.errstate(divide="ignore"):
-        return np.where(w_template > 0, 1.0 / np.sqrt(w_template), 0.0)
-
-
-def configuration_columns(frame: pd.DataFrame, variables: Sequence[str]) -> list[str]:
-    """Columns that identify an experiment configuration: the schema's plus raw columns among ``variables``.
-
-    Pass the formula's regressors, never its response: a response column varies from run to run, so
-    keying on it would make every run a configuration of its own.
-    """
-    cols = [c for c in CONFIG_COLUMNS if c in frame.columns]
-    cols += [v for v in variables if v in frame.columns and v not in cols and v not in PER_RUN_COLUMNS]
-    return cols
-
-
-def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str],
-                   usable: np.ndarray | None = None) -> pd.DataFrame:
-    """The table under ``spec``'s trial scheme, each row tagged with the raw row it copies.
-
-    Configurations keep their sizes and values; row j of a configuration with n splits copies the
-    configuration's observed row j (cycling), with ``trial = j``, ``split = j mod n``, ``trials = K``.
-    ``usable`` (a mask over ``raw``) restricts the rows copied to those the real fit used, so a
-    missing response in one run does not remove a simulated row; a configuration without any
-    usable row is copied as it is (and filtered later exactly as the data were).
-
-    Examples
-    --------
-    >>> raw = pd.DataFrame({"train_size": [10, 10, 20, 20], "n_splits": [2, 2, 1, 1], "trials": [2, 2, 2, 2],
-    ...                     "error": [0.5, 0.4, 0.3, 0.2]})
-    >>> rebuild_trials(raw, DesignSpec("n", 1), ["TS"])[["train_size", "trials", "__template_row__"]].values.tolist()
-    [[10, 2, 0], [10, 2, 1], [20, 1, 2]]
-    """
-    missing = [c for c in TRIAL_COLUMNS if c not in raw.columns]
-    if missing:
-        raise DataError(f"design {spec.name!r} rebuilds the trials from the schema's columns, but the table lacks "
-                        f"{', '.join(missing)}; use design='observed'")
-    keys = configuration_columns(raw, variables)
-    usable = np.ones(len(raw), dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
-    tagged = raw.assign(**{TEMPLATE: np.arange(len(raw))})
-    parts = [_cell_rows(cell, spec.min_trials, usable[cell[TEMPLATE].to_numpy()])
-             for _, cell in tagged.groupby(keys, sort=False, dropna=False)]
-    out = _renumber_runs(pd.concat(parts, ignore_index=True), keys)
-    return _refresh_weights_column(raw, out)
-
-
-def _renumber_runs(out: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    # A rebuilt run is a new run: the same configuration and position on every evaluation set.
-    # Copied run ids would merge runs that reuse one template (cycling) into one cluster.
-    position = out.pop(RUN_POSITION)
-    if "run_id" not in out.columns:
-        return out
-    run = out.assign(**{RUN_POSITION: position}).groupby([k for k in keys if k != "eval_set"] + [RUN_POSITION],
-                                                         sort=False, dropna=False).ngroup()
-    return out.assign(run_id=[f"rebuilt-{r}" for r in run])
-
-
-def _cell_rows(cell: pd.DataFrame, minimum: int, usable: np.ndarray) -> pd.DataFrame:
-    n = int(cell["n_splits"].iloc[0])
-    if n < 1:
-        raise DataError(f"n_splits must be at least 1, got {n} (train_size {cell['train_size'].iloc[0]})")
-    k = max(n, minimum)
-    source = cell[usable] if usable.any() else cell
-    out = source.iloc[np.arange(k) % len(source)].copy()
-    out["trials"] = k
-    out[RUN_POSITION] = np.arange(k)
-    for col, values in (("trial", np.arange(k)), ("split", np.arange(k) % n)):
-        if col in out.columns:
-            out[col] = values
-    return out
-
-
-def _refresh_weights_column(raw: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
-    # A stored w column that is the schema's 1/trials must follow the new trial counts.
-    if "w" in raw.columns and np.allclose(raw["w"].to_numpy(float), 1.0 / raw["trials"].to_numpy(float)):
-        out["w"] = 1.0 / out["trials"]
-    return out
+    pos = root > 0
+    xw = x[pos] * root[pos, None]
+    resid = root[pos] * (y[pos] - x[pos] @ beta)
+    df = int(pos.sum()) - x.shape[1]
+    leverage = np.einsum("ij,jk,ik->i", xw, least_squares(xw, np.zeros(len(xw))).xtx_inv, xw)
+    return ResidualSource(x[pos], resid, float(np.sqrt(resid @ resid / df)), leverage,
+                          None if groups is None else groups[pos])

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError, OptionError
+from ..tables import read_table
 
 ZeroRule = Literal["floor", "drop", "keep"]
 LCDB_COLUMNS = ("openmlid", "learner", "size_train", "size_test", "outer_seed", "inner_seed", "score_test")
@@ -74,8 +75,6 @@ def load_lcdb(
 
 
 def _read(path: Path) -> pd.DataFrame:
-    from ..frame import read_table
-
     return read_table(path)
 
 
