@@ -15,7 +15,7 @@ from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, render, table_width, to_json
 from .fit import resolve_formula
-from .options import CLUSTER, DATA, LET, NA, OUTPUT, QUIET, R_DEFAULTS, RESIDUALS, WEIGHT_TYPE, WEIGHTS, WHERE
+from .options import CLUSTER, DATA, FORMULA, LET, NA, OUTPUT, QUIET, R_DEFAULTS, RESIDUALS, WEIGHT_TYPE, WEIGHTS, WHERE
 from .progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ COLUMNS = (("truth", "truth"), ("mean_estimate", "mean est."), ("bias", "bias"),
 @boundary
 def simulate_command(
     data: DATA = None,
-    formula: Annotated[str | None, typer.Option("--formula", "-f", help="model formula; example: the seed's")] = None,
+    formula: FORMULA = None,
     weights: WEIGHTS = None,
     weight_type: WEIGHT_TYPE = "inv.var",
     coef: Annotated[list[str] | None, typer.Option("--coef", help="term to report (repeatable; default all)")] = None,

@@ -54,19 +54,8 @@ def _values(sim: SimulationResult, estimator: str, term: str | None, table: dict
     return values[np.isfinite(values)], j
 
 
-def estimator_name(label: str) -> str:
-    """A summary label in the figures' words.
-
-    Examples
-    --------
-    >>> estimator_name("huber+CR1"), estimator_name("mm")
-    ('Huber IRWLS with CR1 SEs', 'MM')
-    """
-    return label_words(label, "figure")
-
-
 def _label(sim: SimulationResult, estimator: str) -> str:
-    return f"{estimator_name(estimator)}\n{sim.residuals} residuals, design {sim.design}"
+    return f"{label_words(estimator, 'figure')}\n{sim.residuals} residuals, design {sim.design}"
 
 
 def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, str]]) -> None:
@@ -188,7 +177,7 @@ def _summary_points(ratio_ax, cover_ax, results, estimator, term, k, n_est) -> N
             for i, s in enumerate(results) if estimator in s.estimates]
     y = [i + offset for i, _ in rows]
     style = {"marker": ESTIMATOR_MARKERS[k % len(ESTIMATOR_MARKERS)], "ls": "none", "ms": 6,
-             "label": estimator_name(estimator)}
+             "label": label_words(estimator, "figure")}
     ratio_ax.plot([r["se_ratio"] for _, r in rows], y, **style)
     cover_ax.plot([r["coverage"] for _, r in rows], y, **style)
 

@@ -15,7 +15,6 @@ the factor's estimates are the seed's to rounding.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,24 +36,21 @@ SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(T
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EffectEstimate:
-    """The factor's change to the intercept or the slope at one of its levels (vs the reference level)."""
+@dataclass(frozen=True, kw_only=True)
+class EffectEstimate(Coefficient):
+    """The factor's change to the intercept or the slope at one of its levels (vs the reference level).
 
-    kind: str  # "intercept" or "slope"
+    A row of the fit's coefficient table, with what it means: ``kind`` ("intercept" or "slope")
+    and the factor's ``level``.
+    """
+
+    kind: str
     level: str
-    term: str
-    estimate: float
-    std_error: float
-    t_value: float
-    p_value: float
-    ci_low: float
-    ci_high: float
 
     def to_dict(self) -> dict:
         """The estimate as ``effect --format json`` lists it (non-finite numbers as null)."""
-        return {f.name: (json_float(v) if isinstance(v, float) else v)
-                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        row = {k: (json_float(v) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+        return {"kind": self.kind, "level": self.level, **row}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,8 +239,7 @@ def _estimates(result: FitResult, fterm: str, sterm: str, shared_slope: bool):
 
 
 def _estimate(kind: str, level: str, c: Coefficient) -> EffectEstimate:
-    return EffectEstimate(kind=kind, level=level, term=c.term, estimate=c.estimate, std_error=c.std_error,
-                          t_value=c.t_value, p_value=c.p_value, ci_low=c.ci_low, ci_high=c.ci_high)
+    return EffectEstimate(kind=kind, level=level, **c.to_dict())
 
 
 def _level(column: str, fterm: str) -> str:
