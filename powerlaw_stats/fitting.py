@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from .data.frame import Inputs, ModelFrame, NaPolicy, WeightsLike, model_frame
-from .errors import OptionError
 from .estimation.irwls import IrwlsControl
 from .estimation.least_squares import least_squares
-from .estimation.methods import MASS, TIGHT, ArrayFit, Method, MethodName, Problem, Settings, check_settings, method
+from .estimation.methods import MASS, TIGHT, ArrayFit, Method, Problem, Settings, check_settings, method
 from .estimation.mm import MMControl
 from .formula import DesignMatrices, design_matrices, parse
 from .inference.bootstrap import wild_bootstrap
@@ -74,11 +73,11 @@ def fit_options(method_name: str = "ols", *, weight_type: WeightType = "inv.var"
 def fit(
     formula: str,
     data: str | Path | pd.DataFrame | None = None,
-    method: MethodName = "ols",
+    method: str = "ols",
     weights: WeightsLike = None,
     weight_type: WeightType = "inv.var",
     *,
-    vcov: VcovKind | None = None,
+    vcov: VcovKind | str | None = None,
     cluster: str | Sequence[str] | None = None,
     level: float = 0.95,
     tuning: float | None = None,
@@ -211,8 +210,6 @@ def breusch_pagan(result: FitResult, studentize: bool = True, whitened: bool | N
     3.0
     """
     design = result.design
-    if design is None:
-        raise OptionError("this result carries no design matrix; fit it with powerlaw_stats.fit")
     w0 = np.ones(len(design.y)) if result.prior_weights is None else np.asarray(result.prior_weights)
     whitened = result.is_weighted if whitened is None else whitened
     root = np.sqrt(w0)

@@ -131,8 +131,8 @@ class FitResult:
     aliased: tuple[str, ...] = ()
     ls_summary: LeastSquaresSummary | None = None
     s_estimate: np.ndarray | None = field(default=None, repr=False, compare=False)
-    model: ModelFrame | None = field(default=None, repr=False, compare=False)
-    design: DesignMatrices | None = field(default=None, repr=False, compare=False)
+    model: ModelFrame = field(repr=False, compare=False)
+    design: DesignMatrices = field(repr=False, compare=False)
     bootstrap: BootstrapResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -144,14 +144,14 @@ class FitResult:
     # -- what the fit was given ------------------------------------------------------------------
 
     @property
-    def data(self) -> pd.DataFrame | None:
+    def data(self) -> pd.DataFrame:
         """The rows the model was fitted to (after ``where``, NA handling), with the schema's names."""
-        return None if self.model is None else self.model.frame
+        return self.model.frame
 
     @property
     def prior_weights(self) -> np.ndarray | None:
         """The prior weights of those rows (None without weights)."""
-        return None if self.model is None else self.model.weights
+        return self.model.weights
 
     @property
     def weight_type(self) -> str:
@@ -161,7 +161,7 @@ class FitResult:
     @property
     def dropped_reasons(self) -> dict[str, int]:
         """Rows of the table left out, by reason."""
-        return {} if self.model is None else dict(self.model.dropped)
+        return dict(self.model.dropped)
 
     @property
     def dropped_rows(self) -> int:

@@ -52,8 +52,8 @@ def example_weights(data: Path | None, formula: str | None, weights: str | None)
     return datasets.EXAMPLE_WEIGHTS
 
 
-def check_choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    """A command-line choice, refused in one line naming the allowed values."""
+def check_choice(value: str, allowed: tuple[str, ...], option: str) -> Any:
+    """A command-line choice, refused in one line naming the allowed values; typed as the caller declares it."""
     return check_option(value, allowed, option, PowerlawStatsErrorOption, "{what} {value!r} is not one of {values}")
 
 

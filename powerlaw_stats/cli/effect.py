@@ -9,6 +9,7 @@ import typer
 from ..data import datasets
 from ..estimation.methods import label_words
 from ..formats import ci_labels, num, pval
+from ..options import NaPolicy, WeightType, check_option
 from . import app
 from .common import boundary, check_choice, emit, render, table_width, to_json
 from .options import CLUSTER, DATA, LET, METHOD, NA, OUTPUT, VCOV, WEIGHT_TYPE, WHERE
@@ -51,8 +52,8 @@ def effect_command(
     from ..scaling.effect import effect  # on use: `fit` does not load the other commands' modules
 
     result = effect(data, factor=factor, groups=group_list, shared_slope=shared_slope, size=size, response=response,
-                    method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster or None,
-                    level=level, where=where, let=let or [], na=na)
+                    method=method, weights=weights, weight_type=check_option(weight_type, WeightType, "weight type"), vcov=vcov,
+                    cluster=cluster or None, level=level, where=where, let=let or [], na=check_option(na, NaPolicy, "na"))
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     emit(render_json(result, notes) if output_format == "json" else render_table(result, notes), output)
 

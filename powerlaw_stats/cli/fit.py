@@ -15,8 +15,8 @@ from ..estimation.methods import label_words
 from ..fitting import breusch_pagan, fit
 from ..formats import num, pval
 from ..inference.tests import TestResult
-from ..options import BootWeights, SortBy, choices
-from ..results import FitResult
+from ..options import BootWeights, NaPolicy, ScaleEst, SortBy, WeightType, check_option, choices
+from ..results import BootstrapResult, FitResult
 from . import app
 from .common import FORMATS, boundary, check_choice, emit, example_weights, render, table_width, to_json
 from .common import PowerlawStatsErrorOption as OptionErr
@@ -60,22 +60,23 @@ def fit_command(
 ) -> None:
     """Fit a power-law model and print R's coefficient table, sorted by |t|."""
     check_choice(output_format, FORMATS, "--format")
-    check_choice(sort, choices(SortBy), "--sort")
+    order: SortBy = check_choice(sort, choices(SortBy), "--sort")
     check_choice(bootstrap_weights, choices(BootWeights), "--bootstrap-weights")
     if bootstrap < 0 or bootstrap == 1:
         raise OptionErr(f"--bootstrap {bootstrap}: give 0 (none) or at least 2 replications, e.g. 9999")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(resolve_formula(data, formula), data, method=method, weights=example_weights(data, formula, weights),
-                     weight_type=weight_type,
-                     vcov=vcov, cluster=cluster or None, level=level, tuning=tuning, scale_est=scale_est, maxit=maxit, acc=acc,
-                     r_defaults=r_defaults, na=na, where=where, let=let or [], seed=seed, bootstrap=bootstrap,
-                     bootstrap_weights=bootstrap_weights)
+                     weight_type=check_option(weight_type, WeightType, "weight type"), vcov=vcov,
+                     cluster=cluster or None, level=level, tuning=tuning,
+                     scale_est=check_option(scale_est, ScaleEst, "scale_est"), maxit=maxit, acc=acc, r_defaults=r_defaults,
+                     na=check_option(na, NaPolicy, "na"), where=where, let=let or [], seed=seed, bootstrap=bootstrap,
+                     bootstrap_weights=check_option(bootstrap_weights, BootWeights, "bootstrap weights"))
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
         notes.insert(0, datasets.EXAMPLE_NOTE)
     bp = breusch_pagan(result)
-    emit(RENDERERS[output_format](result, bp, sort, notes), output)
+    emit(RENDERERS[output_format](result, bp, order, notes), output)
 
 
 @app.command("bptest")
@@ -113,10 +114,11 @@ def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
         lines[0] += f", residual standard error = {num(result.scale, 5)}"
         lines.append(f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}, F = {num(s.fvalue, 5)} "
                      f"on {s.f_df[0]:g} and {s.f_df[1]:g} df, p-value = {_p(s.f_pvalue)}")
-    else:
+    elif result.control is not None:
+        c = result.control
         lines[0] += f", scale s = {num(result.scale, 5)} ({result.scale_est}), tuning constant {result.tuning:g}"
         lines.append(f"{'converged' if result.converged else 'NOT CONVERGED'} after {result.n_iter} iterations "
-                     f"(acc {result.control.acc:g}, maxit {result.control.maxit})")
+                     f"(acc {c.acc:g}, maxit {c.maxit})")
     lines.append(weights_line(result))
     if result.dropped_rows:
         why = ", ".join(f"{k}: {v}" for k, v in result.dropped_reasons.items())
@@ -126,21 +128,21 @@ def footer_lines(result: FitResult, bp: TestResult) -> list[str]:
     if result.vcov not in ("classic", "rlm (MASS, XtX)"):
         lines.append(f"standard errors: {result.vcov}")
     if result.bootstrap is not None:
-        lines.append(bootstrap_line(result))
+        lines.append(bootstrap_line(result.bootstrap))
     lines.append(bp_line(bp))
     return lines
 
 
-def bootstrap_line(result: FitResult) -> str:
-    b = result.bootstrap
+def bootstrap_line(b: BootstrapResult) -> str:
+    """The bootstrap's settings in one footer line."""
     by = f", drawn by cluster of {b.cluster}" if b.cluster else ""
     failed = f", {b.n_failed} refits failed and were left out" if b.n_failed else ""
     return (f"wild bootstrap: {b.n_boot} replications, {b.weights} weights{by}, seed {b.seed}, "
             f"studentized by {b.studentized_by}{failed}")
 
 
-def _boot_cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
-    tab = result.bootstrap.table().reindex([t for t in result.table(sort).index if t in result.bootstrap.params.index])
+def _boot_cells(result: FitResult, boot: BootstrapResult, sort: SortBy) -> tuple[list[str], list[list[str]]]:
+    tab = boot.table().reindex([t for t in result.table(sort).index if t in boot.params.index])
     tab = tab.drop(columns="Estimate")  # already in the main table; the rest must fit 120 columns
     rows = [[term, *(_p(v) if str(col).endswith(" p") else num(v, 4) for col, v in r.items())]
             for term, r in tab.iterrows()]
@@ -161,14 +163,14 @@ def _title(result: FitResult) -> str:
     return f"{label_words(result.method, 'title')}{weighted}: {result.formula}"
 
 
-def _cells(result: FitResult, sort: str) -> tuple[list[str], list[list[str]]]:
+def _cells(result: FitResult, sort: SortBy) -> tuple[list[str], list[list[str]]]:
     tab = result.table(sort)
     header = ["term", *tab.columns]
     rows = [[term, *(num(v, 7) for v in r.iloc[:5]), _p(r.iloc[5])] for term, r in tab.iterrows()]
     return header, rows
 
 
-def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+def render_table(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
     from rich.table import Table
 
     header, rows = _cells(result, sort)
@@ -180,17 +182,18 @@ def render_table(result: FitResult, bp: TestResult, sort: str, notes: list[str])
     extra = [f"[yellow]note: {n}[/yellow]" for n in notes]
     width = table_width(header, rows)
     if result.bootstrap is not None:
-        width = max(width, table_width(*_boot_cells(result, sort)))
+        width = max(width, table_width(*_boot_cells(result, result.bootstrap, sort)))
     return render([*extra, table, *_boot_table(result, sort), *footer_lines(result, bp)], width=width)
 
 
-def _boot_table(result: FitResult, sort: str) -> list:
-    if result.bootstrap is None:
+def _boot_table(result: FitResult, sort: SortBy) -> list:
+    boot = result.bootstrap
+    if boot is None:
         return []
     from rich.table import Table
 
-    header, rows = _boot_cells(result, sort)
-    table = Table(title=f"Wild bootstrap ({result.bootstrap.n_boot} replications): percentile and studentized",
+    header, rows = _boot_cells(result, boot, sort)
+    table = Table(title=f"Wild bootstrap ({boot.n_boot} replications): percentile and studentized",
                   title_justify="left")
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
@@ -199,19 +202,19 @@ def _boot_table(result: FitResult, sort: str) -> list:
     return [table]
 
 
-def render_markdown(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+def render_markdown(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
     header, rows = _cells(result, sort)
     header = [h.replace("|", "\\|") for h in header]  # Pr(>|t|) would split the column
     lines = [f"**{_title(result)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
     if result.bootstrap is not None:
-        bh, brows = _boot_cells(result, sort)
+        bh, brows = _boot_cells(result, result.bootstrap, sort)
         lines += ["", "| " + " | ".join(bh) + " |", "|" + "---|" * len(bh)]
         lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in brows]
     return "\n".join([*(f"> note: {n}" for n in notes), *lines, "", *(f"- {line}" for line in footer_lines(result, bp))]) + "\n"
 
 
-def render_csv(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+def render_csv(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
     tab = result.table(sort)
     if result.bootstrap is not None:
         tab = tab.join(result.bootstrap.table().drop(columns="Estimate"))
@@ -219,7 +222,7 @@ def render_csv(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -
     return tab.to_csv(float_format="%.17g")
 
 
-def render_json(result: FitResult, bp: TestResult, sort: str, notes: list[str]) -> str:
+def render_json(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
     doc = result.to_dict(sort, breusch_pagan=bp)
     doc["notes"] = notes
     return to_json(doc)

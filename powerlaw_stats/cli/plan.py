@@ -10,6 +10,7 @@ import typer
 from ..data import datasets
 from ..estimation.methods import METHODS
 from ..formats import num
+from ..options import NaPolicy, ResidualName, WeightType, check_option
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, render, to_json
@@ -73,12 +74,15 @@ def plan_command(
 
     with ProgressBar(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
-                      weights=example_weights(data, formula, weights), weight_type=weight_type,
-                      power=power, level=level, estimator=estimator, residuals=residuals,
+                      weights=example_weights(data, formula, weights),
+                      weight_type=check_option(weight_type, WeightType, "weight type"),
+                      power=power, level=level, estimator=estimator,
+                      residuals=check_option(residuals, ResidualName, "residual model"),
                       smallest=_numbers(smallest, "--smallest", float), min_trials=_numbers(min_trials, "--min-trials", int),
                       max_trials=_numbers(max_trials, "--max-trials", int), n_groups=_numbers(groups, "--groups", int),
                       group_by=[g for g in group_by.split(",") if g.strip()],
-                      n_trials=trials, seed=seed, rate=rate, epochs=epochs, where=where, let=let or [], na=na,
+                      n_trials=trials, seed=seed, rate=rate, epochs=epochs, where=where, let=let or [],
+                      na=check_option(na, NaPolicy, "na"),
                       progress=progress)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)

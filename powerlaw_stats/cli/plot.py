@@ -10,13 +10,12 @@ import typer
 from ..data import datasets
 from ..files import write_atomic
 from ..fitting import fit
+from ..options import PlotKind, choices
 from . import app
 from .common import PowerlawStatsErrorOption as OptionErr
 from .common import boundary, check_choice, example_weights
 from .fit import resolve_formula
 from .options import DATA, LET, METHOD, WHERE
-
-KINDS: tuple[str, ...] = ("curves", "qq", "hist", "resid", "weights")
 
 
 @app.command("plot")
@@ -35,7 +34,7 @@ def plot_command(
     """Draw one diagnostic figure: learning curves, QQ plot, residual histogram, residual plots."""
     from ..plots import fit as plots
 
-    check_choice(kind, KINDS, "--kind")
+    plot_kind: PlotKind = check_choice(kind, choices(PlotKind), "--kind")
     if out.suffix.lower() not in (".png", ".svg"):
         raise OptionErr(f"--out {out}: name the file .png or .svg (the extension picks the format)")
     if not out.parent.exists():
@@ -44,5 +43,5 @@ def plot_command(
     weights = example_weights(data, formula, weights)
     effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
     result = fit(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
-    fig = plots.plot(kind, result, **({"effect": effect} if kind == "curves" else {}))
+    fig = plots.plot(plot_kind, result, **({"effect": effect} if plot_kind == "curves" else {}))
     write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))

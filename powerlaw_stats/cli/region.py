@@ -9,6 +9,7 @@ import typer
 
 from ..data import datasets
 from ..formats import num, pval
+from ..options import Adjust, NaPolicy, Side, check_option
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, render, to_json
@@ -48,7 +49,8 @@ def region_command(
     from ..scaling.region import region  # on use: `fit` does not load the other commands' modules
 
     result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
-                    side=side, adjust=adjust, where=where, let=let or [], na=na)
+                    side=check_option(side, Side, "side"), adjust=check_option(adjust, Adjust, "adjust"), where=where,
+                    let=let or [], na=check_option(na, NaPolicy, "na"))
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     if plot is not None:

@@ -10,7 +10,7 @@ import typer
 from ..data import datasets
 from ..estimation.methods import METHODS, label_words
 from ..formats import num
-from ..options import FigureFormat, SeLabel, choices
+from ..options import FigureFormat, NaPolicy, ResidualName, SeLabel, WeightType, check_option, choices
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, render, table_width, to_json
@@ -68,9 +68,10 @@ def simulate_command(
 
     with ProgressBar(quiet) as progress:
         result = simulate(resolve_formula(data, formula), data, weights=example_weights(data, formula, weights),
-                          weight_type=weight_type, estimators=names,
-                          residuals=residuals, design=design, min_trials=min_trials, n_trials=trials, seed=seed,
-                          truth=truth, terms=coef or None, level=level, where=where, let=let or [], na=na, progress=progress,
+                          weight_type=check_option(weight_type, WeightType, "weight type"), estimators=names,
+                          residuals=check_option(residuals, ResidualName, "residual model"), design=design,
+                          min_trials=min_trials, n_trials=trials, seed=seed, truth=truth, terms=coef or None, level=level,
+                          where=where, let=let or [], na=check_option(na, NaPolicy, "na"), progress=progress,
                           resample_within=within, r_defaults=r_defaults, vcov=vcov, cluster=cluster or None)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if plots is not None:

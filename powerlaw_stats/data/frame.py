@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,8 @@ FORMULA_FUNCTIONS = {
     "log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
 }
 
-TableLike = str | Path | pd.DataFrame | None
-WeightsLike = str | Sequence[float] | np.ndarray | None
+TableLike: TypeAlias = "str | Path | pd.DataFrame | None"
+WeightsLike: TypeAlias = "str | Sequence[float] | np.ndarray | None"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +70,7 @@ class Inputs:
 # ----------------------------------------------------------------------------- expressions
 
 
-def evaluate(expr: str, frame: pd.DataFrame, namespace: Mapping[str, object], what: str) -> object:
+def evaluate(expr: str, frame: pd.DataFrame, namespace: Mapping[str, object], what: str) -> Any:
     """Evaluate a Python expression over the table's columns, the formula functions and constants.
 
     Examples

@@ -30,7 +30,6 @@ from .least_squares import LeastSquaresSummary, least_squares, least_squares_man
 from .mm import MM_TUNING, MMControl, m_step, mm_covariance, mm_estimate
 from .norms import Bisquare, Norm, make_norm
 
-MethodName = Literal["ols", "huber", "bisquare", "mm"]  # the registry's keys, for type checking
 WordStyle = Literal["title", "prose", "figure"]
 TIGHT = IrwlsControl()  # our IRWLS default: iterate to a tight optimum (200 steps, 1e-10)
 MASS = IrwlsControl(maxit=20, acc=1e-4)  # MASS::rlm's defaults, --r-defaults
@@ -489,6 +488,7 @@ def mm_fit(problem: Problem) -> ArrayFit:
     settings = problem.settings
     wh = whiten_positive(problem.x, problem.prior_weights, settings.weight_type)
     xw, yw, rows = wh.xw, wh.response(problem.y)[0], wh.rows
+    assert rows is not None  # whiten_positive always marks the rows it keeps
     _full_rank(least_squares(xw, yw).kept, problem, "mm")
     fit = mm_estimate(xw, yw[None], settings.mm, settings.seed)
     _warn_if_not_converged("mm", bool(fit.converged[0]), int(fit.n_iter[0]), settings.mm.acc)

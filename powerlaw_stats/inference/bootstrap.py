@@ -65,8 +65,6 @@ _WEIGHT_DRAWS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.nda
 def resampling(result: FitResult) -> Resampling:
     """The fit's method set up for the bootstrap, from the arrays and settings the result holds."""
     design, frame = result.design, result.data
-    if design is None or frame is None:
-        raise OptionError("this result carries no design matrix; fit it with powerlaw_stats.fit")
     m = METHODS[result.method]
     if m.resample is None:
         raise OptionError(f"method {m.name!r} has no wild bootstrap yet")

@@ -69,7 +69,8 @@ def region_figure(result: RegionResult, *, columns: int = 4, max_groups: int = 3
         region_panel(group, ax, response=result.response)
     for ax in axes[len(groups):]:
         ax.set_axis_off()
-    handles, labels = {}, {}
+    handles: dict = {}
+    labels: dict = {}
     for ax in axes[:len(groups)]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)

@@ -20,7 +20,7 @@ from ..fitting import breusch_pagan, fit
 from ..inference.bootstrap import wild_bootstrap
 from ..inference.distributions import t_sf2
 from ..inference.tests import TestResult, t_quantile
-from ..options import SeLabel
+from ..options import BootWeights, SeLabel
 from ..plots.fit import CurveLayout
 from ..results import FitResult
 
@@ -92,8 +92,13 @@ class Fits:
     @property
     def variants(self) -> dict[str, FitResult]:
         """Every fit by label, estimator by estimator: classic SE first, then the tables' own."""
-        return {label: r for m, r in self.results.items()
-                for label, r in ((m, self.classic.get(m)), (self.label(m), r)) if r is not None}
+        out: dict[str, FitResult] = {}
+        for m, shown in self.results.items():
+            classic = self.classic.get(m)
+            if classic is not None:
+                out[m] = classic
+            out[self.label(m)] = shown
+        return out
 
 
 def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float, cluster: Sequence[str] = (),
@@ -109,11 +114,12 @@ def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float
                    for m in ESTIMATORS}
         classic = {m: fit(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
     messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
-    covariance = Covariance(kind, tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster)) if cluster else None
+    covariance = (Covariance(kind or "CR1", tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster))
+                  if cluster else None)
     return Fits(results, messages, covariance, classic)
 
 
-def bootstrap_fits(fits: Fits, n_boot: int, weights: str, seed: int) -> Fits:
+def bootstrap_fits(fits: Fits, n_boot: int, weights: BootWeights, seed: int) -> Fits:
     """Each shown fit with its wild (cluster) bootstrap, as ``fit(..., bootstrap=n_boot, seed=seed)`` gives it."""
     boot = {m: dataclasses.replace(r, bootstrap=wild_bootstrap(r, n_boot, weights, seed=seed)) for m, r in fits.results.items()}
     return dataclasses.replace(fits, results=boot)
@@ -291,10 +297,10 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     strays least from 1 is recommended.
     """
     tol_r, tol_c = tolerances(n_trials, level)
-    judged = set(judged) if judged is not None else {r["scenario"] for r in rows}
+    counts = set(judged) if judged is not None else {r["scenario"] for r in rows}
     checks = tuple(SeCheck(r["estimator"], r["scenario"], float(r["se_ratio"]), float(r["coverage"]), float(r["sd_estimate"]),
                            bool(abs(r["se_ratio"] - 1) <= tol_r and abs(r["coverage"] - level) <= tol_c),
-                           r["scenario"] in judged) for r in rows)
+                           r["scenario"] in counts) for r in rows)
     counted = [c for c in checks if c.judged]
     estimators = list(dict.fromkeys(c.estimator for c in checks))
     trusted = tuple(e for e in estimators if all(c.ok for c in counted if c.estimator == e))

@@ -172,7 +172,7 @@ class ReportInputs:
     cluster: tuple[str, ...] = ()
     vcov: str | None = None  # the tables' cluster-robust covariance (CR1 or CR3); None without cluster
     bootstrap: int = 0  # wild-bootstrap replications per estimator; 0: none
-    bootstrap_weights: str = "rademacher"
+    bootstrap_weights: BootWeights = "rademacher"
 
     @property
     def is_example(self) -> bool:
@@ -233,15 +233,15 @@ def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str |
                           f"{' or '.join(CLUSTER_KINDS)}, with --cluster COL")
     kind = vcov or ("CR1" if names else None)
     for method in ESTIMATORS:
-        fit_options(method, vcov=kind or "classic", cluster=names)  # type: ignore[arg-type]
+        fit_options(method, vcov=kind or "classic", cluster=names)
     return names, kind
 
 
-def _check_bootstrap(n_boot, weights: str) -> tuple[int, str]:
+def _check_bootstrap(n_boot, weights: str) -> tuple[int, BootWeights]:
     if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 0 or n_boot == 1:
         raise OptionError(f"--bootstrap {n_boot}: give 0 (none) or at least 2 replications, e.g. 999")
-    check_option(weights, BootWeights, "--bootstrap-weights", message="{what} {value!r}: choose one of {values}")
-    return int(n_boot), weights
+    checked = check_option(weights, BootWeights, "--bootstrap-weights", message="{what} {value!r}: choose one of {values}")
+    return int(n_boot), checked
 
 
 def _check_estimators(names: Sequence[str]) -> tuple[str, ...]:

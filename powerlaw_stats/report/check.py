@@ -8,24 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
+from ..data.frame import TableLike
 from ..data.schema import runs_per_size
 from ..errors import PowerlawStatsError
 from ..formats import jsonable
+from ..options import ResidualName
 from ..simulation.designs import design_spec
-from ..simulation.simulate import simulate
+from ..simulation.simulate import SimulationResult, simulate
 
-RESIDUAL_MODELS: tuple[str, ...] = ("normal", "skewed-hetero")
+RESIDUAL_MODELS: tuple[ResidualName, ...] = ("normal", "skewed-hetero")
 DESIGNS: tuple[str, ...] = ("n", "min4")
 REALISTIC: str = "skewed-hetero"  # the residual model built to look like the data's
 DESIGN_NAMES = {"observed": "the observed design", "n": "n trials at 1/n of the pool",
                 "min4": "at least 4 trials at every size"}
 SUMMARY_FIELDS = ("truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "se_ratio", "coverage", "rmse", "failures")
 
-TableLike = str | Path | pd.DataFrame | None
 Progress = Callable[[str, int, int], None]  # (what is running, trials done, trials in all scenarios)
 
 
@@ -37,7 +37,7 @@ class Scenario:
     design: str
     description: str
     rows: tuple[dict, ...]
-    result: object = field(repr=False, compare=False)  # the SimulationResult, for its panels
+    result: SimulationResult = field(repr=False, compare=False)  # for its panels
 
     @property
     def name(self) -> str:
@@ -98,7 +98,7 @@ def data_design(frame: pd.DataFrame) -> str | None:
     if not {"n_splits", "trials"} <= set(frame.columns):
         return None
     follows = (d for d in DESIGNS
-               if (runs_per_size(frame["n_splits"], design_spec(d, None).min_trials) == frame["trials"]).all())
+               if (runs_per_size(frame["n_splits"], design_spec(d, None).min_trials or 1) == frame["trials"]).all())
     return next(follows, None)
 
 
@@ -144,7 +144,7 @@ def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Ca
     return lambda done, of: progress(what, before + int(done), total)
 
 
-def _scenario(formula: str, data: TableLike, residuals: str, design: str, options: dict) -> Scenario:
+def _scenario(formula: str, data: TableLike, residuals: ResidualName, design: str, options: dict) -> Scenario:
     try:
         sim = simulate(formula, data, residuals=residuals, design=design, **options)
     except PowerlawStatsError as exc:

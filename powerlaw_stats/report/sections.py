@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import OptionError
 from ..estimation.methods import label_words
 from ..estimation.mm import MMControl
 from ..formats import ci_labels, num, p_is, pval
@@ -49,6 +50,20 @@ class Analysis:
     calibrated: Calibrated | None  # the effect's test with the SE the simulation measured, when the reported one was too small
     example_note: str | None  # what the bundled example is, when the report runs on it
     synthetic: bool  # the data are invented, not real runs: the page warns
+
+    @property
+    def term(self) -> str:
+        """The effect term, for the parts of the page that exist only when one was named."""
+        if self.effect is None:
+            raise OptionError("no effect term was named; pass --effect TERM")
+        return self.effect
+
+    @property
+    def judged(self) -> Verdict:
+        """The simulation's verdict, for the parts of the page that exist only when it ran."""
+        if self.verdict is None:
+            raise OptionError("the simulation did not run; pass --trials N and --effect TERM")
+        return self.verdict
 
 
 def figure_block(name: str, fig, caption: str, alt: str) -> Figure:
@@ -134,6 +149,7 @@ def least_squares_section(an: Analysis) -> Section:
     res = an.fits.ols
     weighted = "weighted " if res.is_weighted else ""
     s = res.ls_summary
+    assert s is not None  # least squares always has R's summary.lm extras
     intro = Para(f"The {weighted}least-squares fit, sorted by |t| so the weakest terms sink to the bottom. "
                  f"n = {res.nobs}, residual df = {res.df_resid:g}, residual standard error = {num(res.scale)}, "
                  f"R² = {s.rsquared:.4f}, adjusted R² = {s.rsquared_adj:.4f}.")
@@ -217,10 +233,12 @@ def irwls_section(an: Analysis) -> Section:
 def _irwls_blocks(an: Analysis, res: FitResult) -> list:
     name = label_words(res.method)
     ws = weight_summary(res)
+    control = res.control
+    assert control is not None  # an IRWLS fit always has its iteration settings
     conv = (f"converged after {res.n_iter} iterations" if res.converged else
             f"did NOT converge in {res.n_iter} iterations; the estimates are the last iterate")
     words = (f"{name[0].upper() + name[1:]} (tuning constant {res.tuning:g}, scale {res.scale_est} "
-             f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {res.control.acc:g}, limit {res.control.maxit}). "
+             f"s = {num(res.scale)}{_s_start(res)}) {conv} (tolerance {control.acc:g}, limit {control.maxit}). "
              "Final weights: "
              f"{ws['down_weighted']} of {ws['n']} runs below full weight, {ws['below_half']} below one half, "
              f"{ws['rejected']} rejected (weight 0); smallest {num(ws['min_weight'], 3)}.")
@@ -258,7 +276,7 @@ def simulation_section(an: Analysis, panels: Sequence[Sequence[Figure]], summary
         return Section("simulation", "5. Simulation check of the standard errors", (Note(
             "Skipped: run with `--trials N` (N > 0) and an effect term (`--effect TERM`) to check by simulation which "
             "estimator's standard error to trust.", "warn"),))
-    v = an.verdict
+    v = an.judged
     blocks: list = [Para(
         f"Do the standard errors in the tables above tell the truth about `{sim.term}`? Each scenario draws "
         f"{sim.n_trials} synthetic data sets from the least-squares coefficients plus simulated residuals, fits each by "
@@ -310,7 +328,7 @@ def _names(methods: Sequence[str]) -> str:
 
 
 def _verdict_table(an: Analysis) -> Table:
-    v = an.verdict
+    v = an.judged
     scenarios = list(dict.fromkeys(c.scenario for c in v.checks))
     estimators = list(dict.fromkeys(c.estimator for c in v.checks))
     cell = {(c.estimator, c.scenario): f"{c.se_ratio:.2f} / {c.coverage:.1%} {'✓' if c.ok else '✗'}" for c in v.checks}
@@ -327,7 +345,7 @@ def _verdict_table(an: Analysis) -> Table:
 
 
 def _verdict_words(an: Analysis) -> str:
-    v = an.verdict
+    v = an.judged
     name = estimator_name(v.recommended)
     if v.trusted:
         return f"**Verdict: trust {name}'s standard error** — {v.reason}."
@@ -382,9 +400,9 @@ def bootstrap_blocks(an: Analysis) -> list:
     lo, hi = ci_labels(an.level)
     header = ("estimator", "estimate", "bootstrap SE", f"studentized {lo}", f"studentized {hi}", "studentized p",
               f"percentile {lo}", f"percentile {hi}", "percentile p", "failed")
-    rows = tuple((label_words(m), *_bootstrap_row(b, an.effect)) for m, b in boots.items())
+    rows = tuple((label_words(m), *_bootstrap_row(b, an.term)) for m, b in boots.items())
     strong = tuple(i for i, m in enumerate(boots) if m == SeLabel.parse(believed(an)).method)
-    caption = _bootstrap_caption(next(iter(boots.values())), an.effect)
+    caption = _bootstrap_caption(next(iter(boots.values())), an.term)
     return [Heading("Wild bootstrap"), Table(header, rows, caption, code_labels=False, strong_rows=strong)]
 
 
@@ -427,8 +445,9 @@ def _bootstrap_words(an: Analysis, best: str) -> list[str]:
     b = an.fits.results[method].bootstrap
     if b is None:
         return []
-    t, lo, hi = an.effect, *b.ci_studentized.loc[an.effect]
-    plo, phi = b.ci_percentile.loc[an.effect]
+    t = an.term
+    lo, hi = b.ci_studentized.loc[t]
+    plo, phi = b.ci_percentile.loc[t]
     alpha = 1 - an.level
     same = (b.pvalues_studentized[t] < alpha) == (an.fits.variants[best].pvalues[t] < alpha)
     return [f"The wild {'cluster ' if b.cluster else ''}bootstrap of {label_words(method)} ({b.n_boot} replications, "
@@ -501,7 +520,7 @@ def _evidence(p: float, alpha: float) -> str:
     return "no convincing evidence; the interval includes zero, so no change is also consistent with the data"
 
 
-# the schema's derived factors in words (powerlaw_stats.data.SCHEMA_COLUMNS), for the conclusion's headline
+# the schema's derived factors in words (powerlaw_stats.data.schema.SCHEMA_COLUMNS), for the conclusion's headline
 PLAIN_FACTORS = {"mix": "mixup", "CinicTr": "training on CINIC-10", "CinicEv": "evaluating on CINIC-10",
                  "TrainSet": "the training set", "EvalSet": "the evaluation set"}
 
@@ -509,11 +528,11 @@ PLAIN_FACTORS = {"mix": "mixup", "CinicTr": "training on CINIC-10", "CinicEv": "
 def effect_words(an: Analysis) -> tuple[str, str | None, bool]:
     """How to name the effect in words: its factor and level (``mix``, ``1``), and whether it is a slope term."""
     factor = an.data.effect_factor
-    parts = [p.replace(" ", "") for p in an.effect.split(":")]
+    parts = [p.replace(" ", "") for p in an.term.split(":")]
     level = next((p[len(factor):] for p in parts if factor and p.startswith(factor) and not p.startswith("I(")), None)
     slope = len(parts) > 1 and any(an.data.x in p for p in parts)
     if not factor:
-        return f"`{an.effect}`", None, slope
+        return f"`{an.term}`", None, slope
     plain = f"{PLAIN_FACTORS[factor]} (`{factor}`)" if factor in PLAIN_FACTORS else f"`{factor}`"
     return plain, (level or None), slope
 
@@ -536,7 +555,7 @@ def _answer(an: Analysis, p_value: float, alpha: float) -> str:
 
 
 def _meaning(an: Analysis, estimate: float) -> str:
-    term, x = an.effect, an.data.x
+    term, x = an.term, an.data.x
     _, level, slope = effect_words(an)
     if slope and "log2" in term and an.formula.split("~")[0].strip() == "log_err":
         change = 2.0**estimate - 1

@@ -161,7 +161,7 @@ def effect(
     method: str = "ols",
     weights: WeightsLike = None,
     weight_type: WeightType = "inv.var",
-    vcov: VcovKind | None = None,
+    vcov: VcovKind | str | None = None,
     cluster: str | Sequence[str] | None = None,
     level: float = 0.95,
     where: str | None = None,

@@ -181,8 +181,8 @@ class _Pilot:
     group_by: list[str]
 
 
-def _pilot(inputs: Inputs, parsed: ParsedFormula, effect: str, delta: float, residuals: str, group_by) -> _Pilot:
-    raw = inputs.data
+def _pilot(raw: pd.DataFrame, inputs: Inputs, parsed: ParsedFormula, effect: str, delta: float, residuals: str,
+           group_by) -> _Pilot:
     mf = model_frame(inputs, parsed.variables)
     design = design_matrices(parsed, mf)
     wh = whiten_all(design.x, mf.weights)
@@ -461,8 +461,9 @@ def plan(
     formula = formula or EXAMPLE_FORMULA
     effect = effect or EXAMPLE_EFFECT
     parsed = parse(formula)
-    inputs = inputs.replace(data=load(data).reset_index(drop=True))
-    pilot = _pilot(inputs, parsed, effect, delta, residuals, group_by)
+    raw = load(data).reset_index(drop=True)
+    inputs = inputs.replace(data=raw)
+    pilot = _pilot(raw, inputs, parsed, effect, delta, residuals, group_by)
     designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot, max_trials)
     results = tuple(_design_power(pilot, d, inputs, parsed, sim, rate, epochs, power,
                                   _progress_of(progress, i * sim.n_trials, len(designs) * sim.n_trials))

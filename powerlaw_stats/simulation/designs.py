@@ -155,7 +155,7 @@ def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str]
     keys = configuration_columns(raw, variables)
     usable = np.ones(len(raw), dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
     tagged = raw.assign(**{TEMPLATE: np.arange(len(raw))})
-    parts = [_cell_rows(cell, spec.min_trials, usable[cell[TEMPLATE].to_numpy()])
+    parts = [_cell_rows(cell, spec.min_trials or 1, usable[cell[TEMPLATE].to_numpy()])
              for _, cell in tagged.groupby(keys, sort=False, dropna=False)]
     out = _renumber_runs(pd.concat(parts, ignore_index=True), keys)
     return _refresh_weights_column(raw, out)

@@ -40,7 +40,6 @@ from ..options import (
     CLUSTER_KINDS,
     ResidualName,
     SeLabel,
-    VcovKind,
     WeightType,
     check_count,
     check_level,
@@ -186,7 +185,7 @@ def simulate(
     maxit: int | None = None,
     acc: float | None = None,
     r_defaults: bool = False,
-    vcov: VcovKind | Sequence[VcovKind] | None = None,
+    vcov: str | Sequence[str] | None = None,
     cluster: str | Sequence[str] | None = None,
 ) -> SimulationResult:
     """Simulate ``n_trials`` data sets like the real one and fit each with every estimator.
@@ -246,13 +245,14 @@ def simulate(
     setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level,
                    Settings(weight_type=weight_type, irwls=control), vcov, cluster)
     parsed = parse(formula)
-    inputs = inputs.replace(data=load(data))
+    raw = load(data)
+    inputs = inputs.replace(data=raw)
     extra = tuple(dict.fromkeys([*([resample_within] if resample_within else []), *setup.cluster]))
     obs_mf = model_frame(inputs, parsed.variables, extra_columns=extra)
     observed = design_matrices(parsed, obs_mf)
     beta, source = _truth_and_source(observed, obs_mf, truth, setup, resample_within)
     idx = term_indices(observed.column_names, terms)
-    rows = _sim_rows(inputs, parsed, extra, obs_mf, observed, setup.design, resample_within, setup.cluster)
+    rows = _sim_rows(raw, inputs, parsed, extra, obs_mf, observed, setup.design, resample_within, setup.cluster)
     model = residual_model(setup.residuals, source)
     draws = Draws(mean=rows.x @ beta, x=rows.x, noise=rows.noise, model=model, seed=setup.seed, groups=rows.groups)
     fits, responses = _run(rows, draws, setup, idx, keep_responses, progress)
@@ -316,13 +316,13 @@ def term_indices(names: Sequence[str], terms: str | Sequence[str] | None) -> lis
 # ----------------------------------------------------------------------------- simulated design
 
 
-def _sim_rows(inputs: Inputs, parsed: ParsedFormula, extra: tuple[str, ...], obs_mf: ModelFrame,
+def _sim_rows(raw: pd.DataFrame, inputs: Inputs, parsed: ParsedFormula, extra: tuple[str, ...], obs_mf: ModelFrame,
               observed: DesignMatrices, spec: DesignSpec, within: str | None, cluster: tuple[str, ...] = ()) -> SimRows:
     if spec.min_trials is None:
         groups = obs_mf.frame[within].to_numpy() if within else None
         return SimRows(x=observed.x, weights=obs_mf.weights, noise=noise_factor(obs_mf.weights, len(observed.y)),
                        frame=obs_mf.frame, groups=groups, cluster=cluster)
-    raw = inputs.data.reset_index(drop=True)
+    raw = raw.reset_index(drop=True)
     rebuilt = rebuild_trials(raw, spec, parsed.regressors, usable=np.isin(np.arange(len(raw)), obs_mf.frame.index))
     mf = model_frame(inputs.replace(data=rebuilt), parsed.variables, extra_columns=[*extra, TEMPLATE])
     sim = design_matrices(parsed, mf)
@@ -368,7 +368,7 @@ def _run(rows: SimRows, draws: Draws, setup: _Setup, idx, keep_responses: bool, 
     return {e: BatchFit(coef=c, se=s, ok=o) for e, (c, s, o) in out.items()}, responses
 
 
-def sandwich_fit(fit: BatchFit, kind: VcovKind, rows: SimRows) -> BatchFit:
+def sandwich_fit(fit: BatchFit, kind: str, rows: SimRows) -> BatchFit:
     """``fit`` with the standard errors of sandwich covariance ``kind`` in place of its own."""
     scores = fit.scores
     if scores is None:
@@ -382,7 +382,7 @@ def sandwich_fit(fit: BatchFit, kind: VcovKind, rows: SimRows) -> BatchFit:
     return BatchFit(coef=fit.coef, se=se, ok=fit.ok & np.isfinite(se).all(axis=1), scores=scores)
 
 
-def _one_sandwich(scores: Scores, t: int, kind: VcovKind, clusters) -> np.ndarray:
+def _one_sandwich(scores: Scores, t: int, kind: str, clusters) -> np.ndarray:
     dpsi = None if scores.dpsi is None else scores.dpsi[t][None]
     try:
         return sandwich_many(scores.xw, scores.score_resid[t][None], dpsi, kind, clusters)[0]
