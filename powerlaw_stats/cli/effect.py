@@ -76,6 +76,7 @@ def summary_lines(result: EffectResult) -> list[str]:
 
 
 def render_table(result: EffectResult, notes: list[str]) -> str:
+    """The effect table, the meaning of its rows and the model in words."""
     from rich.table import Table
 
     lo, hi = ci_labels(result.fit.level)
@@ -93,6 +94,7 @@ def render_table(result: EffectResult, notes: list[str]) -> str:
 
 
 def render_json(result: EffectResult, notes: list[str]) -> str:
+    """The JSON of ``effect --format json``, with the notes."""
     doc = result.to_dict()
     doc["notes"] = notes
     return to_json(doc)

@@ -103,6 +103,7 @@ def bptest_command(
 
 
 def bp_line(bp: TestResult) -> str:
+    """The Breusch–Pagan test in one line, as lmtest prints it."""
     return f"{bp.method}: BP = {bp.statistic:.4f}, df = {bp.df:g}, p-value = {_p(bp.pvalue)}"
 
 
@@ -150,6 +151,7 @@ def _boot_cells(result: FitResult, boot: BootstrapResult, sort: SortBy) -> tuple
 
 
 def weights_line(result: FitResult) -> str:
+    """The prior weights in one line: their kind and spread."""
     if result.prior_weights is None:
         return "prior weights: none"
     w = np.asarray(result.prior_weights)
@@ -171,6 +173,7 @@ def _cells(result: FitResult, sort: SortBy) -> tuple[list[str], list[list[str]]]
 
 
 def render_table(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
+    """The coefficient table (and bootstrap table) as rich renders it, with the footer."""
     from rich.table import Table
 
     header, rows = _cells(result, sort)
@@ -203,6 +206,7 @@ def _boot_table(result: FitResult, sort: SortBy) -> list:
 
 
 def render_markdown(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
+    """The tables and footer as Markdown."""
     header, rows = _cells(result, sort)
     header = [h.replace("|", "\\|") for h in header]  # Pr(>|t|) would split the column
     lines = [f"**{_title(result)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -215,6 +219,7 @@ def render_markdown(result: FitResult, bp: TestResult, sort: SortBy, notes: list
 
 
 def render_csv(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
+    """The coefficient table (and bootstrap columns) as CSV, numbers to 17 digits."""
     tab = result.table(sort)
     if result.bootstrap is not None:
         tab = tab.join(result.bootstrap.table().drop(columns="Estimate"))
@@ -223,6 +228,7 @@ def render_csv(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]
 
 
 def render_json(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
+    """The JSON of ``fit --format json``, with the Breusch–Pagan test and the notes."""
     doc = result.to_dict(sort, breusch_pagan=bp)
     doc["notes"] = notes
     return to_json(doc)

@@ -95,6 +95,7 @@ def plan_command(
 
 
 def header_lines(result: PlanResult) -> list[str]:
+    """What was simulated, in words."""
     return [f"effect {result.effect}: pilot estimate {num(result.pilot_estimate, 4)}, simulated at delta = "
             f"{num(result.delta, 4)}; power = share of {result.n_trials} simulated studies whose {result.level:.0%} "
             f"interval ({result.estimator}) excludes 0",
@@ -106,6 +107,7 @@ def _cost(value: float, result: PlanResult) -> str:
 
 
 def verdict(result: PlanResult) -> str:
+    """The recommendation in one line (or why there is none)."""
     best = result.recommended
     if best is None:
         top = max(result.designs, key=lambda d: d.power)
@@ -116,6 +118,7 @@ def verdict(result: PlanResult) -> str:
 
 
 def render_table(result: PlanResult, notes: list[str]) -> str:
+    """The candidates, cheapest first, as rich renders them."""
     from rich.table import Table
 
     table = Table(title=f"Power to detect {result.effect} = {num(result.delta, 4)} (wanted {result.power_wanted:g})",
@@ -134,6 +137,7 @@ def render_table(result: PlanResult, notes: list[str]) -> str:
 
 
 def render_json(result: PlanResult, notes: list[str]) -> str:
+    """The JSON of ``plan --format json``, with the notes."""
     doc = result.to_dict()
     doc["notes"] = notes
     return to_json(doc)

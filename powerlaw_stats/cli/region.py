@@ -90,6 +90,7 @@ def verdict_lines(result: RegionResult) -> list[str]:
 
 
 def render_table(result: RegionResult, notes: list[str]) -> str:
+    """One row per group: the test, the break, the flagged sizes."""
     from rich.table import Table
 
     table = Table(title=f"Power-law region of {result.response} on log2 {result.size}", title_justify="left")
@@ -109,6 +110,7 @@ def render_table(result: RegionResult, notes: list[str]) -> str:
 
 
 def render_json(result: RegionResult, notes: list[str]) -> str:
+    """The JSON of ``region --format json``, with the notes."""
     doc = result.to_dict()
     doc["notes"] = notes
     return to_json(doc)

@@ -98,6 +98,7 @@ def header_lines(result: SimulationResult) -> list[str]:
 
 
 def render_table(result: SimulationResult, notes: list[str]) -> str:
+    """One table per estimator: the summary rows of each term (and kind of SE)."""
     from rich.table import Table
 
     summary = result.summary
@@ -126,10 +127,12 @@ def _term_order(rows):
 
 
 def render_json(result: SimulationResult, notes: list[str]) -> str:
+    """The JSON of ``simulate --format json``."""
     return to_json(result.to_dict())
 
 
 def render_csv(result: SimulationResult, notes: list[str]) -> str:
+    """The summary rows as CSV, numbers to 17 digits."""
     return result.summary.to_csv(index=False, float_format="%.17g")
 
 

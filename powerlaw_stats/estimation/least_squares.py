@@ -69,6 +69,7 @@ class LeastSquaresFit:
 
     @property
     def rank(self) -> int:
+        """How many columns are kept (not aliased)."""
         return int(self.kept.sum())
 
 

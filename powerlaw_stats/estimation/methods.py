@@ -484,7 +484,7 @@ def m_resample(psi: str) -> Callable[[Problem, Estimate], Resampling]:
 
 
 def mm_fit(problem: Problem) -> ArrayFit:
-    """robustbase's ``lmrob``: an S-estimate (breakdown 0.5), then bisquare IRWLS at its scale (95 % efficiency)."""
+    """Robustbase's ``lmrob``: an S-estimate (breakdown 0.5), then bisquare IRWLS at its scale (95 % efficiency)."""
     settings = problem.settings
     wh = whiten_positive(problem.x, problem.prior_weights, settings.weight_type)
     xw, yw, rows = wh.xw, wh.response(problem.y)[0], wh.rows

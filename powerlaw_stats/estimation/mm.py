@@ -21,7 +21,6 @@ depend on the seed unless the data have several S-minima of nearly equal scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -37,7 +36,7 @@ MAD_FACTOR = 1.4826
 FAST_ELEMENTS = 2_000_000  # candidates x rows held at once in the fast-S stage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MMControl:
     """Settings of the S and M steps. robustbase's defaults, with tighter convergence.
 
@@ -57,13 +56,14 @@ class MMControl:
     breakdown: float = S_BREAKDOWN
 
     def __post_init__(self) -> None:
+        """Refuse settings the S and M steps cannot run with."""
         if int(self.n_resample) < 1 or int(self.best_r) < 1 or int(self.maxit) < 1 or not self.acc > 0:
             raise OptionError("MM control: n_resample, best_r and maxit must be positive and acc > 0")
         if not 0 < self.breakdown <= 0.5:
             raise OptionError(f"MM breakdown point must be in (0, 0.5], got {self.breakdown!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MMFit:
     """A batch of MM fits, one row per response.
 
@@ -99,7 +99,7 @@ def chi(u: np.ndarray, c: float) -> np.ndarray:
 
 
 def chi_deriv(u: np.ndarray, c: float) -> np.ndarray:
-    """d chi / du = 6 u (1 - (u/c)^2)^2 / c^2 inside ``|u| < c``, zero outside."""
+    """D chi / du = 6 u (1 - (u/c)^2)^2 / c^2 inside ``|u| < c``, zero outside."""
     return 6.0 / c**2 * Bisquare(c).psi(u)
 
 
@@ -306,7 +306,7 @@ def mm_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl()
 
 def mm_covariance(xw: np.ndarray, resid: np.ndarray, s_resid: np.ndarray, scale: np.ndarray,
                   control: MMControl = MMControl()) -> np.ndarray:
-    """robustbase's ``.vcov.avar1`` for each row: the MM covariance including the S-step (T × p × p).
+    """Robustbase's ``.vcov.avar1`` for each row: the MM covariance including the S-step (T × p × p).
 
     With ``u = r / s`` (final), ``u0 = r0 / s`` (S residuals), ``w = psi'(u)``, the bread is
     ``A = s (X'WX)^-1``, the S correction ``a = A X'(w u) / mean(chi'(u0) u0)``, and
@@ -345,42 +345,3 @@ def _posdefify(cov: np.ndarray) -> np.ndarray:
     d = np.sqrt(np.maximum(diag, 0) / np.diagonal(rebuilt, axis1=1, axis2=2))
     fixed[bad] = d[:, :, None] * rebuilt * d[:, None, :]
     return fixed
-
-
-class MMBatch(NamedTuple):
-    """MM fits of a batch: coefficients and lmrob's avar1 SEs (T × p), usable trials (T,), and the
-    sandwich's inputs ``(xw, scale·psi(r/scale), psi'(r/scale), rows)`` on the rows used."""
-
-    coef: np.ndarray
-    se: np.ndarray
-    ok: np.ndarray
-    sandwich: tuple
-
-
-def mm_fit_many(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, weight_type: str = "inv.var",
-                control: MMControl = MMControl(), seed: int = 1) -> MMBatch:
-    """MM for every row of ``y`` on the raw design, as ``fit(method="mm")`` runs it.
-
-    Zero-weight rows are set aside, as lmrob does (``sandwich[3]`` marks the rows kept). The
-    simulation calls this once per chunk of trials.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(1)
-    >>> x = np.column_stack([np.ones(30), rng.normal(size=30)])
-    >>> coef, se, ok, _ = mm_fit_many(x, x @ [1.0, 2.0] + rng.normal(0, 0.1, (3, 30)))
-    >>> coef.shape, bool(ok.all()), bool((se < 0.1).all())
-    ((3, 2), True, True)
-    """
-    if weights is not None and weight_type == "case":
-        raise OptionError("method 'mm' treats prior weights as inverse variances (as lmrob does), not case weights")
-    root = np.ones(x.shape[0]) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
-    rows = root > 0
-    xw, yw = x[rows] * root[rows, None], np.atleast_2d(y)[:, rows] * root[rows]
-    fit = mm_estimate(xw, yw, control, seed)
-    cov = mm_covariance(xw, fit.resid, fit.s_resid, fit.scale, control)
-    se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-    ok = fit.converged & np.isfinite(fit.coef).all(axis=1) & np.isfinite(se).all(axis=1)
-    u = fit.resid / fit.scale[:, None]  # the scale held at its S value, as robustbase's .vcov.w does
-    psi = Bisquare(control.m_tuning)
-    return MMBatch(fit.coef, se, ok, (xw, fit.scale[:, None] * psi.psi(u), psi.dpsi(u), rows))

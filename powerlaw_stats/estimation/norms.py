@@ -32,15 +32,18 @@ class Huber:
     k: float = 1.345
 
     def weight(self, u: np.ndarray) -> np.ndarray:
+        """The IRWLS weight ``psi(u) / u``."""
         out = np.abs(u)  # in place on one scratch array: this runs on T x n every iteration
         with np.errstate(divide="ignore"):
             np.divide(self.k, out, out=out)
         return np.minimum(out, 1.0, out=out)
 
     def psi(self, u: np.ndarray) -> np.ndarray:
+        """Huber's psi: ``u`` clipped at ``±k``."""
         return np.clip(u, -self.k, self.k)
 
     def dpsi(self, u: np.ndarray) -> np.ndarray:
+        """The derivative of psi: 1 inside ``±k``, 0 outside."""
         return (np.abs(u) <= self.k).astype(float)
 
 
@@ -57,6 +60,7 @@ class Bisquare:
     c: float = 4.685
 
     def weight(self, u: np.ndarray) -> np.ndarray:
+        """The IRWLS weight ``(1 - (u/c)^2)^2`` inside ``±c``, 0 outside."""
         # (1 - (u/c)^2)^2 inside |u| < c, else 0; max(., 0) is that mask, bit for bit, since
         # |u| >= c gives (u/c)^2 >= 1 in floating point and |u| < c never gives more than 1
         t = np.divide(u, self.c)
@@ -66,9 +70,11 @@ class Bisquare:
         return np.multiply(t, t, out=t)
 
     def psi(self, u: np.ndarray) -> np.ndarray:
+        """Tukey's psi: ``u`` times its weight."""
         return u * self.weight(u)
 
     def dpsi(self, u: np.ndarray) -> np.ndarray:
+        """The derivative of psi."""
         z = (u / self.c) ** 2
         return np.where(np.abs(u) < self.c, (1.0 - z) * (1.0 - 5.0 * z), 0.0)
 

@@ -63,13 +63,13 @@ def _figure(ax: Axes | None, size: tuple[float, float] = (6.0, 4.2)) -> tuple[Fi
 
 
 def to_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
-    """The figure encoded as PNG or SVG.
+    r"""The figure encoded as PNG or SVG.
 
     Examples
     --------
     >>> import powerlaw_stats as ps
     >>> png = to_bytes(qq(ps.fit("log_err ~ I(log2(TS)-IXMin)*mix")))
-    >>> png[:4] == b"\\x89PNG"
+    >>> png[:4] == b"\x89PNG"
     True
     """
     if fmt not in FORMATS:
@@ -155,6 +155,7 @@ def qq(result: FitResult, ax: Axes | None = None, *, weighted: bool = False) -> 
 
 
 def normal_quantiles_at(p: tuple[float, ...]) -> np.ndarray:
+    """Normal quantiles at probabilities ``p`` (for R's ``qqline``)."""
     from scipy.special import ndtri
 
     return ndtri(np.asarray(p, dtype=float))

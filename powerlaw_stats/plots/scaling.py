@@ -81,8 +81,11 @@ def region_figure(result: RegionResult, *, columns: int = 4, max_groups: int = 3
 
 
 def power_cost(result: PlanResult, ax: Axes | None = None) -> Figure:
-    """Power of every candidate design against its cost (log scale), one series per minimum number of
-    trials, with the power wanted as a line and the recommended design ringed."""
+    """Power of every candidate design against its cost (log scale).
+
+    One series per minimum number of trials, with the power wanted as a line and the recommended
+    design ringed.
+    """
     fig, ax = _figure(ax, (6.4, 4.4))
     series: dict[str, list] = {}
     for d in result.designs:

@@ -62,9 +62,11 @@ class Covariance:
         return f"{self.kind} cluster-robust standard errors, clustered by {by}{two}"
 
     def short(self) -> str:
+        """E.g. "CR1 by run_id"."""
         return f"{self.kind} by {', '.join(self.cluster)}"
 
     def to_dict(self) -> dict:
+        """The covariance as results.json holds it."""
         return {"kind": self.kind, "cluster": list(self.cluster), "n_clusters": dict(zip(self.cluster, self.n_clusters))}
 
 
@@ -83,6 +85,7 @@ class Fits:
 
     @property
     def ols(self) -> FitResult:
+        """The least-squares fit."""
         return self.results["ols"]
 
     def label(self, method: str) -> str:
@@ -143,6 +146,7 @@ class DataSummary:
     trials_column: Mapping[float, tuple[int, ...]] | None  # the `trials` column's values at each size
 
     def to_dict(self) -> dict:
+        """The data's layout as results.json holds it."""
         return {
             "rows_read": self.rows_read, "rows_used": self.rows_used, "dropped": dict(self.dropped), "x": self.x,
             "group_columns": list(self.groups), "effect_factor": self.effect_factor, "sizes": list(self.sizes),
@@ -196,6 +200,7 @@ class ResidualShape:
     excess_kurtosis: float
 
     def to_dict(self) -> dict:
+        """The two numbers as results.json holds them."""
         return {"skewness": self.skewness, "excess_kurtosis": self.excess_kurtosis}
 
 
@@ -220,10 +225,12 @@ class VarianceTests:
     lmtest: TestResult | None  # None when it is the same test (an unweighted fit)
 
     def to_dict(self) -> dict:
+        """Both tests as results.json holds them."""
         return {"main": self.main.to_dict(), "lmtest": None if self.lmtest is None else self.lmtest.to_dict()}
 
 
 def variance_tests(result: FitResult) -> VarianceTests:
+    """Breusch–Pagan as the report uses it, and lmtest's form beside it for a weighted fit."""
     main = breusch_pagan(result)
     return VarianceTests(main, breusch_pagan(result, whitened=False) if result.is_weighted else None)
 
@@ -256,6 +263,7 @@ class Verdict:
     checks: tuple[SeCheck, ...]
 
     def to_dict(self) -> dict:
+        """The verdict and every check as results.json holds them."""
         return {
             "trusted": list(self.trusted), "recommended": self.recommended, "reason": self.reason,
             "ratio_tolerance": self.ratio_tolerance, "coverage_tolerance": self.coverage_tolerance,
@@ -340,6 +348,7 @@ class Calibrated:
     ci_high: float
 
     def to_dict(self) -> dict:
+        """The calibrated test as results.json holds it."""
         return dict(self.__dict__)
 
 
@@ -382,9 +391,11 @@ class Agreement:
 
     @property
     def agree(self) -> bool:
+        """Same sign and same significance."""
         return self.same_sign and self.same_significance
 
     def to_dict(self) -> dict:
+        """The comparison as results.json holds it."""
         return {"same_sign": self.same_sign, "same_significance": self.same_significance,
                 "within_each_others_ci": self.within_each_others_ci, "agree": self.agree}
 

@@ -39,9 +39,11 @@ class Para:
     text: str
 
     def html(self) -> str:
+        """The block as HTML."""
         return f"<p>{inline_html(self.text)}</p>"
 
     def md(self) -> str:
+        """The block as Markdown."""
         return self.text
 
 
@@ -53,9 +55,11 @@ class Note:
     kind: str = "info"
 
     def html(self) -> str:
+        """The block as HTML."""
         return f'<p class="note {self.kind}">{inline_html(self.text)}</p>'
 
     def md(self) -> str:
+        """The block as Markdown."""
         return f"> {self.text}"
 
 
@@ -66,9 +70,11 @@ class Bullets:
     items: tuple[str, ...]
 
     def html(self) -> str:
+        """The block as HTML."""
         return "<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in self.items) + "</ul>"
 
     def md(self) -> str:
+        """The block as Markdown."""
         return "\n".join(f"- {i}" for i in self.items)
 
 
@@ -79,9 +85,11 @@ class Heading:
     text: str
 
     def html(self) -> str:
+        """The block as HTML."""
         return f"<h3>{inline_html(self.text)}</h3>"
 
     def md(self) -> str:
+        """The block as Markdown."""
         return f"### {self.text}"
 
 
@@ -96,6 +104,7 @@ class Table:
     strong_rows: tuple[int, ...] = ()  # rows to emphasise, e.g. the effect term
 
     def html(self) -> str:
+        """The block as HTML."""
         head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in self.header)
         body = "".join(self._row_html(i, r) for i, r in enumerate(self.rows))
         cap = f"<caption>{inline_html(self.caption)}</caption>" if self.caption else ""
@@ -108,6 +117,7 @@ class Table:
         return f'<tr{cls}><th scope="row">{label}</th>{cells}</tr>'
 
     def md(self) -> str:
+        """The block as Markdown."""
         lines = [f"*{self.caption}*", ""] if self.caption else []
         lines.append("| " + " | ".join(_md_cell(h) for h in self.header) + " |")
         lines.append("|---|" + "---:|" * (len(self.header) - 1))
@@ -129,11 +139,13 @@ class Figure:
     alt: str
 
     def html(self) -> str:
+        """The block as HTML."""
         data = base64.b64encode(self.png).decode("ascii")
         return (f'<figure id="fig-{self.name}"><img src="data:image/png;base64,{data}" alt="{html.escape(self.alt)}">'
                 f"<figcaption>{inline_html(self.caption)}</figcaption></figure>")
 
     def md(self) -> str:
+        """The block as Markdown."""
         return f"![{self.alt}](figures/{self.name}.png)\n\n*{self.caption}*"
 
 
@@ -144,9 +156,11 @@ class FigureRow:
     figures: tuple[Figure, ...]
 
     def html(self) -> str:
+        """The block as HTML."""
         return '<div class="figure-row">' + "".join(f.html() for f in self.figures) + "</div>"
 
     def md(self) -> str:
+        """The block as Markdown."""
         return "\n\n".join(f.md() for f in self.figures)
 
 
@@ -162,13 +176,16 @@ class Section:
     blocks: tuple[Block, ...]
 
     def html(self) -> str:
+        """The section as HTML."""
         inner = "\n".join(b.html() for b in self.blocks)
         return f'<section id="{self.id}">\n<h2>{inline_html(self.title)}</h2>\n{inner}\n</section>'
 
     def md(self) -> str:
+        """The section as Markdown."""
         return f"## {self.title}\n\n" + "\n\n".join(b.md() for b in self.blocks)
 
     def figures(self) -> list[Figure]:
+        """The figures of the section, in order, to write beside the page."""
         out: list[Figure] = []
         for b in self.blocks:
             out += [b] if isinstance(b, Figure) else list(b.figures) if isinstance(b, FigureRow) else []

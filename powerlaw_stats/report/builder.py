@@ -88,11 +88,13 @@ class Report:
         )
 
     def markdown(self) -> str:
+        """The page as Markdown (figures linked from ``figures/``)."""
         notes = ((self.answer,) if self.answer else ()) + self.notes
         head = [f"# {self.title}", "", self.subtitle, "", *(f"> {n}" for n in notes)]
         return "\n".join(head) + "\n\n" + "\n\n".join(s.md() for s in self.sections) + "\n"
 
     def json(self) -> str:
+        """results.json: every number the page shows."""
         return to_json(self.results)
 
     def write(self, out: str | Path) -> Path:
@@ -176,6 +178,7 @@ class ReportInputs:
 
     @property
     def is_example(self) -> bool:
+        """Whether the report runs on the bundled example."""
         return self.data is None
 
     def command(self) -> str:
@@ -202,6 +205,7 @@ class ReportInputs:
 
     @property
     def source(self) -> str:
+        """Where the data came from, in words."""
         if self.data is None:
             return "the bundled example" + (" (synthetic)" if datasets.EXAMPLE_IS_SYNTHETIC else "")
         return "a data frame" if isinstance(self.data, pd.DataFrame) else str(self.data)

@@ -41,13 +41,16 @@ class Scenario:
 
     @property
     def name(self) -> str:
+        """The scenario in words."""
         return f"{self.residuals} residuals, {DESIGN_NAMES.get(self.design, self.design)}"
 
     @property
     def key(self) -> str:
+        """The scenario's key: ``residuals/design``."""
         return f"{self.residuals}/{self.design}"
 
     def to_dict(self) -> dict:
+        """The scenario as results.json holds it."""
         return {"residuals": self.residuals, "design": self.design, "description": self.description, "rows": list(self.rows)}
 
 
@@ -68,6 +71,7 @@ class SimulationCheck:
         return tuple(s.key for s in self.scenarios if self.data_design in (None, s.design))
 
     def to_dict(self) -> dict:
+        """The check as results.json holds it."""
         return {"n_trials": self.n_trials, "seed": self.seed, "term": self.term, "notes": list(self.notes),
                 "data_design": self.data_design, "judged": list(self.judged),
                 "scenarios": [s.to_dict() for s in self.scenarios]}
@@ -133,12 +137,12 @@ def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: st
 
 
 def _covariances(cluster: Sequence[str], vcov: str | None) -> dict:
-    """simulate's ``vcov``/``cluster``: nothing without a cluster (classic SEs only), else classic beside ``vcov``."""
+    """Simulate's ``vcov``/``cluster``: nothing without a cluster (classic SEs only), else classic beside ``vcov``."""
     return {"vcov": ("classic", vcov or "CR1"), "cluster": list(cluster)} if cluster else {}
 
 
 def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Callable[[int, int], None]:
-    """simulate's ``progress(done, of)`` for one scenario, as trials done of all scenarios' trials."""
+    """Simulate's ``progress(done, of)`` for one scenario, as trials done of all scenarios' trials."""
     if progress is None:
         return lambda done, of: None
     return lambda done, of: progress(what, before + int(done), total)

@@ -84,6 +84,7 @@ def coefficient_table(result: FitResult, effect: str | None, caption: str) -> Ta
 
 
 def data_section(an: Analysis) -> Section:
+    """Section 1: the rows used, the groups, the runs per size."""
     d = an.data
     blocks: list = []
     if an.example_note:
@@ -128,6 +129,7 @@ def _counts_table(d: DataSummary) -> Table:
 
 
 def curves_section(an: Analysis) -> Section:
+    """Section 2: the learning curves with the least-squares fit."""
     res = an.fits.ols
     fig = plots.learning_curves(res, effect=an.effect)
     lay = plots.curve_layout(res, an.effect)
@@ -146,6 +148,7 @@ def curves_section(an: Analysis) -> Section:
 
 
 def least_squares_section(an: Analysis) -> Section:
+    """Section 3: least squares, its residuals and the variance test."""
     res = an.fits.ols
     weighted = "weighted " if res.is_weighted else ""
     s = res.ls_summary
@@ -216,6 +219,7 @@ def _bp_blocks(bp: VarianceTests) -> list:
 
 
 def irwls_section(an: Analysis) -> Section:
+    """Section 4: the robust fits, their weights and residuals."""
     blocks: list = [Para("Iteratively reweighted least squares (M-estimation, as R's `MASS::rlm`) gives each run a weight "
                          "between 0 and 1 from its scaled residual, so outliers and the heavy tail pull less. Huber's psi "
                          "only shrinks large residuals; the bisquare's can reject a run entirely (weight 0). A bisquare "
@@ -370,6 +374,7 @@ def _scenario_row(r: dict) -> tuple[str, ...]:
 
 
 def conclusion_section(an: Analysis) -> Section:
+    """Section 6: the effect by estimator and the answer in words."""
     if an.effect is None:
         return Section("conclusion", "6. Conclusion", (Note(
             "No effect term was named. Pass `--effect TERM` (one of the table's terms) for a conclusion about it.", "warn"),))

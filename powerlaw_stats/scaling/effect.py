@@ -78,6 +78,7 @@ class EffectResult:
 
     @property
     def estimates(self) -> tuple[EffectEstimate, ...]:
+        """The intercept changes, then the slope changes."""
         return self.intercept + self.slope
 
     def to_dict(self) -> dict:
@@ -133,7 +134,9 @@ def size_term(size: str, frame: pd.DataFrame) -> str:
 
 
 def build_formula(response: str, size: str, factor: str, groups: Sequence[str], shared_slope: bool) -> str:
-    """The effect model: group-specific intercepts and slopes with the factor's change to both, or
+    """The effect model's formula.
+
+    Group-specific intercepts and slopes with the factor's change to both, or (``shared_slope``)
     group intercepts, one slope and the factor's change to the intercept.
 
     Examples

@@ -63,10 +63,12 @@ class Design:
 
     @property
     def observed(self) -> bool:
+        """Whether this is the pilot's own design."""
         return self.smallest is None and self.min_trials is None and self.n_groups is None and self.max_trials is None
 
     @property
     def runs_label(self) -> str:
+        """The runs per size in words."""
         if self.min_trials is None:
             return "pilot runs/size" if self.max_trials is None else f"pilot runs/size, at most {self.max_trials}"
         if self.max_trials is None:
@@ -77,6 +79,7 @@ class Design:
 
     @property
     def label(self) -> str:
+        """The candidate in words."""
         if self.observed:
             return "pilot design"
         parts = [f"sizes from {self.smallest:g}" if self.smallest is not None else "pilot sizes",
@@ -111,9 +114,11 @@ class DesignPower:
 
     @property
     def cost(self) -> float:
+        """Training images, or GPU-hours when the plan has a rate."""
         return self.images if self.gpu_hours is None else self.gpu_hours
 
     def to_dict(self) -> dict:
+        """The candidate as ``plan --format json`` lists it."""
         d = self.design
         return {"design": d.label, "smallest": d.smallest, "min_trials": d.min_trials,
                 "max_trials": d.max_trials, "n_groups": self.n_groups,
@@ -144,6 +149,7 @@ class PlanResult:
 
     @property
     def cost_unit(self) -> str:
+        """What the costs count."""
         return "training images" if self.rate is None else "GPU-hours"
 
     def table(self) -> pd.DataFrame:

@@ -54,6 +54,7 @@ class LackOfFit:
     method: str = "lack-of-fit F test (pure error from replicate runs)"
 
     def to_dict(self) -> dict:
+        """The test as ``region --format json`` lists it."""
         return {k: jsonable(v) for k, v in self.__dict__.items()}
 
 
@@ -87,6 +88,7 @@ class Breakpoint:
         return self.intercept + self.slope_below * x + bend * np.maximum(x - self.log2_location, 0)
 
     def to_dict(self) -> dict:
+        """The break as ``region --format json`` lists it."""
         return {k: (list(v) if isinstance(v, tuple) else jsonable(v)) for k, v in self.__dict__.items()}
 
 
@@ -111,9 +113,11 @@ class GroupRegion:
 
     @property
     def label(self) -> str:
+        """The group in words, e.g. ``train_set=cifar10, eval_set=cinic10``."""
         return ", ".join(f"{k}={v}" for k, v in self.group.items()) or "all rows"
 
     def to_dict(self) -> dict:
+        """The group as ``region --format json`` lists it."""
         return {
             "group": {k: jsonable(v) for k, v in self.group.items()}, "sizes": [jsonable(s) for s in self.sizes], "n": self.n,
             "lack_of_fit": None if self.lack_of_fit is None else self.lack_of_fit.to_dict(),
@@ -149,6 +153,7 @@ class RegionResult:
 
     @property
     def flagged(self) -> tuple[GroupRegion, ...]:
+        """The groups with sizes outside the power-law region."""
         return tuple(g for g in self.groups if g.flagged_sizes)
 
     def to_dict(self) -> dict:

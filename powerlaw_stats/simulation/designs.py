@@ -80,6 +80,7 @@ class DesignSpec:
 
     @property
     def description(self) -> str:
+        """The design in words."""
         if self.min_trials is None:
             return "Observed design: the data's own rows and prior weights."
         if self.min_trials == 1:

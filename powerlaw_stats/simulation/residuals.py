@@ -84,11 +84,13 @@ class NormalResiduals:
 
     @property
     def description(self) -> str:
+        """The model in words."""
         return (f"Normal residuals: each row's error is drawn from N(0, σ²/w0) with σ = {self.sigma:.4g}, the residual "
                 "standard error of the fit on the data, and w0 the prior weight of the row it copies, so least "
                 "squares' assumptions hold exactly.")
 
     def draw(self, rng: np.random.Generator, n_trials: int, x: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """Whitened errors for ``n_trials`` trials of the rows of ``x``."""
         return self.sigma * rng.standard_normal((n_trials, x.shape[0]))
 
 
@@ -116,6 +118,7 @@ class EmpiricalResiduals:
 
     @property
     def description(self) -> str:
+        """The model in words."""
         within = " within groups" if self.pool_groups is not None else ""
         return (f"Empirical residuals: each row's error is σ·z/√w0 with σ = {self.sigma:.4g} and z drawn with replacement"
                 f"{within} from the fit's {len(self.pool)} standardized residuals (r/(σ√(1−h)), centred and scaled to "
@@ -123,6 +126,7 @@ class EmpiricalResiduals:
                 f"{float(excess_kurtosis(self.pool)):.2f}); the variance is constant in the whitened scale.")
 
     def draw(self, rng: np.random.Generator, n_trials: int, x: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """Whitened errors for ``n_trials`` trials of the rows of ``x``."""
         return self.sigma * _resample(rng, self.pool, (n_trials, x.shape[0]), self.pool_groups, groups)
 
 
@@ -144,6 +148,7 @@ class SkewedHeteroResiduals:
 
     @property
     def description(self) -> str:
+        """The model in words."""
         lo, hi = self.scale_range
         within = " within groups" if self.pool_groups is not None else ""
         return ("Skewed heteroscedastic residuals: the scale of each row's error varies with the regressors as "
@@ -155,6 +160,7 @@ class SkewedHeteroResiduals:
                 f"(σ = {self.sigma:.4g}).")
 
     def draw(self, rng: np.random.Generator, n_trials: int, x: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """Whitened errors for ``n_trials`` trials of the rows of ``x``."""
         scale = self.k * np.exp(x @ self.gamma)
         return _resample(rng, self.pool, (n_trials, x.shape[0]), self.pool_groups, groups) * scale
 
@@ -171,7 +177,7 @@ def _empirical(src: ResidualSource) -> EmpiricalResiduals:
 
 
 def log_scale_fit(x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    """gamma of the least-squares regression of log|r| on ``x``; |r| floored at 1% of its median.
+    """Gamma of the least-squares regression of log|r| on ``x``; |r| floored at 1% of its median.
 
     The floor keeps a residual that happens to be ~0 from dragging the fit (log 0 = -inf).
     """

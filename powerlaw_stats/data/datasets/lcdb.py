@@ -1,5 +1,6 @@
-"""Learning curves from LCDB (the Learning Curve Database 1.0; Mohr, Viering, Loog, van Rijn, 2022;
-MIT licence) mapped onto the learning-curve schema.
+"""Learning curves from LCDB mapped onto the learning-curve schema.
+
+LCDB is the Learning Curve Database 1.0 (Mohr, Viering, Loog, van Rijn, 2022; MIT licence).
 
 LCDB's package ships rows ``openmlid, learner, size_train, size_test, outer_seed, inner_seed,
 traintime, score_train, score_valid, score_test`` (scores are accuracies) for scikit-learn
