@@ -330,7 +330,7 @@ def se_verdict(rows: Sequence[Mapping], n_trials: int, level: float, realistic: 
     return Verdict(trusted, best, reason, tol_r, tol_c, checks)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Calibrated:
     """The recommended estimator's test of the effect with its SE scaled by what the simulation measured.
 
@@ -374,8 +374,9 @@ def calibrated_test(coef: Mapping[str, float], verdict: Verdict, realistic: Sequ
     se = coef["std_error"] / ratio
     t = coef["estimate"] / se
     half = t_quantile(level, df) * se
-    return Calibrated(verdict.recommended, ratio, se, t, float(t_sf2(df, np.array([t]))[0]),
-                      coef["estimate"] - half, coef["estimate"] + half)
+    return Calibrated(estimator=verdict.recommended, se_ratio=ratio, std_error=se, t_value=t,
+                      p_value=float(t_sf2(df, np.array([t]))[0]), ci_low=coef["estimate"] - half,
+                      ci_high=coef["estimate"] + half)
 
 
 # ----------------------------------------------------------------------------- conclusion

@@ -62,7 +62,7 @@ from .sections import (
 REPORT_FILES: tuple[str, ...] = ("index.html", "report.md", "results.json")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """A built report: its sections, the numbers behind them, and how to render or write it."""
 
@@ -157,7 +157,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
 # ----------------------------------------------------------------------------- building
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportInputs:
     """The report's inputs after defaults: the bundled example supplies formula, weights and effect."""
 
@@ -222,11 +222,13 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
         raise OptionError(f"--trials must be 0 (no simulation) or more, got {trials}")
     check_level(level)
     cluster, vcov = _check_covariance(cluster, vcov)
-    return ReportInputs(data, formula or datasets.EXAMPLE_FORMULA,
-                        weights if (weights or not example) else datasets.EXAMPLE_WEIGHTS,
-                        effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
-                        int(trials), int(seed), float(level), where, tuple(let), _check_estimators(sim_estimators),
-                        cluster, vcov, *_check_bootstrap(bootstrap, bootstrap_weights))
+    n_boot, boot_weights = _check_bootstrap(bootstrap, bootstrap_weights)
+    return ReportInputs(data=data, formula=formula or datasets.EXAMPLE_FORMULA,
+                        weights=weights if (weights or not example) else datasets.EXAMPLE_WEIGHTS,
+                        effect=effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
+                        trials=int(trials), seed=int(seed), level=float(level), where=where, let=tuple(let),
+                        sim_estimators=_check_estimators(sim_estimators), cluster=cluster, vcov=vcov, bootstrap=n_boot,
+                        bootstrap_weights=boot_weights)
 
 
 def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -319,7 +321,8 @@ def build_report(
     subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
     answer = results["conclusion"]["answer"] if results["conclusion"] else ""
-    return Report(_title(an), subtitle, tuple(fits.warnings), sections, results, inputs.command(), answer)
+    return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
+                  command=inputs.command(), answer=answer)
 
 
 def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]]:

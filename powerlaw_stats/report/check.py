@@ -29,7 +29,7 @@ SUMMARY_FIELDS = ("truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "s
 Progress = Callable[[str, int, int], None]  # (what is running, trials done, trials in all scenarios)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     """One residual model × design: the effect term's summary row per estimator."""
 
@@ -54,7 +54,7 @@ class Scenario:
         return {"residuals": self.residuals, "design": self.design, "description": self.description, "rows": list(self.rows)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimulationCheck:
     """All scenarios of the check, the designs used, and why a design was replaced, if it was."""
 
@@ -133,7 +133,8 @@ def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: st
     if progress:
         progress("simulation done", total, total)
     observed = data_design(frame) if designs == DESIGNS else None
-    return SimulationCheck(n_trials, seed, term, tuple(scenarios), notes, observed)
+    return SimulationCheck(n_trials=n_trials, seed=seed, term=term, scenarios=tuple(scenarios), notes=notes,
+                           data_design=observed)
 
 
 def _covariances(cluster: Sequence[str], vcov: str | None) -> dict:
@@ -156,7 +157,7 @@ def _scenario(formula: str, data: TableLike, residuals: ResidualName, design: st
     summary = sim.summary
     rows = tuple({"estimator": r["estimator"], "term": r["term"], **{k: jsonable(r[k]) for k in SUMMARY_FIELDS}}
                  for r in summary.to_dict("records"))
-    return Scenario(residuals, design, _description(sim), rows, sim)
+    return Scenario(residuals=residuals, design=design, description=_description(sim), rows=rows, result=sim)
 
 
 def _description(sim) -> str:

@@ -40,7 +40,7 @@ _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 # ----------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LackOfFit:
     """Lack-of-fit F test of a straight line against the size means (pure error from replicates)."""
 
@@ -58,7 +58,7 @@ class LackOfFit:
         return {k: jsonable(v) for k, v in self.__dict__.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Breakpoint:
     """The best continuous one-break line ``a + b·x + c·(x − ψ)₊`` on x = log2 size.
 
@@ -92,7 +92,7 @@ class Breakpoint:
         return {k: (list(v) if isinstance(v, tuple) else jsonable(v)) for k, v in self.__dict__.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupRegion:
     """One group's verdict: the tests, the break, the flagged sizes and the region's end."""
 
@@ -130,7 +130,7 @@ class GroupRegion:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegionResult:
     """Every group's check and the recommendation for the whole study.
 
@@ -211,10 +211,11 @@ def lack_of_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> La
     ss_lack = max(line_fit(x, y, w)[2] - ss_pure, 0.0)
     df_lack, df_pure = k - 2, n - k
     if ss_pure <= 0:
-        return LackOfFit(np.inf if ss_lack > 0 else np.nan, df_lack, df_pure, 0.0 if ss_lack > 0 else np.nan,
-                         ss_lack, ss_pure, k)
+        return LackOfFit(statistic=np.inf if ss_lack > 0 else np.nan, df_lack=df_lack, df_pure=df_pure,
+                         pvalue=0.0 if ss_lack > 0 else np.nan, ss_lack=ss_lack, ss_pure=ss_pure, n_sizes=k)
     f = (ss_lack / df_lack) / (ss_pure / df_pure)
-    return LackOfFit(float(f), df_lack, df_pure, f_sf(f, df_lack, df_pure), ss_lack, ss_pure, k)
+    return LackOfFit(statistic=float(f), df_lack=df_lack, df_pure=df_pure, pvalue=f_sf(f, df_lack, df_pure),
+                     ss_lack=ss_lack, ss_pure=ss_pure, n_sizes=k)
 
 
 def hinge_rss(x: np.ndarray, y: np.ndarray, w: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,8 +264,10 @@ def segmented_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, lev
     threshold = rss_best * (1.0 + t_ppf(0.5 + level / 2, df) ** 2 / df)
     ci, is_open = _profile_interval(x, y, w, grid, rss, best, threshold)
     a, b, c = coef
-    return Breakpoint(float(2.0**best), float(best), float(2.0 ** ci[0]), float(2.0 ** ci[1]), is_open, float(level),
-                      float(a), float(b), float(b + c), float(rss_best), line_fit(x, y, w)[2], int(df))
+    return Breakpoint(location=float(2.0**best), log2_location=float(best), ci_low=float(2.0 ** ci[0]),
+                      ci_high=float(2.0 ** ci[1]), ci_open=is_open, level=float(level), intercept=float(a),
+                      slope_below=float(b), slope_above=float(b + c), rss=float(rss_best), rss_line=line_fit(x, y, w)[2],
+                      df_resid=int(df))
 
 
 def _refine(x, y, w, grid: np.ndarray, rss: np.ndarray) -> float:
@@ -340,8 +343,10 @@ def check_group(sizes: np.ndarray, y: np.ndarray, w: np.ndarray | None, *, alpha
     kept_test = lack_of_fit(x[rows], y[rows], w[rows]) if flagged.size else None
     pos = w > 0
     a, b, _ = line_fit(x[pos], y[pos], w[pos])
-    return GroupRegion(dict(group or {}), tuple(distinct.tolist()), int(pos.sum()), lof, brk, (a, b), float(p), in_region,
-                       tuple(flagged.tolist()), float(kept.min()), float(kept.max()), kept_test, _frozen(sizes), _frozen(y))
+    return GroupRegion(group=dict(group or {}), sizes=tuple(distinct.tolist()), n=int(pos.sum()), lack_of_fit=lof,
+                       breakpoint=brk, line=(a, b), pvalue_adjusted=float(p), in_region=in_region,
+                       flagged_sizes=tuple(flagged.tolist()), min_size=float(kept.min()), max_size=float(kept.max()),
+                       lack_of_fit_kept=kept_test, x=_frozen(sizes), y=_frozen(y))
 
 
 _FLAGGERS = {"small": lambda sizes, psi: sizes[sizes < psi], "large": lambda sizes, psi: sizes[sizes > psi]}
@@ -442,9 +447,11 @@ def region(
     adjusted = ADJUSTERS[adjust](np.array([np.nan if t is None else t.pvalue for t in raw_p]))
     out = [check_group(x_all[r], y_all[r], None if w is None else w[r], alpha=alpha, level=level, side=side, group=label,
                        pvalue_adjusted=float(p)) for (label, r), p in zip(parts, adjusted)]
-    return RegionResult(tuple(out), tuple(group_cols), size, response, float(alpha), float(level), side, adjust,
-                        weights if isinstance(weights, str) else None, max(g.min_size for g in out),
-                        min(g.max_size for g in out), dropped)
+    return RegionResult(groups=tuple(out), group_columns=tuple(group_cols), size=size, response=response,
+                        alpha=float(alpha), level=float(level), side=side, adjust=adjust,
+                        weights=weights if isinstance(weights, str) else None,
+                        recommended_min_size=max(g.min_size for g in out),
+                        recommended_max_size=min(g.max_size for g in out), dropped=dropped)
 
 
 def _group_columns(groups, raw: pd.DataFrame) -> list[str]:
