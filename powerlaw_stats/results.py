@@ -16,12 +16,11 @@ import pandas as pd
 from .data.frame import ModelFrame
 from .errors import OptionError
 from .estimation.irwls import IrwlsControl
-from .estimation.least_squares import LeastSquaresSummary
 from .estimation.methods import METHODS, Settings
 from .estimation.mm import MMControl
 from .formats import ci_labels, json_float
 from .formula import DesignMatrices, find_term
-from .inference.tests import TestResult, t_quantile
+from .inference.tests import LeastSquaresSummary, TestResult, t_quantile
 from .options import SortBy, check_level, check_option
 
 __all__ = ["BootstrapResult", "Coefficient", "FitResult", "LeastSquaresSummary", "TestResult"]

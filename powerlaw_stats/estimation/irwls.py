@@ -199,3 +199,33 @@ def _irwls_step(xw, yw, norm, case_weights, control, state, active, solver: Weig
     done = (change <= control.acc) & ~failed
     state["converged"][active[done]] = True
     return active[~done & ~failed]
+
+
+# ----------------------------------------------------------------------------- MASS's covariance of an M-estimate
+
+
+def rlm_sigma(
+    resid: np.ndarray, scale: np.ndarray, norm: Norm, p: int, case_weights: np.ndarray | None = None
+) -> np.ndarray:
+    """MASS ``summary.rlm`` (method "XtX"): the factor σ with Cov(b) = σ² (X̃ᵀX̃)⁻¹, per trial.
+
+    ``resid`` are working residuals (T × n) and ``scale`` the final s (T,). Huber's small-sample
+    correction κ is included, exactly as MASS applies it.
+    """
+    resid = np.atleast_2d(resid)
+    u = resid / np.asarray(scale, dtype=float).reshape(-1, 1)
+    spsi = resid * norm.weight(u)  # = s·ψ(u), written as MASS writes it
+    dpsi = norm.dpsi(u)
+    if case_weights is None:
+        n = resid.shape[1]
+        big_s = (spsi**2).sum(axis=1) / (n - p)
+        m = dpsi.mean(axis=1)
+        kappa = 1 + p * dpsi.var(axis=1, ddof=1) / (n * m**2)
+    else:
+        nn = case_weights.sum()
+        big_s = (case_weights * spsi**2).sum(axis=1) / (nn - p)
+        m1 = (case_weights * dpsi).sum(axis=1)
+        m2 = (case_weights * dpsi**2).sum(axis=1)
+        m = m1 / nn
+        kappa = 1 + p * (m2 - m1**2 / nn) / (nn - 1) / (nn * m**2)
+    return np.sqrt(big_s) * kappa / m

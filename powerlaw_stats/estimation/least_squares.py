@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SingularDesignError
-from ..inference.distributions import f_sf
 
 # R's lm uses LINPACK dqrdc2 with tol = 1e-7: a column whose remaining norm falls below that
 # fraction of its original norm is declared aliased.
@@ -169,37 +168,3 @@ def _solve_spd_many(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             except np.linalg.LinAlgError:
                 pass
         return out
-
-
-# ----------------------------------------------------------------------------- R's summary.lm
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LeastSquaresSummary:
-    """R's ``summary.lm`` extras: R², adjusted R², the overall F test."""
-
-    rsquared: float
-    rsquared_adj: float
-    fvalue: float
-    f_df: tuple[float, float]
-    f_pvalue: float
-
-
-def ls_summary(yw: np.ndarray, root: np.ndarray, resid_w: np.ndarray, rank: int, df: float,
-               intercept: bool) -> LeastSquaresSummary:
-    """R², adjusted R² and the overall F test of a (weighted) least-squares fit, as ``summary.lm`` gives them."""
-    rss = resid_w @ resid_w
-    if intercept:
-        center = (root @ yw) / (root @ root)  # weighted mean of y
-        tss = np.sum((yw - root * center) ** 2)
-    else:
-        tss = yw @ yw
-    df_int = int(intercept)
-    r2 = 1 - rss / tss
-    numdf = rank - df_int
-    fvalue = ((tss - rss) / numdf) / (rss / df) if numdf > 0 else np.nan
-    return LeastSquaresSummary(
-        rsquared=float(r2), rsquared_adj=float(1 - (1 - r2) * (df + rank - df_int) / df),
-        fvalue=float(fvalue), f_df=(float(numdf), float(df)),
-        f_pvalue=f_sf(fvalue, numdf, df) if numdf > 0 else np.nan,
-    )

@@ -23,10 +23,11 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConvergenceWarning, DataError, OptionError, SingularDesignError
-from ..inference.covariance import Clusters, classic_cov, make_clusters, rlm_sigma, sandwich_many
+from ..inference.covariance import Clusters, classic_cov, make_clusters, sandwich_many
+from ..inference.tests import LeastSquaresSummary, ls_summary
 from ..options import CLUSTER_KINDS, SeLabel, VcovKind, WeightType, unknown
-from .irwls import IrwlsControl, irwls
-from .least_squares import LeastSquaresSummary, least_squares, least_squares_many, ls_summary
+from .irwls import IrwlsControl, irwls, rlm_sigma
+from .least_squares import least_squares, least_squares_many
 from .mm import MM_TUNING, MMControl, m_step, mm_covariance, mm_estimate
 from .norms import Bisquare, Norm, make_norm
 

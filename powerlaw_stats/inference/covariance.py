@@ -1,8 +1,9 @@
-"""Covariances of least squares and M-estimates: classic, HC0/HC1/HC3, cluster CR1/CR3, MASS's rlm.
+"""Covariances of least squares and M-estimates: classic, HC0/HC1/HC3, cluster CR1/CR3.
 
 One sandwich implementation serves every estimator and every caller (a single fit, a batch of
 simulated trials, bootstrap replicates): :func:`sandwich_many` takes the whitened design and each
-trial's scores. The classic covariances are R's own: ``lm``'s and ``summary.rlm``'s.
+trial's scores. The classic covariance of least squares is ``lm``'s; an M-estimate's own (MASS's ``summary.rlm``)
+is :func:`powerlaw_stats.estimation.irwls.rlm_sigma`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OptionError, SingularDesignError
-from ..estimation.norms import Norm
 from ..options import CLUSTER_KINDS, SANDWICH_KINDS, check_option
 
 
@@ -24,36 +24,6 @@ def classic_cov(xtx_inv: np.ndarray, resid_w: np.ndarray, df_resid: float) -> np
 def _group_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
     _, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     return codes.ravel(), int(codes.max()) + 1 if codes.size else 0
-
-
-# ----------------------------------------------------------------------------- M-estimation
-
-
-def rlm_sigma(
-    resid: np.ndarray, scale: np.ndarray, norm: Norm, p: int, case_weights: np.ndarray | None = None
-) -> np.ndarray:
-    """MASS ``summary.rlm`` (method "XtX"): the factor σ with Cov(b) = σ² (X̃ᵀX̃)⁻¹, per trial.
-
-    ``resid`` are working residuals (T × n) and ``scale`` the final s (T,). Huber's small-sample
-    correction κ is included, exactly as MASS applies it.
-    """
-    resid = np.atleast_2d(resid)
-    u = resid / np.asarray(scale, dtype=float).reshape(-1, 1)
-    spsi = resid * norm.weight(u)  # = s·ψ(u), written as MASS writes it
-    dpsi = norm.dpsi(u)
-    if case_weights is None:
-        n = resid.shape[1]
-        big_s = (spsi**2).sum(axis=1) / (n - p)
-        m = dpsi.mean(axis=1)
-        kappa = 1 + p * dpsi.var(axis=1, ddof=1) / (n * m**2)
-    else:
-        nn = case_weights.sum()
-        big_s = (case_weights * spsi**2).sum(axis=1) / (nn - p)
-        m1 = (case_weights * dpsi).sum(axis=1)
-        m2 = (case_weights * dpsi**2).sum(axis=1)
-        m = m1 / nn
-        kappa = 1 + p * (m2 - m1**2 / nn) / (nn - 1) / (nn * m**2)
-    return np.sqrt(big_s) * kappa / m
 
 
 # ----------------------------------------------------------------------------- sandwiches, batched

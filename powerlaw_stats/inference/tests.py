@@ -1,4 +1,4 @@
-"""Tests on a fit: Wald t tests with R's tails and intervals, and Breusch–Pagan for heteroscedasticity.
+"""Tests on a fit: Wald t tests, R's overall F test, and Breusch–Pagan for heteroscedasticity.
 
 Breusch–Pagan comes in lmtest's forms and the whitened one. For a weighted fit lmtest tests the
 raw residuals, whose variance the weights already model, so a correctly specified weighted model
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..estimation.least_squares import least_squares
 from ..options import check_level
-from .distributions import chi2_sf, t_ppf, t_sf2
+from .distributions import chi2_sf, f_sf, t_ppf, t_sf2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +54,40 @@ def t_tests(params: np.ndarray, bse: np.ndarray, df: float, level: float = 0.95)
     pvalues = t_sf2(df, tvalues)
     q = t_quantile(level, df)
     return TTests(tvalues=tvalues, pvalues=pvalues, ci_low=params - q * bse, ci_high=params + q * bse, level=level)
+
+
+# ----------------------------------------------------------------------------- R's summary.lm
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeastSquaresSummary:
+    """R's ``summary.lm`` extras: R², adjusted R², the overall F test."""
+
+    rsquared: float
+    rsquared_adj: float
+    fvalue: float
+    f_df: tuple[float, float]
+    f_pvalue: float
+
+
+def ls_summary(yw: np.ndarray, root: np.ndarray, resid_w: np.ndarray, rank: int, df: float,
+               intercept: bool) -> LeastSquaresSummary:
+    """R², adjusted R² and the overall F test of a (weighted) least-squares fit, as ``summary.lm`` gives them."""
+    rss = resid_w @ resid_w
+    if intercept:
+        center = (root @ yw) / (root @ root)  # weighted mean of y
+        tss = np.sum((yw - root * center) ** 2)
+    else:
+        tss = yw @ yw
+    df_int = int(intercept)
+    r2 = 1 - rss / tss
+    numdf = rank - df_int
+    fvalue = ((tss - rss) / numdf) / (rss / df) if numdf > 0 else np.nan
+    return LeastSquaresSummary(
+        rsquared=float(r2), rsquared_adj=float(1 - (1 - r2) * (df + rank - df_int) / df),
+        fvalue=float(fvalue), f_df=(float(numdf), float(df)),
+        f_pvalue=f_sf(fvalue, numdf, df) if numdf > 0 else np.nan,
+    )
 
 
 # ----------------------------------------------------------------------------- Breusch-Pagan
