@@ -202,6 +202,20 @@ def breusch_pagan(result: FitResult, studentize: bool = True, whitened: bool | N
     ``lmtest::bptest`` exactly. For a robust fit the test uses the least-squares fit of the same
     model and weights, as one would run it in R.
 
+    Parameters
+    ----------
+    result : FitResult
+        The fit whose model (design and prior weights) is tested.
+    studentize : bool
+        Koenker's studentized statistic (lmtest's default) or the classic one.
+    whitened : bool, optional
+        Test √w·e (True), the raw residuals as lmtest does (False), or choose by the weights (None).
+
+    Returns
+    -------
+    TestResult
+        The statistic, its χ² degrees of freedom, the p-value and the variant that ran.
+
     Examples
     --------
     >>> import powerlaw_stats as ps

@@ -88,6 +88,24 @@ def wild_bootstrap(
     Draws are shared within clusters of the fit's first cluster column, when it has one; the
     studentized statistics use the fit's own covariance kind (``result.vcov_kind``).
 
+    Parameters
+    ----------
+    result : FitResult
+        A fit of any method in the registry that has a resampling.
+    n_boot : int
+        Replications, at least 2 (9999 for p-values near 0.01).
+    weights : {"rademacher", "webb"}
+        The wild weights: ±1, or Webb's six points (better with few clusters).
+    seed : int
+        Seed of the draws.
+    level : float, optional
+        Level of the intervals (default: the fit's).
+
+    Returns
+    -------
+    BootstrapResult
+        Percentile and studentized intervals and p-values per coefficient.
+
     Examples
     --------
     >>> import powerlaw_stats as ps

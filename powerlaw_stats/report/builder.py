@@ -291,6 +291,26 @@ def build_report(
     (cluster) bootstrap of the effect to the conclusion, drawn with ``bootstrap_weights``
     (``"rademacher"`` or ``"webb"``) and seeded by ``seed``.
 
+    Parameters
+    ----------
+    data, formula, weights, effect
+        The table (None: the bundled example), the model, its prior weights and the term of interest.
+    trials, seed, level
+        Simulated data sets per scenario (0: no simulation), their seed, the confidence level.
+    where, let
+        Rows kept and names defined, as for :func:`powerlaw_stats.fit`.
+    sim_estimators : sequence of str
+        The estimators the simulation checks.
+    cluster, vcov, bootstrap, bootstrap_weights
+        Cluster-robust standard errors for the tables, and the wild bootstrap of the effect.
+    progress : callable, optional
+        Called as ``progress(what, done, total)`` while the report is built.
+
+    Returns
+    -------
+    Report
+        The sections, the numbers behind them (``results``) and ``write(folder)``.
+
     Examples
     --------
     >>> from powerlaw_stats.report import build_report
