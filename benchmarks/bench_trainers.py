@@ -181,28 +181,31 @@ def main() -> None:
     print(f"device {args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
           f"batch {args.batch}, {args.steps} steps, median of {args.repeats}")
     print(f"{'width':>5}  {'setting':<52} {'img/s':>10} {'per model':>10} {'x single':>9} {'host s':>7} {'H2D MB':>7}")
-    grid_rates: dict[int, Measured] = {}
+    measured: dict[Setting, Measured] = {}
+
+    def run(s: Setting) -> Measured:
+        if s not in measured:
+            measured[s] = measure(s, args, root)
+            _line(s.width, s, measured[s], measured.get(Setting(s.width, 1, "grouped", True, "off"), measured[s]), args)
+        return measured[s]
+
     with tempfile.TemporaryDirectory() as root:
+        baselines = {w: Setting(w, 1, "grouped", True, "off") for w in args.widths}
+        if args.grid:  # first, so a time limit that stops the matrix still leaves the projection
+            grid = {w: Setting(w, args.grid_pack, args.grid_route, True, args.compile[0]) for w in args.widths}
+            rates = {w: (run(baselines[w]), run(grid[w]))[1] for w in args.widths}
+            runs, seconds, parts = project(args.grid, rates, args.grid_pack)
+            print(f"projected {args.grid}: {runs} runs in {seconds / 60:.1f} min on this device "
+                  f"(--pack {args.grid_pack}, {args.grid_route}, compile {args.compile[0]}; training "
+                  f"{parts['train'] / 60:.1f} min, evaluation {parts['eval'] / 60:.1f} min, host {parts['host'] / 60:.1f} min)",
+                  flush=True)
         for width in args.widths:
-            base = measure(Setting(width, 1, "grouped", True, "off"), args, root)
-            _line(width, Setting(width, 1, "grouped", True, "off"), base, base, args)
-            settings = [Setting(width, 1, "grouped", False, "off")] if "off" in args.cudnn else []
-            settings += [Setting(width, k, r, cudnn == "on", mode) for k in args.packs for r in args.routes
-                         for cudnn in args.cudnn for mode in args.compile]
-            for s in settings:
-                m = measure(s, args, root)
-                _line(width, s, m, base, args)
-                if (s.k, s.route, s.cudnn, s.compile) == (args.grid_pack, args.grid_route, True, args.compile[0]):
-                    grid_rates[width] = m
-            if args.grid and width not in grid_rates:
-                s = Setting(width, args.grid_pack, args.grid_route, True, args.compile[0])
-                grid_rates[width] = measure(s, args, root)
-                _line(width, s, grid_rates[width], base, args)
-    if args.grid:
-        runs, seconds, parts = project(args.grid, grid_rates, args.grid_pack)
-        print(f"projected {args.grid}: {runs} runs in {seconds / 60:.1f} min on this device "
-              f"(--pack {args.grid_pack}, {args.grid_route}, compile {args.compile[0]}; training "
-              f"{parts['train'] / 60:.1f} min, evaluation {parts['eval'] / 60:.1f} min, host {parts['host'] / 60:.1f} min)")
+            run(baselines[width])
+            if "off" in args.cudnn:
+                run(Setting(width, 1, "grouped", False, "off"))
+            for s in [Setting(width, k, r, cudnn == "on", mode) for k in args.packs for r in args.routes
+                      for cudnn in args.cudnn for mode in args.compile]:
+                run(s)
 
 
 def _line(width: int, s: Setting, m: Measured, base: Measured, args: argparse.Namespace) -> None:
