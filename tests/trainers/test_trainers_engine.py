@@ -118,7 +118,7 @@ def test_unknown_engine_options_are_refused(field, value):
 def test_engine_options_follow_the_device():
     c = RunConfig("cifar10", ("cifar10",), 1, 0, 0, 1, 16, False)
     cpu = engine_for(c)
-    assert (cpu.amp, cpu.channels_last) == (False, False)  # bf16 and channels-last are for CUDA
+    assert (cpu.amp, cpu.channels_last) == (False, True)  # bf16 is for CUDA; channels-last everywhere
     assert engine_for(c.replace(fused=False)).fused is False
     cuda = engine_for(c.replace(device="cuda:0"))
     assert (cuda.amp, cuda.channels_last, cuda.fused) == (True, True, True)
@@ -190,6 +190,13 @@ def test_unchanged_files_share_the_key_and_changed_files_do_not(tmp_path):
     data._LOADED.clear()
     assert data.load_dataset("cifar10", src.root, cache_dir=tmp_path / "cache").key("train") != a.key("train")
     data._LOADED.clear()
+
+
+def test_data_without_a_key_is_keyed_by_its_contents():
+    cpu = torch.device("cpu")
+    x1, x2 = np.zeros((2, 1, 2, 2), np.uint8), np.ones((2, 1, 2, 2), np.uint8)
+    assert on_device("", x1, np.arange(2), cpu)[0].sum() == 0
+    assert on_device("", x2, np.arange(2), cpu)[0].sum() == 8
 
 
 def test_a_hand_built_dataset_is_keyed_by_its_contents():

@@ -125,6 +125,17 @@ def test_a_packed_run_matches_the_same_runs_alone_after_four_steps(cifar, cinic)
             assert x["loss"] == pytest.approx(y["loss"], abs=PACK_TOL)
 
 
+def test_the_loop_route_gives_a_single_runs_rows(cifar, cinic):
+    """Every mistake the same; the mean losses to the last bits (averaged over a (batch, K) table)."""
+    a, b = pair(cifar, cinic, "loop")
+    a, b = a.replace(min_steps=4), b.replace(min_steps=4)
+    means, own = ("loss", "train_loss"), ("train_seconds", "pack_size")
+    for alone, together in zip((train_run(a), train_run(b)), train_pack([a, b]), strict=True):
+        for x, y in zip(alone, together, strict=True):
+            assert {k: v for k, v in x.items() if k not in means + own} == {k: v for k, v in y.items() if k not in means + own}
+            assert all(x[k] == pytest.approx(y[k], rel=FORWARD_TOL) for k in means)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_fused_and_foreach_sgd_take_the_same_steps(cifar, cinic, fused):
     a, _ = pair(cifar, cinic)
