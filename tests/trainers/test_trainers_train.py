@@ -4,15 +4,15 @@ pack shares with the same runs trained alone.
 Tolerances: a CPU run repeated in one process is bitwise reproducible, so repeats compare exactly.
 The loop route runs each member's own plain convolutions on the same memory layout as a single run,
 so on CPU its weights after the first steps are compared exactly (its loss only to the last bit: the
-per-model means are taken over a (batch, K) table). The grouped and vmap routes differ from single runs only by float32
-summation order: measured on this data, the forward pass (the step's per-model losses) agrees to
-about 1e-7 and the weights after three SGD steps to about 2e-7 absolute (BatchNorm's running
-variances, O(10), to about 1e-6 relative); the tolerances below (1e-5) leave a 50x margin and are
-far below what mixing models or data changes (O(0.1) in a loss, O(1e-3) in a weight after a step).
-After many steps the runs separate: SGD is chaotic and a ReLU's gradient is discontinuous, so float
-rounding grows (the docs give the measured size); nothing here claims more than these first steps.
-Chance error on 10 classes is 0.9; 30 steps on this learnable data reach about 0.35, so "learns" is
-asserted as error < 0.7.
+per-model means are taken over a (batch, K) table). The grouped and vmap routes differ from single
+runs only by float32 summation order: measured on this data, the forward pass (the step's per-model
+losses) agrees to about 2e-7 and the weights after three SGD steps to about 2e-7 absolute
+(BatchNorm's running variances, O(10), to about 1e-6 relative); the tolerances below (1e-5) leave a
+50x margin and are far below what mixing models or data changes (O(0.1) in a loss, O(1e-3) in a
+weight after a step). After many steps the runs separate: SGD is chaotic and a ReLU's gradient is
+discontinuous, so float rounding grows (the docs give the measured size); nothing here claims more
+than these first steps. Chance error on 10 classes is 0.9; 30 steps on this learnable data reach
+about 0.35, so "learns" is asserted as error < 0.7.
 """
 
 from __future__ import annotations
