@@ -1,4 +1,4 @@
-"""Training throughput of the built-in trainer, and the projected time of a grid.
+r"""Training throughput of the built-in trainer, and the projected time of a grid.
 
 Runs the real training loop (on-device draws, augmentation, mixup, SGD) on synthetic CIFAR-shaped
 data held in memory, so no dataset is needed. For each width the single run (one model, grouped
@@ -66,6 +66,7 @@ class Setting:
     compile: str
 
     def label(self, cuda: bool) -> str:
+        """Describe the setting in a table cell."""
         what = "single" if self.k == 1 else f"{self.route} K={self.k}"
         cudnn = f", cudnn.benchmark {'on' if self.cudnn else 'off'}" if cuda else ""
         return f"{what}{cudnn}, compile {self.compile}"
@@ -153,6 +154,7 @@ def _cpu_name() -> str:
 
 
 def parse_args() -> argparse.Namespace:
+    """Read the command line (cuDNN settings collapse to one off CUDA)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32])
@@ -176,6 +178,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    """Measure every setting, print a line each, and the projection first when asked for one."""
     args = parse_args()
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_name()
     print(f"device {args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "

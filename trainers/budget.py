@@ -64,7 +64,7 @@ class BudgetCell:
 
 
 def budget_runs(runs: Sequence[RunConfig], factor: float = 2.0, max_trials: int = 4) -> tuple[list[RunConfig], list[RunConfig]]:
-    """The runs to compare: a grid's runs at its largest and smallest part, and the same runs longer.
+    """Select the runs to compare: a grid's runs at its largest and smallest part, and their longer twins.
 
     Parameters
     ----------
@@ -99,7 +99,7 @@ def budget_runs(runs: Sequence[RunConfig], factor: float = 2.0, max_trials: int 
 
 
 def read_rows(path: str | Path) -> dict[Key, dict[str, str]]:
-    """The rows of a learning-curve table by ``(run_id, eval_set)``; a missing file is an error.
+    """Read a learning-curve table's rows by ``(run_id, eval_set)``; a missing file is an error.
 
     Examples
     --------

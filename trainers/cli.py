@@ -101,8 +101,11 @@ def budget_check(
     cudnn_benchmark: CudnnBenchmark = None,
     precision: Precision = None,
 ) -> None:
-    """Rerun SPEC's largest and smallest parts with FACTOR times the steps; report whether the error
-    moved by more than the spread between trials (then the grid's budget is short)."""
+    """Rerun SPEC's largest and smallest parts with FACTOR times the steps.
+
+    Reports whether the error moved by more than the spread between trials (then the grid's budget
+    is short).
+    """
     from trainers.backends import make_backend
     from trainers.budget import budget_runs, compare, read_rows, summary
     from trainers.grid import run_grid
@@ -126,7 +129,7 @@ def budget_check(
 
 
 def _runs(spec: Path, trainer: str, engine: dict, download: bool) -> tuple[list, bool]:
-    """The spec's runs with the engine overrides, and whether the trainer packs runs."""
+    """Expand the spec with the engine overrides; say whether the trainer packs runs."""
     from trainers.backends import supports_packing
     from trainers.grid import check_data, expand, parse_spec
 

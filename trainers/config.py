@@ -24,7 +24,7 @@ ENGINE_OPTIONS = ("packing", "compile", "fused", "cudnn_benchmark", "precision")
 
 
 def _where(default: object) -> object:
-    """A field left out of the run id (location or execution engine, not content)."""
+    """Declare a field left out of the run id (location or execution engine, not content)."""
     return field(default=default, metadata={"hash": False})
 
 

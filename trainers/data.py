@@ -69,7 +69,7 @@ class Dataset:
     fingerprint: str = ""
 
     def key(self, split: str) -> str:
-        """What split ``split`` ("train" or "test") is, for caches: fingerprint and split name.
+        """Name what split ``split`` ("train" or "test") is, for caches: fingerprint and split name.
 
         A dataset built by hand (no fingerprint) is keyed by a hash of the split's arrays instead.
 

@@ -317,7 +317,7 @@ def _merge(key: str, tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def unpack(packed: Pack) -> list[ResNet]:
-    """The K members of a pack as separate ResNets (the inverse of :func:`pack`, for every route).
+    """Return the K members of a pack as separate ResNets (the inverse of :func:`pack`, every route).
 
     Examples
     --------
@@ -348,8 +348,11 @@ def _slice(key: str, value: torch.Tensor, i: int, k: int) -> torch.Tensor:
 
 
 def to_device(net: Pack, device: torch.device, channels_last: bool) -> Pack:
-    """Move a pack to ``device``; with ``channels_last`` its 4-d weights too (a vmap pack's weights are
-    5-d stacks and stay as they are: vmap reshapes them into a grouped convolution's weight per call)."""
+    """Move a pack to ``device``; with ``channels_last``, lay its 4-d weights out channels-last.
+
+    A vmap pack's weights are 5-d stacks and stay as they are: vmap reshapes them into a grouped
+    convolution's weight per call.
+    """
     net = net.to(device)
     if channels_last and not isinstance(net, VmapPack):
         net = net.to(memory_format=torch.channels_last)

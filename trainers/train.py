@@ -70,9 +70,11 @@ def step_budget(train_size: int, batch_size: int, epochs: float, min_steps: int 
 
 @dataclass(frozen=True)
 class Draws:
-    """All randomness of one run, drawn up front: per step, which images, how cropped and flipped,
-    which partner each image is mixed with (tensors on the run's device), and the step's lambda
-    (NumPy on the host; 1.0 when mixup is off)."""
+    """All randomness of one run, drawn up front.
+
+    Per step: which images, how cropped and flipped, which partner each image is mixed with (tensors
+    on the run's device), and the step's lambda (NumPy on the host; 1.0 when mixup is off).
+    """
 
     order: torch.Tensor  # (steps, batch) int64 positions in the run's part
     shift: torch.Tensor  # (steps, batch, 2) uint8 crop offsets in 0..2*PAD
@@ -83,10 +85,10 @@ class Draws:
 
 def draw(seed: int, train_size: int, budget: Budget, mixup: bool, alpha: float, flip: bool = True,
          device: str | torch.device = "cpu") -> Draws:
-    """Draw a run's randomness on ``device``: shuffled passes over the part, one lambda ~ Beta(alpha,
-    alpha) per batch; with ``flip=False`` no image is mirrored.
+    """Draw a run's randomness on ``device``.
 
-    Permutations are argsorts of float64 uniforms (ties have probability ~1e-10 per pass at 50,000
+    Shuffled passes over the part, one lambda ~ Beta(alpha, alpha) per batch; with ``flip=False`` no
+    image is mirrored. Permutations are argsorts of float64 uniforms (ties have probability ~1e-10 per pass at 50,000
     images); the generator is seeded from ``seed`` alone, so a run draws the same alone or packed.
 
     Parameters
@@ -235,6 +237,7 @@ class Uploads:
         self.bytes = 0
 
     def __call__(self, array: np.ndarray, device: torch.device) -> torch.Tensor:
+        """Copy ``array`` to ``device`` and count its bytes."""
         tensor = torch.from_numpy(np.array(array)).to(device)  # np.array: a memory map becomes an owned copy
         self.bytes += tensor.nbytes
         return tensor
@@ -471,6 +474,7 @@ class Stepper:
             self.losses, self.trial = _compiled(run.engine.compile), True
 
     def __call__(self, step: int) -> torch.Tensor:
+        """Run step ``step``'s forward, loss and backward; return the per-model losses."""
         if not self.trial:
             return self._step(step)
         saved = [b.detach().clone() for b in self.run.net.buffers()]
@@ -500,9 +504,11 @@ _COMPILED: dict[str, Callable[..., torch.Tensor]] = {}
 
 
 def _compiled(mode: str) -> Callable[..., torch.Tensor]:
-    """``step_losses`` compiled once per process and mode (static shapes, one graph); a torch
-    without a working ``torch.compile`` gets a function that raises, which the trial turns into a
-    warning."""
+    """Compile ``step_losses`` once per process and mode (static shapes, one graph).
+
+    A torch without a working ``torch.compile`` gets a function that raises, which the trial turns
+    into a warning.
+    """
     if mode not in _COMPILED:
         try:
             _COMPILED[mode] = torch.compile(step_losses, fullgraph=True, dynamic=False, **COMPILE_OPTIONS[mode])
@@ -569,8 +575,10 @@ class Score:
 
 @torch.no_grad()
 def evaluate(net: Pack, ev: EvalSet, stats: tuple, engine: Engine) -> list[Score]:
-    """Score every member of a pack on ``ev`` (eval-mode BatchNorm, no augmentation, no mixup); the
-    results stay on the device until one copy at the end."""
+    """Score every member of a pack on ``ev`` (eval-mode BatchNorm, no augmentation, no mixup).
+
+    The results stay on the device until one copy at the end.
+    """
     net.eval()
     images, labels = on_device(ev.key, ev.x, ev.y, engine.device)
     wrong, losses = [], []
