@@ -1,9 +1,10 @@
 """The one description of a training run that every part of ``trainers`` passes around.
 
 A :class:`RunConfig` is what the grid hands to a trainer (``config -> rows``), what a Ray task
-receives and what the ``run_id`` is a hash of. Fields marked ``hash=False`` say *where* or *on what*
-a run happens (data folders, cache, device), not *what* it computes, so moving the data or changing
-GPUs never makes finished runs look unfinished.
+receives and what the ``run_id`` is a hash of. Fields marked ``hash=False`` say *where*, *on what*
+or *how* a run happens (data folders, cache, device, and the engine options: packing route,
+``torch.compile``, fused SGD, cuDNN autotuning, precision), not *what* it computes, so moving the
+data, changing GPUs or trying a faster engine never makes finished runs look unfinished.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from dataclasses import dataclass, field
 
 DEFAULT_TRAINER = "trainers.train:train_run"
 
+# Engine options: how a run is executed. Each is checked at the boundary (spec, CLI) against these.
+PACKINGS = ("grouped", "vmap", "loop")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+PRECISIONS = ("bf16", "fp32")
+ENGINE_OPTIONS = ("packing", "compile", "fused", "cudnn_benchmark", "precision")
+
 
 def _where(default: object) -> object:
-    """A field left out of the run id (location, not content)."""
+    """Declare a field left out of the run id (location or execution engine, not content)."""
     return field(default=default, metadata={"hash": False})
 
 
@@ -31,6 +38,8 @@ class RunConfig:
     ...               trials=4, width=16, mixup=True)
     >>> len(c.run_id)
     16
+    >>> c.replace(packing="vmap", device="cuda").run_id == c.run_id  # the engine is not the run
+    True
     """
 
     train_set: str
@@ -57,6 +66,11 @@ class RunConfig:
     data: tuple[tuple[str, str], ...] = _where(())  # type: ignore[assignment]
     cache_dir: str | None = _where(None)  # type: ignore[assignment]
     device: str = _where("cpu")  # type: ignore[assignment]
+    packing: str = _where("grouped")  # type: ignore[assignment]
+    compile: str = _where("off")  # type: ignore[assignment]
+    fused: bool = _where(True)  # type: ignore[assignment]
+    cudnn_benchmark: bool = _where(True)  # type: ignore[assignment]
+    precision: str = _where("bf16")  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         """Coerce to the declared types, so ``epochs=30`` and ``epochs=30.0`` (or ``mixup=1`` and
@@ -109,6 +123,8 @@ _COERCE: dict[str, object] = {
     **dict.fromkeys(_INT, int),
     **dict.fromkeys(_FLOAT, float),
     "mixup": bool,
+    "fused": bool,
+    "cudnn_benchmark": bool,
     "eval_sets": tuple,
     "data": lambda pairs: tuple((str(k), str(v)) for k, v in pairs),
 }

@@ -51,7 +51,13 @@ class Split:
 @dataclass(frozen=True)
 class Dataset:
     """A decoded dataset with its normalisation constants (per channel, on the 0..1 scale) and
-    whether mirrored images are still valid examples (not for digits or text)."""
+    whether mirrored images are still valid examples (not for digits or text).
+
+    ``fingerprint`` names what the data is: a hash of the dataset's name, its folder and the sizes and
+    modification times of the folder's files (the same stamp that decides whether the .npy cache is
+    still valid), so two loads of unchanged files share it and a changed file gets a new one. Caches
+    of derived data (overlap masks, the device copy) are keyed by it, never by the arrays' ``id``.
+    """
 
     name: str
     train: Split
@@ -60,6 +66,47 @@ class Dataset:
     std: tuple[float, ...]
     num_classes: int
     flip: bool = True
+    fingerprint: str = ""
+
+    def key(self, split: str) -> str:
+        """Name what split ``split`` ("train" or "test") is, for caches: fingerprint and split name.
+
+        A dataset built by hand (no fingerprint) is keyed by a hash of the split's arrays instead.
+
+        Parameters
+        ----------
+        split : {"train", "test"}
+            Which split.
+
+        Returns
+        -------
+        str
+            ``"<name>:<fingerprint>/<split>"``.
+
+        Examples
+        --------
+        >>> s = Split(np.zeros((2, 1, 1, 1), np.uint8), np.arange(2), np.array(["a", "b"]))
+        >>> Dataset("toy", s, s, (0.5,), (0.2,), 2, fingerprint="f00d").key("test")
+        'toy:f00d/test'
+        """
+        part = getattr(self, split)
+        return f"{self.name}:{self.fingerprint or content_hash(part.x, part.y)}/{split}"
+
+
+def content_hash(*arrays: np.ndarray) -> str:
+    """First 16 hex digits of the SHA-256 of the arrays' shapes, types and bytes.
+
+    Examples
+    --------
+    >>> content_hash(np.zeros(3)) == content_hash(np.zeros(3)) != content_hash(np.ones(3))
+    True
+    """
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -158,8 +205,11 @@ def load_dataset(name: str, root: str | Path, cache_dir: str | Path | None = Non
     folder = _cache_folder(name, root, cache_dir)
     key = (name, str(root), str(folder))
     if key not in _LOADED:
-        decoded = _read_cache(folder, root) or _write_cache(folder, root, spec.decode(root))
-        _LOADED[key] = Dataset(name, decoded.train, decoded.test, spec.mean, spec.std, decoded.num_classes, spec.flip)
+        stamp = _stamp(root)
+        decoded = _read_cache(folder, stamp) or _write_cache(folder, root, stamp, spec.decode(root))
+        fingerprint = hashlib.sha256(json.dumps([CACHE_FORMAT, name, str(root), stamp]).encode()).hexdigest()[:16]
+        _LOADED[key] = Dataset(name, decoded.train, decoded.test, spec.mean, spec.std, decoded.num_classes, spec.flip,
+                               fingerprint)
     return _LOADED[key]
 
 
@@ -182,19 +232,19 @@ def _stamp(root: Path) -> list[list[object]]:
 _ARRAYS = ("train_x", "train_y", "train_origin", "test_x", "test_y", "test_origin")
 
 
-def _read_cache(folder: Path, root: Path) -> Decoded | None:
+def _read_cache(folder: Path, stamp: list[list[object]]) -> Decoded | None:
     meta = folder / "meta.json"
     if not meta.is_file():
         return None
     info = json.loads(meta.read_text())
-    if info.get("format") != CACHE_FORMAT or info.get("stamp") != _stamp(root):
+    if info.get("format") != CACHE_FORMAT or info.get("stamp") != stamp:
         return None
     a = {k: np.load(folder / f"{k}.npy", mmap_mode="r" if k.endswith("_x") else None) for k in _ARRAYS}
     train = Split(a["train_x"], a["train_y"], a["train_origin"])
     return Decoded(train, Split(a["test_x"], a["test_y"], a["test_origin"]), int(info["num_classes"]))
 
 
-def _write_cache(folder: Path, root: Path, decoded: Decoded) -> Decoded:
+def _write_cache(folder: Path, root: Path, stamp: list[list[object]], decoded: Decoded) -> Decoded:
     """Write each array atomically (temp file, then rename); meta.json last marks the cache complete."""
     folder.mkdir(parents=True, exist_ok=True)
     arrays = dict(zip(_ARRAYS, (*_split_arrays(decoded.train), *_split_arrays(decoded.test)), strict=True))
@@ -202,7 +252,7 @@ def _write_cache(folder: Path, root: Path, decoded: Decoded) -> Decoded:
         tmp = folder / f".{key}.{os.getpid()}.npy"
         np.save(tmp, value, allow_pickle=False)
         os.replace(tmp, folder / f"{key}.npy")
-    info = {"format": CACHE_FORMAT, "source": str(root), "num_classes": decoded.num_classes, "stamp": _stamp(root)}
+    info = {"format": CACHE_FORMAT, "source": str(root), "num_classes": decoded.num_classes, "stamp": stamp}
     tmp = folder / f".meta.{os.getpid()}.json"
     tmp.write_text(json.dumps(info))
     os.replace(tmp, folder / "meta.json")
@@ -474,12 +524,14 @@ def split_of_trial(trial: int, n_splits: int) -> int:
 
 @dataclass(frozen=True)
 class EvalSet:
-    """An evaluation set as one run sees it; ``overlap`` marks images that may be in its training split."""
+    """An evaluation set as one run sees it; ``overlap`` marks images that may be in its training
+    split; ``key`` says what the images are (:meth:`Dataset.key` of the test split)."""
 
     name: str
     x: np.ndarray
     y: np.ndarray
     overlap: np.ndarray
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -506,6 +558,20 @@ def overlap_mask(train: Dataset, test: Split) -> np.ndarray:
     return np.isin(test.origin, train.train.origin)
 
 
+# Overlap masks by (training split, test split) keys: one np.isin per pair and process, not per run
+# (on origin strings of the official sizes it takes 0.05-0.2 s, and every run of a pack needs it).
+_OVERLAP: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _overlap(train: Dataset, test_set: Dataset) -> np.ndarray:
+    key = (train.key("train"), test_set.key("test"))
+    if key not in _OVERLAP:
+        mask = overlap_mask(train, test_set.test)
+        mask.flags.writeable = False  # shared by every run that uses it
+        _OVERLAP[key] = mask
+    return _OVERLAP[key]
+
+
 def run_data(config: RunConfig) -> RunData:
     """Load the part a run trains on and the evaluation sets it is scored on (what a plugged-in
     trainer calls to get the grid's splits).
@@ -527,7 +593,7 @@ def run_data(config: RunConfig) -> RunData:
 
 def _eval_set(train: Dataset, name: str, config: RunConfig) -> EvalSet:
     ds = train if name == train.name else load_dataset(name, config.data_root(name), config.cache_dir)
-    overlap = overlap_mask(train, ds.test)
+    overlap = _overlap(train, ds)
     if overlap.all():
         raise DataError(f"every test image of {name} is also in the training split of {train.name}; nothing to score")
-    return EvalSet(name, ds.test.x, ds.test.y, overlap)
+    return EvalSet(name, ds.test.x, ds.test.y, overlap, ds.key("test"))

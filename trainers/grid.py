@@ -20,7 +20,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 from trainers import code_version
-from trainers.config import DEFAULT_TRAINER, RunConfig, stable_int
+from trainers.config import COMPILE_MODES, DEFAULT_TRAINER, PACKINGS, PRECISIONS, RunConfig, stable_int
 from trainers.data import dataset_names, entry, split_of_trial, trials_at
 from trainers.errors import ResultsError, SchemaError, SpecError
 
@@ -64,6 +64,21 @@ def _number(v: object) -> float:
     return float(v)
 
 
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError("true or false")
+    return v
+
+
+def _choice(*allowed: str) -> Callable[[object], str]:
+    def check(v: object) -> str:
+        if v not in allowed:
+            raise TypeError(f"one of {', '.join(repr(a) for a in allowed)}")
+        return str(v)
+
+    return check
+
+
 # Allowed keys per table, each with its checker; [train] keys map 1:1 onto RunConfig fields.
 _GRID_KEYS: dict[str, Callable[[object], object]] = {
     "train_sets": _str_list, "eval_sets": _str_list, "widths": _int_list, "mixup": _bool_list,
@@ -72,6 +87,11 @@ _GRID_KEYS: dict[str, Callable[[object], object]] = {
 _TRAIN_KEYS: dict[str, Callable[[object], object]] = {
     "epochs": _number, "min_steps": _int, "batch_size": _pos_int, "mixup_alpha": _number, "seed": _int,
     "lr": _number, "momentum": _number, "weight_decay": _number, "warmup": _number,
+}
+# [engine] keys: how runs execute (RunConfig fields outside the run id); the CLI may override each.
+_ENGINE_KEYS: dict[str, Callable[[object], object]] = {
+    "packing": _choice(*PACKINGS), "compile": _choice(*COMPILE_MODES), "fused": _bool,
+    "cudnn_benchmark": _bool, "precision": _choice(*PRECISIONS),
 }
 
 
@@ -90,6 +110,7 @@ class GridSpec:
     depth: int = 8
     pool_size: int | None = None
     train: tuple[tuple[str, float | int], ...] = ()
+    engine: tuple[tuple[str, object], ...] = ()
 
 
 def parse_spec(path: str | Path) -> GridSpec:
@@ -103,16 +124,19 @@ def parse_spec(path: str | Path) -> GridSpec:
     """
     path = Path(path)
     raw = _read_toml(path)
-    unknown = set(raw) - {"data", "grid", "train"}
+    unknown = set(raw) - {"data", "grid", "train", "engine"}
     if unknown or "grid" not in raw or "data" not in raw:
-        raise SpecError(f"{path}: a spec has tables [data], [grid] and optionally [train]; found {sorted(raw)}")
+        raise SpecError(f"{path}: a spec has tables [data], [grid] and optionally [train] and [engine]; "
+                        f"found {sorted(raw)}")
     grid = _checked(raw["grid"], _GRID_KEYS, "grid", path)
     missing = {"train_sets", "eval_sets", "widths", "mixup", "n_splits"} - set(grid)
     if missing:
         raise SpecError(f"{path}: [grid] lacks {', '.join(sorted(missing))}")
     train = _checked(raw.get("train", {}), _TRAIN_KEYS, "train", path)
+    engine = _checked(raw.get("engine", {}), _ENGINE_KEYS, "engine", path)
     data, cache = _data_table(raw["data"], path, set(grid["train_sets"]) | set(grid["eval_sets"]))
-    return GridSpec(data=data, cache_dir=cache, train=tuple(sorted(train.items())), **grid)
+    return GridSpec(data=data, cache_dir=cache, train=tuple(sorted(train.items())),
+                    engine=tuple(sorted(engine.items())), **grid)
 
 
 def _read_toml(path: Path) -> dict:
@@ -179,11 +203,12 @@ def check_data(spec: GridSpec, download: bool = False) -> None:
 # Expanding a spec into runs
 
 
-def expand(spec: GridSpec, trainer: str = DEFAULT_TRAINER) -> list[RunConfig]:
+def expand(spec: GridSpec, trainer: str = DEFAULT_TRAINER, engine: dict[str, object] | None = None) -> list[RunConfig]:
     """All runs of a grid, in a fixed order, with the trial scheme and per-run seeds.
 
     At 1/n of the pool: ``trials = max(n, min_trials)``; trial t trains on part ``t mod n``. Each run's
     seed is a hash of the base seed and the run's coordinates, so it never depends on the order.
+    ``engine`` overrides the spec's [engine] options (the CLI's flags); neither changes a run id.
 
     Examples
     --------
@@ -194,7 +219,7 @@ def expand(spec: GridSpec, trainer: str = DEFAULT_TRAINER) -> list[RunConfig]:
     >>> len(expand(spec))
     16
     """
-    base = dict(spec.train)
+    base = {**dict(spec.train), **dict(spec.engine), **(engine or {})}
     seed = int(base.pop("seed", 0))
     runs = []
     for train_set in spec.train_sets:

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["config", "data", "models", "train", "grid", "backends"]
+MODULES = ["config", "data", "models", "train", "grid", "backends", "budget"]
 
 
 @pytest.mark.parametrize("name", MODULES)

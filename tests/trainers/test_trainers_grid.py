@@ -73,6 +73,11 @@ BAD_SPECS = [
      'mixup = [false]\nn_splits = [1]\n[train]\nepoch = 3', "unknown key 'epoch' in \\[train\\]"),
     ('[data]\ncifar10 = "x"\n[grid]\ntrain_sets = ["cifar10"]\neval_sets = ["cinic10"]\nwidths = [16]\n'
      'mixup = [false]\nn_splits = [1]', "\\[data\\] gives no folder for cinic10"),
+    ('[data]\ncifar10 = "x"\n[grid]\ntrain_sets = ["cifar10"]\neval_sets = ["cifar10"]\nwidths = [16]\n'
+     'mixup = [false]\nn_splits = [1]\n[engine]\npacking = "bmm"',
+     r"\[engine\] packing must be one of 'grouped', 'vmap', 'loop', got 'bmm'"),
+    ('[data]\ncifar10 = "x"\n[grid]\ntrain_sets = ["cifar10"]\neval_sets = ["cifar10"]\nwidths = [16]\n'
+     'mixup = [false]\nn_splits = [1]\n[engine]\nfused = "yes"', r"\[engine\] fused must be true or false"),
 ]
 
 
@@ -87,6 +92,31 @@ def test_bad_specs_are_one_line_and_exit_1(tmp_path, text, message):
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("powerlaw-train: ")
     assert re.search(message, lines[0]) and "Traceback" not in result.output
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_engine_options_come_from_the_spec_or_the_cli_and_never_change_run_ids(tmp_path, cifar, cinic):
+    from trainers.grid import parse_spec as parse
+
+    plain = write_spec(tmp_path / "plain.toml", cifar, cinic)
+    spec = tmp_path / "engine.toml"
+    spec.write_text(plain.read_text() + '[engine]\npacking = "vmap"\ncompile = "reduce-overhead"\nfused = false\n')
+    runs = expand(parse(spec))
+    assert {(r.packing, r.compile, r.fused, r.cudnn_benchmark, r.precision) for r in runs} == {
+        ("vmap", "reduce-overhead", False, True, "bf16")}
+    assert [r.run_id for r in runs] == [r.run_id for r in expand(parse(plain))]
+    assert {r.packing for r in expand(parse(spec), engine={"packing": "loop"})} == {"loop"}  # the CLI wins
+
+
+def test_the_cli_trains_with_the_route_it_is_given(tmp_path, cifar, cinic):
+    spec = write_spec(tmp_path / "spec.toml", cifar, cinic)
+    out = tmp_path / "r.csv"
+    result = CliRunner().invoke(app, ["grid", str(spec), "--out", str(out), "--device", "cpu", "--pack", "2",
+                                      "--max-runs", "2", "--packing", "loop", "--no-fused"])
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    assert len(rows) == 4 and {r["pack_size"] for r in rows} == {"2"}
+    bad = CliRunner().invoke(app, ["grid", str(spec), "--out", str(out), "--packing", "bmm"])
+    assert bad.exit_code == 2 and "bmm" in bad.output  # typer refuses it before anything runs
 
 
 def test_the_real_entry_point_prints_no_traceback(tmp_path):

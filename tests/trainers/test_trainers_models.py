@@ -1,8 +1,9 @@
-"""ResNets by width and depth, and packing: K models in one grouped network equal K separate ones.
+"""ResNets by width and depth, and packing: K models in one pack equal K separate ones, by every route.
 
 Tolerances: grouped and ungrouped float32 convolutions sum in different orders, so outputs agree
 to ~1e-6 relative; 1e-4 absolute on O(1) logits leaves room for that and catches any mixing of
-models (which changes logits by O(0.1)). After training steps the same holds for losses.
+models (which changes logits by O(0.1)). After training steps the same holds for losses. The loop
+route runs each member's own plain convolutions, so it is compared exactly.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.models import PackedResNet, ResNet, blocks_per_stage, build, count_params, pack, unpack
+from trainers.config import PACKINGS
+from trainers.models import LoopPack, PackedResNet, ResNet, VmapPack, blocks_per_stage, build, count_params, pack, unpack
 
 ATOL = 1e-4
 
@@ -48,12 +50,48 @@ def test_packed_forward_equals_each_model(mode):
         assert torch.allclose(out[:, k], nets[k](xs[k]), atol=ATOL)
 
 
-def test_pack_then_unpack_is_the_identity():
+@pytest.mark.parametrize("route", PACKINGS)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_every_route_forwards_each_member_on_its_own_batch(route, mode):
+    nets = [build(s, 16, 8) for s in (1, 2, 3)]
+    packed = pack(nets, route)
+    for m in [*nets, packed]:
+        m.train(mode == "train")
+    x = torch.randn(3, 8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = packed.forward_stacked(x)
+    assert out.shape == (8, 3, 10)
+    for k in range(3):
+        alone = nets[k](x[k])
+        assert torch.equal(out[:, k], alone) if route == "loop" else torch.allclose(out[:, k], alone, atol=ATOL)
+
+
+@pytest.mark.parametrize("route", PACKINGS)
+def test_batchnorm_statistics_stay_each_members_own(route):
+    nets = [build(s, 16, 8) for s in (1, 2)]
+    packed = pack(nets, route).train()
+    x = torch.randn(2, 8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    packed.forward_stacked(x)
+    for k, member in enumerate(unpack(packed)):
+        nets[k].train()(x[k])
+        assert torch.allclose(member.stem[1].running_mean, nets[k].stem[1].running_mean, atol=1e-6)
+        assert torch.allclose(member.stem[1].running_var, nets[k].stem[1].running_var, atol=1e-6)
+
+
+@pytest.mark.parametrize("route", PACKINGS)
+def test_pack_then_unpack_is_the_identity(route):
     nets = [build(s, 16, 8) for s in (4, 5)]
-    back = unpack(pack(nets))
+    back = unpack(pack(nets, route))
     for a, b in zip(nets, back, strict=True):
         sa, sb = a.state_dict(), b.state_dict()
-        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_routes_are_their_classes_and_an_unknown_route_is_refused():
+    nets = [build(s, 16, 8) for s in (1, 2)]
+    assert [type(pack(nets, r)) for r in PACKINGS] == [PackedResNet, VmapPack, LoopPack]
+    assert all(count_params(pack(nets, r)) == count_params(nets[0]) for r in PACKINGS)
+    with pytest.raises(ValueError, match="unknown packing route 'bmm'; use one of grouped, vmap, loop"):
+        pack(nets, "bmm")
 
 
 def test_build_is_seeded_and_leaves_global_rng_alone():
@@ -66,10 +104,11 @@ def test_build_is_seeded_and_leaves_global_rng_alone():
     assert not torch.equal(a.stem[0].weight, build(8, 16, 8).stem[0].weight)
 
 
-def test_packed_sgd_steps_equal_separate_sgd_steps():
+@pytest.mark.parametrize("route", PACKINGS)
+def test_packed_sgd_steps_equal_separate_sgd_steps(route):
     """Summed losses give every member exactly its own gradient, so K packed runs follow K single runs."""
     nets = [build(s, 16, 8) for s in (10, 11)]
-    packed = pack([build(s, 16, 8) for s in (10, 11)])
+    packed = pack([build(s, 16, 8) for s in (10, 11)], route)
     opts = [torch.optim.SGD(n.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4) for n in nets]
     popt = torch.optim.SGD(packed.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
@@ -81,7 +120,7 @@ def test_packed_sgd_steps_equal_separate_sgd_steps():
             torch.nn.functional.cross_entropy(net(x), y).backward()
             opt.step()
         popt.zero_grad()
-        out = packed(torch.cat(xs, 1))
+        out = packed.forward_stacked(torch.stack(xs))
         sum(torch.nn.functional.cross_entropy(out[:, k], ys[k]) for k in range(2)).backward()
         popt.step()
     for single, member in zip(nets, unpack(packed), strict=True):
