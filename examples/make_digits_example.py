@@ -1,4 +1,4 @@
-"""Remake the bundled example table (powerlaw_stats/datasets/digits_curves.csv) from scratch.
+"""Remake the bundled example table (powerlaw_stats/data/datasets/digits_curves.csv) from scratch.
 
     pip install -e ".[train,digits]"
     nice -n 5 python examples/make_digits_example.py            # about 37 minutes on 2 shared CPU cores

