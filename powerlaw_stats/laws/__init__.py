@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from .bootstrap import law_bootstrap
 from .fit import LAW_METHODS, fit_law
 from .identification import IdentificationWarning
 from .registry import LAWS, Law, get_law
 from .result import FloorTest, Identification, LawFit
 
 __all__ = ["LAWS", "LAW_METHODS", "FloorTest", "Identification", "IdentificationWarning", "Law", "LawFit",
-           "fit_law", "get_law"]
+           "fit_law", "get_law", "law_bootstrap"]

@@ -146,17 +146,9 @@ def fit_law(
         cluster=clusters, level=level, tuning=law.tuning if tuning is None and method == law.method else tuning,
         fixed_scale=law.fixed_scale if fixed_scale is None and method == law.method else fixed_scale,
         bounds=bool(bounds), control=NlsControl(maxit=maxit, tol=tol, scale_est=scale_est), seed=int(seed))
-    response = law.response if response is None else response
-    input_exprs = {**law.inputs, **(inputs or {})}
-    if set(input_exprs) != set(law.inputs):
-        raise OptionError(f"law {law.name!r} reads inputs {', '.join(law.inputs)}; got {', '.join(input_exprs)}")
-    mf = model_frame(data, formula_variables(law, rhs, response, input_exprs), weights=weights, where=where, let=let,
-                     na=na, extra_columns=list(clusters))
-    design = build_design(law, rhs, mf, response, input_exprs)
-    prior = np.ones(len(design.y)) if mf.weights is None else mf.weights
-    rows = prior > 0
-    g, h, labels = design.constraints(opts.bounds)
-    problem = LawProblem(design.subset(np.flatnonzero(rows)), prior[rows], Constraints(g, h, labels))
+    prepared = prepare(data, law, rhs, weights=weights, bounds=opts.bounds, response=response, inputs=inputs,
+                       where=where, let=let, na=na, extra_columns=clusters)
+    problem, design, mf, prior, rows, input_exprs = prepared
     norm = None if opts.method == "ols" else make_norm(opts.method, opts.tuning)
     est = estimate(problem, norm, start=_start_vector(start, design), fixed_scale=opts.fixed_scale,
                    control=opts.control)
@@ -176,6 +168,23 @@ def _size_of_input(law: Law, input_exprs: Mapping[str, str], namespace: Mapping)
         return None
     ixmin = float(namespace["IXMin"])
     return lambda x: float(2.0 ** (x + ixmin))
+
+
+def prepare(data, law: Law, rhs: Mapping[str, str], *, weights=None, bounds: bool = True, response: str | None = None,
+            inputs: Mapping[str, str] | None = None, where=None, let=(), na="drop", extra_columns=()):
+    """Table → the law's problem on the rows with positive weight (and what fit_law keeps around)."""
+    response = law.response if response is None else response
+    input_exprs = {**law.inputs, **(inputs or {})}
+    if set(input_exprs) != set(law.inputs):
+        raise OptionError(f"law {law.name!r} reads inputs {', '.join(law.inputs)}; got {', '.join(input_exprs)}")
+    mf = model_frame(data, formula_variables(law, rhs, response, input_exprs), weights=weights, where=where, let=let,
+                     na=na, extra_columns=list(extra_columns))
+    design = build_design(law, rhs, mf, response, input_exprs)
+    prior = np.ones(len(design.y)) if mf.weights is None else mf.weights
+    rows = prior > 0
+    g, h, labels = design.constraints(bounds)
+    problem = LawProblem(design.subset(np.flatnonzero(rows)), prior[rows], Constraints(g, h, labels))
+    return problem, design, mf, prior, rows, input_exprs
 
 
 def _start_vector(start, design: LawDesign) -> np.ndarray | None:
@@ -256,6 +265,8 @@ def _floors(law: Law, design: LawDesign, problem: LawProblem, est: Estimate, cov
         var = float(g @ cov @ g)
         key = f"{law.floor}[{label}]"
         at_bound = key in {lab for lab, a in zip(problem.cons.labels, est.active) if a}
+        if at_bound:  # on the bound to rounding; report the bound itself, without an SE
+            value, var = float(law.lower[law.floor]), 0.0
         row = {"cell": key, "estimate": value, "std_error": np.sqrt(var) if var > 1e-24 else np.nan, "at_bound": at_bound}
         if prof is not None and key in prof.index:
             row["profile_lower"], row["profile_upper"] = prof.loc[key, "lower"], prof.loc[key, "upper"]

@@ -158,7 +158,7 @@ def _profile_one(problem: LawProblem, est: Estimate, c: np.ndarray, q: float, sc
         count[0] += 1
         cons = problem.cons.with_equality(c, v)
         theta = project_feasible(start + c * (v - c @ start) / (c @ c), cons)
-        return lm_solve(problem.resid_jac, theta, cons, control=control)
+        return lm_solve(problem.resid_jac, theta, cons, control=control, curvature=problem.curvature)
 
     def tau(v: float, start: np.ndarray) -> tuple[float, np.ndarray]:
         # moving one coefficient alone can leave the model's domain (a negative floor below the

@@ -58,6 +58,29 @@ class LawProblem:
     def resid_jac(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.resid(theta), self.root[:, None] * self.jacobian(theta)
 
+    def curvature(self, theta: np.ndarray, c: np.ndarray) -> np.ndarray | None:
+        """``Σ_i c_i √w_i ∇²f_i(θ)`` (p × p) from the law's second derivatives, or None without them.
+
+        With ``c`` the (IRWLS-weighted) whitened residuals, ``½∇²S = J̃ᵀJ̃ − curvature``.
+        """
+        law = self.design.law
+        if law.hessian is None:
+            return None
+        values = self.design.values(theta)
+        second = law.hessian(values, self.design.inputs)
+        coef = c * self.root
+        out = np.zeros((self.design.n_coef, self.design.n_coef))
+        for (p, q), h in second.items():
+            zp, zq = self.design.param(p).matrix, self.design.param(q).matrix
+            if zp.shape[1] == 0 or zq.shape[1] == 0:
+                continue
+            block = zp.T @ (zq * (coef * h)[:, None])
+            sp, sq = self.design.slices[p], self.design.slices[q]
+            out[sp, sq] += block
+            if p != q:
+                out[sq, sp] += block.T
+        return out
+
     def with_y(self, y: np.ndarray) -> LawProblem:
         return dataclasses.replace(self, design=dataclasses.replace(self.design, y=np.asarray(y, dtype=float)))
 
@@ -110,7 +133,7 @@ def least_squares_fit(problem: LawProblem, start: np.ndarray | None = None,
     scored.sort(key=lambda t: t[0])
     best: NlsState | None = None
     for _, theta in scored[:n_refine]:
-        state = lm_solve(problem.resid_jac, theta, problem.cons, control=control)
+        state = lm_solve(problem.resid_jac, theta, problem.cons, control=control, curvature=problem.curvature)
         if best is None or (state.converged, -state.rss) > (best.converged, -best.rss):
             best = state
     return best
@@ -123,7 +146,7 @@ def estimate(problem: LawProblem, norm: Norm | None, *, start: np.ndarray | None
     if norm is None:
         return Estimate(ls.theta, ls.rss, ls.active, ls.converged, ls.n_iter, ls.message)
     m: MState = m_solve(problem.resid, problem.resid_jac, ls, problem.cons, norm, fixed_scale=fixed_scale,
-                        control=control)
+                        control=control, curvature=problem.curvature)
     r = problem.resid(m.nls.theta)
     message = "converged" if m.converged else f"IRWLS did not converge in {m.n_iter} iterations"
     return Estimate(m.nls.theta, float(r @ r), m.nls.active, m.converged and m.nls.converged, m.n_iter, message,

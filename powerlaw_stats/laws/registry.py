@@ -61,6 +61,7 @@ import numpy as np
 Values = Mapping[str, np.ndarray]
 MeanFn = Callable[[Values, Values], np.ndarray]
 GradientFn = Callable[[Values, Values], dict[str, np.ndarray]]
+HessianFn = Callable[[Values, Values], dict[tuple[str, str], np.ndarray]]
 
 LN2 = math.log(2.0)
 
@@ -115,6 +116,9 @@ class Law:
     response, response_scale : default response expression and what scale it is on.
     mean, gradient : the mean function of per-row parameter values and inputs, and its partial
         derivatives in each parameter (per row); the engine multiplies them into the designs.
+    hessian : optional second partial derivatives per row, keyed by parameter pairs (p, q) with
+        p before q in ``params`` (pairs left out are zero); without it the solver differences the
+        gradient, which costs one gradient evaluation per free coefficient and Newton step.
     default_params : default one-sided formula of each parameter (``"1"``: one value).
     lower : per-row lower bound of a parameter's value (``{"E": 0.0}``).
     starts : candidate starting coefficient vectors from a :class:`StartProblem`.
@@ -137,6 +141,7 @@ class Law:
     response_scale: str
     mean: MeanFn
     gradient: GradientFn
+    hessian: HessianFn | None = None
     default_params: Mapping[str, str]
     lower: Mapping[str, float] = field(default_factory=dict)
     starts: StartFn
@@ -213,6 +218,19 @@ def _saturating_gradient(v: Values, i: Values) -> dict[str, np.ndarray]:
         return {"E": share * np.exp2(-u) / LN2, "a": share, "b": share * i["x"]}
 
 
+def _saturating_hessian(v: Values, i: Values) -> dict[tuple[str, str], np.ndarray]:
+    # with t = 2^-u and s = 1/(1 + E t): f_EE = -s²t²/ln2, f_Eu = -s²t, f_uu = ln2·s²·E·t,
+    # and u = a + b·x carries x into every b derivative
+    u = v["a"] + v["b"] * i["x"]
+    x = np.asarray(i["x"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = np.exp2(-u)
+        s = 1.0 / (1.0 + v["E"] * t)
+        f_ee, f_eu, f_uu = -(s * t) ** 2 / LN2, -s * s * t, LN2 * s * s * v["E"] * t
+    return {("E", "E"): f_ee, ("E", "a"): f_eu, ("E", "b"): f_eu * x, ("a", "a"): f_uu, ("a", "b"): f_uu * x,
+            ("b", "b"): f_uu * x * x}
+
+
 def _saturating_starts(p: StartProblem) -> list[np.ndarray]:
     """The log-linear fit (E = 0), then a profile over the floor: for a grid of floors (fractions of
     each E cell's smallest observed error) a and b come from the linear fit of log2(err − E)."""
@@ -241,19 +259,22 @@ def _saturating_starts(p: StartProblem) -> list[np.ndarray]:
 CHINCHILLA_GRID = {"alpha": (0.2, 0.35, 0.6), "beta": (0.2, 0.35, 0.6), "E": (0.5, 0.8, 0.95)}
 
 
-def _chinchilla_terms(v: Values, i: Values) -> np.ndarray:
-    return np.stack([v["e"] + 0 * i["N"], v["a"] - v["alpha"] * np.log(i["N"]), v["b"] - v["beta"] * np.log(i["D"])])
+def _chinchilla_shares(v: Values, i: Values) -> tuple[np.ndarray, np.ndarray]:
+    # the three terms e, a − α ln N, b − β ln D; their log-sum-exp and each one's share of the sum
+    t = np.stack([np.broadcast_to(v["e"], i["N"].shape), v["a"] - v["alpha"] * np.log(i["N"]),
+                  v["b"] - v["beta"] * np.log(i["D"])])
+    top = t.max(axis=0)
+    ex = np.exp(t - top)
+    total = ex.sum(axis=0)
+    return top + np.log(total), ex / total
 
 
 def _chinchilla_mean(v: Values, i: Values) -> np.ndarray:
-    t = _chinchilla_terms(v, i)
-    top = t.max(axis=0)
-    return top + np.log(np.exp(t - top).sum(axis=0))
+    return _chinchilla_shares(v, i)[0]
 
 
 def _chinchilla_gradient(v: Values, i: Values) -> dict[str, np.ndarray]:
-    t = _chinchilla_terms(v, i)
-    share = np.exp(t - _chinchilla_mean(v, i))
+    share = _chinchilla_shares(v, i)[1]
     return {"e": share[0], "a": share[1], "alpha": -share[1] * np.log(i["N"]),
             "b": share[2], "beta": -share[2] * np.log(i["D"])}
 
@@ -297,7 +318,7 @@ def _two_column_nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 LOGLINEAR = Law(
     name="loglinear", summary="log2 err = a + b·x,  x = log2(TS) − IXMin",
     params=("a", "b"), inputs={"x": "log2(TS) - IXMin"}, response="log_err", response_scale="log2 error",
-    mean=_loglinear_mean, gradient=_loglinear_gradient, default_params={"a": "1", "b": "1"},
+    mean=_loglinear_mean, gradient=_loglinear_gradient, hessian=lambda v, i: {}, default_params={"a": "1", "b": "1"},
     starts=_loglinear_starts, slope="b", size_input="x",
     reference="the seed study: log error linear in log training size, intercept and slope by group",
 )
@@ -305,7 +326,8 @@ LOGLINEAR = Law(
 SATURATING = Law(
     name="saturating", summary="log2 err = log2(E + 2^(a + b·x)),  x = log2(TS) − IXMin,  E ≥ 0",
     params=("E", "a", "b"), inputs={"x": "log2(TS) - IXMin"}, response="log_err", response_scale="log2 error",
-    mean=_saturating_mean, gradient=_saturating_gradient, default_params={"E": "1", "a": "1", "b": "1"},
+    mean=_saturating_mean, gradient=_saturating_gradient, hessian=_saturating_hessian,
+    default_params={"E": "1", "a": "1", "b": "1"},
     lower={"E": 0.0}, starts=_saturating_starts, nested=("loglinear", {"E": "0"}), floor="E", floor_scale=np.exp2,
     slope="b",
     size_input="x",

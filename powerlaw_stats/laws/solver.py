@@ -14,8 +14,9 @@ Gauss–Newton); the optimum is the same stationary point nls and gnls reach.
 
 Convergence is R's relative-offset criterion (Bates and Watts; ``nls`` stops at 1e-5, we at 1e-10
 by default) on the free directions, with the multipliers checked before stopping. IRWLS is MASS's
-``rlm`` loop with a nonlinear weighted fit in place of the weighted regression: MAD or proposal-2
-scale (or a fixed one), weights ψ(u)/u, convergence on the relative change of the residuals.
+``rlm`` loop with a Gauss–Newton step of the weighted nonlinear fit in place of the weighted
+regression: MAD or proposal-2 scale (or a fixed one), weights ψ(u)/u, convergence on the relative
+change of the residuals.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..estimators import _proposal2_step, mad_scale
 from ..norms import Norm
 
 ResidJac = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # θ -> (whitened residuals, whitened Jacobian)
+Curvature = Callable[[np.ndarray, np.ndarray], "np.ndarray | None"]  # (θ, c) -> Σ c_i √w_i ∇²f_i
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class NlsControl:
 
     maxit: int = 500
     tol: float = 1e-10
-    irwls_maxit: int = 200
+    irwls_maxit: int = 1000
     irwls_acc: float = 1e-10
     scale_est: str = "MAD"
     k2: float = 1.345
@@ -139,8 +141,15 @@ def _step_limit(theta, step, cons, active) -> tuple[float, int | None]:
 
 
 def lm_solve(resid_jac: ResidJac, theta0: np.ndarray, cons: Constraints, *, omega: np.ndarray | None = None,
-             control: NlsControl = NlsControl()) -> NlsState:
-    """Minimise ``Σ ω r̃²`` (``r̃`` whitened residuals) from ``theta0`` under ``cons``."""
+             control: NlsControl = DEFAULT_CONTROL, newton: bool = True, maxit: int | None = None,
+             tol: float | None = None, curvature: Curvature | None = None) -> NlsState:
+    """Minimise ``Σ ω r̃²`` (``r̃`` whitened residuals) from ``theta0`` under ``cons``.
+
+    ``newton=False`` takes Gauss–Newton steps (JᵀJ, no second-order term); ``maxit`` and ``tol``
+    override the control's (IRWLS takes one step per reweighting, whatever the offset).
+    ``curvature(θ, c)`` gives the second-order part of the Hessian from the law's own second
+    derivatives (see :meth:`LawProblem.curvature`); without it the gradient is differenced.
+    """
     p = len(theta0)
     root = None if omega is None else np.sqrt(omega)
     theta = project_feasible(np.asarray(theta0, dtype=float), cons)
@@ -151,21 +160,28 @@ def lm_solve(resid_jac: ResidJac, theta0: np.ndarray, cons: Constraints, *, omeg
             r, j = r * root, j * root[:, None]
         return r, j, float(r @ r)
 
+    def second_order(t, r):
+        if curvature is None:
+            return None
+        return curvature(t, r if root is None else r * root)
+
     r, jac, rss = evaluate(theta)
     active = (cons.g @ theta - cons.h <= 1e-12 * (1 + np.abs(cons.h))) if len(cons.g) else np.zeros(0, bool)
     if not np.isfinite(rss):
         return NlsState(theta, math.inf, active, False, 0, "the start gives a non-finite fit")
     eq = np.zeros((0, p)) if cons.a is None else cons.a
     damping, released = (0.0, 2.0), 0
-    for it in range(1, int(control.maxit) + 1):
+    limit = int(control.maxit if maxit is None else maxit)
+    tol = control.tol if tol is None else tol
+    for it in range(1, limit + 1):
         basis = null_space(np.vstack([eq, cons.g[active]]), p)
         if basis.shape[1] == 0:
             return NlsState(theta, rss, active, True, it, "every coefficient is fixed by the constraints")
         jn = jac @ basis
         moved = False
-        if _offset(jn, r, rss) > control.tol:
+        if tol == 0.0 or _offset(jn, r, rss) > tol:
             moved, damping, (theta, r, jac, rss, active) = _lm_step(evaluate, theta, r, jac, rss, active, basis, jn,
-                                                                    damping, cons)
+                                                                    damping, cons, newton, second_order)
         if moved:
             if rss == 0.0:
                 return NlsState(theta, rss, active, True, it, "exact fit")
@@ -177,21 +193,28 @@ def lm_solve(resid_jac: ResidJac, theta0: np.ndarray, cons: Constraints, *, omeg
             return NlsState(theta, rss, active, True, it, "converged")
         active[np.flatnonzero(active)[drop]] = False
         released, damping = released + 1, (0.0, 2.0)
-    return NlsState(theta, rss, active, False, int(control.maxit), "iteration limit reached")
+    return NlsState(theta, rss, active, False, limit, "iteration limit reached")
 
 
-def _lm_step(evaluate, theta, r, jac, rss, active, basis, jn, damping, cons):
+def _lm_step(evaluate, theta, r, jac, rss, active, basis, jn, damping, cons, newton=True, second_order=None):
     """One accepted damped Newton step, or none; ``damping`` is (λ, ν), updated as Nielsen (1999) does.
 
     The matrix is the full Hessian of ½S in the free directions, not Gauss–Newton's JᵀJ: the
     saturating law has large residuals and strong curvature near a small floor, where Gauss–Newton
-    (nls, gnls) converges linearly at a poor rate. Its second-order part comes from differencing
-    the analytic gradient Jᵀr along each free direction; the damping adds λ times JᵀJ's diagonal
+    (nls, gnls) converges linearly at a poor rate. Its second-order part comes from the law's
+    second derivatives, or from differencing the analytic gradient Jᵀr along each free direction
+    when the law has none; the damping adds λ times JᵀJ's diagonal
     (Marquardt's scaling), raised until the matrix is positive definite and the step reduces S.
     """
     lam, nu = damping
     gtr = jn.T @ r
-    hess = _newton_matrix(evaluate, theta, basis, gtr)
+    if not newton:
+        hess = jn.T @ jn
+    else:
+        extra = second_order(theta, r) if second_order is not None else None
+        hess = (jn.T @ jn - basis.T @ extra @ basis) if extra is not None else _newton_matrix(evaluate, theta, basis, gtr)
+        if not np.all(np.isfinite(hess)):
+            hess = jn.T @ jn
     diag = np.diag(np.maximum(np.einsum("ij,ij->j", jn, jn), 1e-300))
     while lam <= 1e16:
         try:
@@ -206,9 +229,12 @@ def _lm_step(evaluate, theta, r, jac, rss, active, basis, jn, damping, cons):
             break  # the step no longer changes the estimate
         trial = theta + frac * step
         r_new, jac_new, rss_new = evaluate(trial)
-        if np.isfinite(rss_new) and (rss_new < rss or (block is not None and rss_new <= rss)):
-            d = frac * delta
-            predicted = 2.0 * float(gtr @ d) - float(d @ hess @ d)
+        d = frac * delta
+        predicted = 2.0 * float(gtr @ d) - float(d @ hess @ d)
+        # near the optimum the predicted gain falls below what S can resolve in floating point:
+        # accept a step that leaves S unchanged to rounding there, so the estimate still converges
+        tiny = 0 < predicted <= 1e-12 * rss and rss_new <= rss * (1 + 1e-12)
+        if np.isfinite(rss_new) and (rss_new < rss or tiny or (block is not None and rss_new <= rss)):
             rho = (rss - rss_new) / predicted if predicted > 0 else 0.0
             lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3) if rho > 0 else lam
             new_active = active.copy()
@@ -268,7 +294,8 @@ class MState:
 
 
 def m_solve(resid: Callable[[np.ndarray], np.ndarray], resid_jac: ResidJac, start: NlsState, cons: Constraints,
-            norm: Norm, *, fixed_scale: float | None = None, control: NlsControl = NlsControl()) -> MState:
+            norm: Norm, *, fixed_scale: float | None = None, control: NlsControl = DEFAULT_CONTROL,
+            curvature: Curvature | None = None) -> MState:
     """MASS's rlm loop on a nonlinear model, from the least-squares fit ``start``.
 
     Each iteration: scale s from the current whitened residuals (MAD about zero, proposal 2, or
@@ -286,9 +313,18 @@ def m_solve(resid: Callable[[np.ndarray], np.ndarray], resid_jac: ResidJac, star
         if scale == 0.0:
             return MState(state, scale, omega, True, it)
         omega = norm.weight(r / scale)
-        state = lm_solve(resid_jac, state.theta, cons, omega=omega, control=control)
+        # one Gauss–Newton step per reweighting (for a linear model: MASS's weighted least-squares
+        # solve); the fixed point is the M-estimate whatever the inner solver
+        state = lm_solve(resid_jac, state.theta, cons, omega=omega, control=control, newton=False, maxit=1, tol=0.0)
         r_new = resid(state.theta)
         change = math.sqrt(float(np.sum((r - r_new) ** 2)) / max(1e-20, float(r @ r)))
+        if change <= control.irwls_acc:
+            # a small change can also mean a short step: solve the weighted problem fully and
+            # accept only if that does not move the residuals either
+            state = lm_solve(resid_jac, state.theta, cons, omega=omega, control=control, curvature=curvature)
+            r_pol = resid(state.theta)
+            change = math.sqrt(float(np.sum((r_new - r_pol) ** 2)) / max(1e-20, float(r_new @ r_new)))
+            r_new = r_pol
         r = r_new
         if change <= control.irwls_acc:
             return MState(state, scale, omega, True, it)
