@@ -72,6 +72,32 @@ class StudyDesign:
         return pd.DataFrame(rows)
 
 
+def simulate_study(truth: Mapping[str, float] = DEFAULT_TRUTH, params: Mapping[str, str] = DEFAULT_PARAMS, *,
+                   design: StudyDesign = StudyDesign(), sigma: float = 0.08, seed: int = 1,
+                   law: str = "saturating") -> pd.DataFrame:
+    """One simulated study as a learning-curve table (``error`` drawn from the law at ``truth``).
+
+    Examples
+    --------
+    >>> table = simulate_study(seed=2)
+    >>> len(table), sorted(table.train_size.unique().tolist())[:2]
+    (160, [3125, 6250])
+    """
+    law_ = get_law(law)
+    table = design.table()
+    problem, design_, _, _, _, _ = prepare(table, law_, parse_params(law_, params), weights="w")
+    theta = _truth_vector(truth, design_.names)
+    y = problem.fitted(theta) + sigma * np.random.default_rng(seed).standard_normal(problem.n)
+    return table.assign(error=np.exp2(y) if law_.response == "log_err" else y)
+
+
+def _truth_vector(truth: Mapping[str, float], names) -> np.ndarray:
+    missing = set(names) - set(truth)
+    if missing:
+        raise OptionError(f"truth lacks {', '.join(sorted(missing))}")
+    return np.array([float(truth[n]) for n in names])
+
+
 @dataclass(frozen=True, kw_only=True)
 class CoverageResult:
     """Per-study estimates and intervals, and the coverage of each term (with its Monte Carlo SE)."""
@@ -98,13 +124,10 @@ def coverage(truth: Mapping[str, float] = DEFAULT_TRUTH, params: Mapping[str, st
     law_ = get_law(law)
     problem, design_, mf, _, _, _ = prepare(design.table(), law_, parse_params(law_, params), weights="w")
     names = list(design_.names)
-    missing = set(names) - set(truth)
-    if missing:
-        raise OptionError(f"truth lacks {', '.join(sorted(missing))}")
+    theta = _truth_vector(truth, names)
     unknown = set(terms) - set(names)
     if unknown:
         raise OptionError(f"unknown terms {', '.join(sorted(unknown))}; the model's are {', '.join(names)}")
-    theta = np.array([float(truth[n]) for n in names])
     mean = problem.fitted(theta)
     if not np.all(np.isfinite(mean)):
         raise OptionError("the true coefficients give a non-finite mean somewhere in the design")
