@@ -22,7 +22,7 @@ from ..inference import CLUSTER_KINDS, check_level, make_clusters, t_tests
 from ..norms import make_norm
 from .design import LawDesign, build_design, formula_variables, parse_params
 from .identification import fit_nested, floor_test, identification, profile_terms
-from .problem import Estimate, LawProblem, covariance, estimate, loglik
+from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .registry import Law, get_law
 from .result import LawFit
 from .solver import Constraints, NlsControl
@@ -90,7 +90,7 @@ def fit_law(
     na: NaPolicy = "drop",
     profile: bool | Sequence[str] = True,
     compare: bool = True,
-    inflation_limit: float = 3.0,
+    inflation_limit: float = 4.0,
     maxit: int = 500,
     tol: float = 1e-10,
     seed: int = 1,
@@ -216,7 +216,7 @@ def _assemble(law, rhs, design, problem, est: Estimate, cov, df, mf, prior, rows
     weights = prior.copy() if est.omega is None else _spread(est.omega, rows)
     ll = loglik(problem, est.rss) if norm is None else np.nan
     k = len(names) + 1
-    active_labels = tuple(lab for lab, a in zip(problem.cons.labels, est.active) if a)
+    active_labels = tuple(lab for lab, a in zip(problem.cons.labels, at_bound(problem, est)) if a)
     scale = float(np.sqrt(est.rss / df)) if norm is None else float(est.scale)
     prof = profile_terms(problem, est, norm, opts, profile, scale, df)
     floors = _floors(law, design, problem, est, cov, prof)
@@ -264,10 +264,10 @@ def _floors(law: Law, design: LawDesign, problem: LawProblem, est: Estimate, cov
         value = float(g @ est.theta)
         var = float(g @ cov @ g)
         key = f"{law.floor}[{label}]"
-        at_bound = key in {lab for lab, a in zip(problem.cons.labels, est.active) if a}
-        if at_bound:  # on the bound to rounding; report the bound itself, without an SE
+        bounded = key in {lab for lab, a in zip(problem.cons.labels, at_bound(problem, est)) if a}
+        if bounded:  # on the bound to rounding; report the bound itself, without an SE
             value, var = float(law.lower[law.floor]), 0.0
-        row = {"cell": key, "estimate": value, "std_error": np.sqrt(var) if var > 1e-24 else np.nan, "at_bound": at_bound}
+        row = {"cell": key, "estimate": value, "std_error": np.sqrt(var) if var > 1e-24 else np.nan, "at_bound": bounded}
         if prof is not None and key in prof.index:
             row["profile_lower"], row["profile_upper"] = prof.loc[key, "lower"], prof.loc[key, "upper"]
         rows.append(row)

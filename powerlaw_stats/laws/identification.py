@@ -30,7 +30,7 @@ import pandas as pd
 from ..distributions import chi2_sf
 from ..errors import OptionError, SingularDesignError
 from ..inference import t_quantile
-from .problem import Estimate, LawProblem, covariance, estimate, loglik
+from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .result import FloorTest, Identification
 from .solver import Constraints, lm_solve, null_space, project_feasible
 
@@ -236,7 +236,7 @@ def _bracket_root(tau: Callable, lo: tuple, hi: tuple, q: float, maxit: int = 60
 
 
 def identification(problem: LawProblem, est: Estimate, cov: np.ndarray, norm, opts, prof: pd.DataFrame | None,
-                   nested: tuple[LawProblem, Estimate] | None, inflation_limit: float,
+                   nested: tuple[LawProblem, Estimate] | None, inflation_limit: float = 4.0,
                    size_of_input: Callable[[float], float] | None = None) -> Identification | None:
     """The confounding verdict with its numbers; warns (:class:`IdentificationWarning`) when confounded."""
     design = problem.design
@@ -247,12 +247,19 @@ def identification(problem: LawProblem, est: Estimate, cov: np.ndarray, norm, op
         raise OptionError(f"inflation_limit must exceed 1, got {inflation_limit!r}")
     nested_problem_, nested_est = nested
     cov0, _ = covariance(nested_problem_, nested_est, norm, "classic", None)
-    cov1 = cov if opts.vcov == "classic" else covariance(problem, est, norm, "classic", None)[0]
+    # with the floor free even where it sits on its bound: a floor pinned at zero has no variance
+    # of its own, but how much a floor near zero would blur the slope is the question here
+    unpinned = Estimate(est.theta, est.rss, np.zeros_like(est.active), est.converged, est.n_iter, est.message,
+                        est.scale, est.omega)
+    try:
+        cov1, _ = covariance(problem, unpinned, norm, "classic", None)
+    except SingularDesignError:
+        cov1 = cov if opts.vcov == "classic" else covariance(problem, est, norm, "classic", None)[0]
     slope_names = design.param(law.slope).names
     idx = [design.names.index(n) for n in slope_names]
     with np.errstate(divide="ignore", invalid="ignore"):
         infl = pd.Series(np.sqrt(np.diag(cov1)[idx] / np.diag(cov0)[idx]), index=list(slope_names))
-    active = tuple(lab for lab, a in zip(problem.cons.labels, est.active) if a)
+    active = tuple(lab for lab, a in zip(problem.cons.labels, at_bound(problem, est)) if a)
     cells = _cell_table(problem, est, prof)
     flat = tuple(cells.index[cells["flat"]])
     sep = _separating(problem, est, cells, size_of_input)
@@ -317,7 +324,8 @@ def _warning_text(inflated, limit, flat, cells, active, sep, largest, law, size_
         parts.append(f"{key}: the profile interval reaches from the bound 0 to {cells.loc[key, 'profile_upper']:.4g}, "
                      f"past half the cell's smallest error {cells.loc[key, 'smallest_error']:.4g} (a flat profile)")
     if active:
-        parts.append(f"at the bound E = 0: {', '.join(active)}")
+        parts.append(f"at the bound E = 0: {', '.join(active)} (the Wald intervals of slope terms then treat the "
+                     "floor as known; use the profile intervals)")
     need = []
     for key, row in sep.iterrows():
         if np.isfinite(row["input_needed"]) and row["input_needed"] > row["largest_input"]:

@@ -153,6 +153,16 @@ def estimate(problem: LawProblem, norm: Norm | None, *, start: np.ndarray | None
                     scale=m.scale, omega=m.weights)
 
 
+def at_bound(problem: LawProblem, est: Estimate) -> np.ndarray:
+    """Which bounds hold with equality: the active ones and those the active ones imply (a floor
+    cell that is a combination of cells at zero is at zero too)."""
+    cons = problem.cons
+    if not len(cons.g):
+        return np.zeros(0, dtype=bool)
+    scale = 1.0 + float(np.max(np.abs(cons.g @ est.theta), initial=0.0))
+    return est.active | (cons.g @ est.theta - cons.h <= 1e-10 * scale)
+
+
 # ----------------------------------------------------------------------------- covariances
 
 

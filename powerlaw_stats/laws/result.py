@@ -35,7 +35,8 @@ class ProfileInterval:
 class Identification:
     """Can the data tell the floor from the slope? Every number behind the verdict.
 
-    ``se_inflation``: each slope term's SE under this law over its SE under the nested law (E = 0);
+    ``se_inflation``: each slope term's SE under this law (with every floor free, even one on its
+    bound) over its SE under the nested law (E = 0);
     ``flat_floors``: cells whose floor profile reaches from the bound to at least half the cell's
     smallest observed error; ``separating``: per floor cell, the floor used (the estimate, or the
     profile's upper limit when the estimate is at the bound), the input value (x) at which the
