@@ -283,7 +283,7 @@ def test_result_is_frozen_and_serialises():
 
 @pytest.mark.parametrize("name", ["powerlaw_stats.laws.registry", "powerlaw_stats.laws.design",
                                   "powerlaw_stats.laws.fit", "powerlaw_stats.laws.bootstrap",
-                                  "powerlaw_stats.laws.coverage"])
+                                  "powerlaw_stats.laws.coverage", "powerlaw_stats.laws.arrays"])
 def test_docstring_examples(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentificationWarning)

@@ -9,6 +9,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -134,3 +135,17 @@ def test_digits_example_answers_with_both_laws():
     assert sat.params["b.mix1"] < 0 and line.params["b.mix1"] < 0
     assert sat.floor_test.p_value < 1e-6  # a floor is needed on this table
     assert isinstance(sat.floors, pd.DataFrame) and sat.floors["at_bound"].sum() == 2
+
+
+def test_one_curve_floor_test_for_region():
+    from powerlaw_stats.laws.arrays import curve_floor_test
+
+    rng = np.random.default_rng(9)
+    x = np.repeat(np.arange(6.0), 4)
+    with_floor = np.log2(0.1 + 2.0 ** (-0.8 * x)) + 0.03 * rng.standard_normal(len(x))
+    t = curve_floor_test(x, with_floor, np.full(len(x), 0.25))
+    assert t.p_value < 1e-6 and t.floor_lower < 0.1 < t.floor_upper and t.aic < t.aic_without_floor
+    line = -0.8 * x + 0.03 * rng.standard_normal(len(x))
+    s = curve_floor_test(x, line)
+    assert s.p_value > 0.01 and s.floor_lower == 0.0 and abs(s.slope - s.slope_without_floor) < 0.05
+    assert json.loads(json.dumps(s.to_dict()))["n"] == 24

@@ -182,6 +182,8 @@ def _summary(studies: pd.DataFrame, level: float) -> pd.DataFrame:
         row = {"studies": len(g), "failed": int((~g["ok"]).sum()), "truth": float(ok["truth"].iloc[0]) if n else math.nan,
                "mean_estimate": ok["estimate"].mean(), "sd_estimate": ok["estimate"].std(ddof=1),
                "mean_se": ok["se"].mean(), "bound_active": ok["bound_active"].mean()}
+        # the share of studies whose interval excludes zero: the power (or, with a zero truth, the size)
+        row["wald_rejects"] = float(((ok["wald_lower"] > 0) | (ok["wald_upper"] < 0)).mean()) if n else math.nan
         for kind in ("wald", "profile"):
             if f"{kind}_lower" in ok:
                 hit = (ok[f"{kind}_lower"] <= ok["truth"]) & (ok["truth"] <= ok[f"{kind}_upper"])
