@@ -149,3 +149,11 @@ def test_one_curve_floor_test_for_region():
     s = curve_floor_test(x, line)
     assert s.p_value > 0.01 and s.floor_lower == 0.0 and abs(s.slope - s.slope_without_floor) < 0.05
     assert json.loads(json.dumps(s.to_dict()))["n"] == 24
+
+
+def test_heldout_check_says_when_the_largest_size_holds_a_level_alone():
+    data = simulate_study(DEFAULT_TRUTH, seed=10)
+    largest = data["train_size"] == data["train_size"].max()
+    data["arm"] = np.where(largest & (data["mixup"] == 1), "late", "early")  # a level seen only at the largest size
+    res = quiet(data, params={"E": "EvalSet", "a": "TrainSet", "b": "arm"}, weights="w", profile=False)
+    assert res.floor_test.heldout is None and "b.armlate cannot be estimated" in res.floor_test.heldout_note

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..distributions import chi2_sf
 from ..errors import OptionError, SingularDesignError
+from ..estimators import kept_columns
 from ..inference import t_quantile
 from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .result import FloorTest, Identification
@@ -427,6 +428,10 @@ def _heldout(problem: LawProblem, nested_problem_: LawProblem, norm, opts) -> tu
     x = problem.design.inputs[law.size_input]
     test = np.isclose(x, x.max())
     train = np.flatnonzero(~test)
+    lost = [n for p in problem.design.params if not p.fixed_at_zero
+            for n, k in zip(p.names, kept_columns(p.matrix[train])) if not k]
+    if lost:
+        return None, f"without the largest size {', '.join(lost)} cannot be estimated (levels seen only there)"
     rows = []
     try:
         for name, prob in ((law.name, problem), (law.nested[0], nested_problem_)):
