@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import OptionError
 from ..inference import check_level, t_quantile
 from ..results import ci_labels
 from .design import ParamDesign
@@ -166,7 +167,7 @@ class LawFit:
         """Wald intervals from Student t with ``df_resid`` df (``alpha=0.05`` or ``level=0.95``;
         the fit's level by default), as ``confint.default`` on nls/gnls with t quantiles."""
         if alpha is not None and level is not None:
-            raise ValueError("give alpha or level, not both")
+            raise OptionError("conf_int takes alpha or level, not both (alpha=0.05 is level=0.95)")
         level = self.level if alpha is None and level is None else (1 - alpha if alpha is not None else level)
         check_level(level)
         q = t_quantile(level, self.df_resid)
