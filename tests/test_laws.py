@@ -283,7 +283,8 @@ def test_result_is_frozen_and_serialises():
 
 @pytest.mark.parametrize("name", ["powerlaw_stats.laws.registry", "powerlaw_stats.laws.design",
                                   "powerlaw_stats.laws.fit", "powerlaw_stats.laws.bootstrap",
-                                  "powerlaw_stats.laws.coverage", "powerlaw_stats.laws.arrays"])
+                                  "powerlaw_stats.laws.coverage", "powerlaw_stats.laws.arrays",
+                                  "powerlaw_stats.laws.result"])
 def test_docstring_examples(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentificationWarning)
@@ -320,3 +321,15 @@ def test_simulated_floor_is_recovered():
     lo, hi = res.conf_int().loc["b.mix1"]
     assert lo < -0.1 < hi
     assert res.floor_test.p_value < 1e-6 and not res.identification.confounded
+
+
+def test_predict_reproduces_the_fit_and_extrapolates():
+    res = quiet_fit(law="saturating", params={"E": "EvalSet", "b": "mix"}, weights="w", profile=False, compare=False)
+    rows = np.arange(len(res.fittedvalues))
+    np.testing.assert_allclose(res.predict(rows, x=res.problem.design.inputs["x"]), res.fittedvalues, rtol=1e-14)
+    far = res.predict(np.zeros(3, int), x=np.array([10.0, 20.0, 40.0]))  # far beyond the data: down to the floor
+    assert np.all(np.diff(far) <= 0)
+    np.testing.assert_allclose(far[-1], np.log2(res.parameter_values()["E"].iloc[0] + 2.0 ** (
+        res.parameter_values()["a"].iloc[0] + 40 * res.parameter_values()["b"].iloc[0])), rtol=1e-12)
+    with pytest.raises(OptionError, match="needs the inputs x"):
+        res.predict([0])

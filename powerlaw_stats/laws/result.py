@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,6 +174,45 @@ class LawFit:
         q = t_quantile(level, self.df_resid)
         lo, hi = ci_labels(level)
         return pd.DataFrame({lo: self.params - q * self.bse, hi: self.params + q * self.bse})
+
+    def parameter_values(self) -> pd.DataFrame:
+        """Each parameter's value on every data row (E, a, b per row for the saturating law)."""
+        from .registry import get_law
+
+        law = get_law(self.law)
+        theta = self.params.to_numpy()
+        values = {}
+        start = 0
+        for name in law.params:
+            design = self.designs[name]
+            k = design.matrix.shape[1]
+            values[name] = design.matrix @ theta[start:start + k] if k else np.zeros(len(design.matrix))
+            start += k
+        return pd.DataFrame(values, index=None if self.data is None else self.data.index)
+
+    def predict(self, rows: Sequence[int] | np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        """The law at the parameter values of data rows ``rows`` (positions) and the given inputs,
+        on the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
+        row i's curve, extrapolated, over x from 0 to 6.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from powerlaw_stats.laws import fit_law
+        >>> res = fit_law(params={"b": "mix"}, weights="w", profile=False, compare=False)
+        >>> bool(np.allclose(res.predict([0, 1], x=np.array([0.0, 0.0])), res.predict([0, 1], x=np.zeros(2))))
+        True
+        """
+        from .registry import get_law
+
+        law = get_law(self.law)
+        rows = np.asarray(rows, dtype=int)
+        missing = set(law.inputs) - set(inputs)
+        if missing:
+            raise OptionError(f"predict needs the inputs {', '.join(sorted(missing))}")
+        values = {k: v.to_numpy()[rows] for k, v in self.parameter_values().items()}
+        given = {k: np.broadcast_to(np.asarray(v, dtype=float), rows.shape) for k, v in inputs.items()}
+        return law.mean(values, given)
 
     def table(self) -> pd.DataFrame:
         """One row per coefficient: estimate, Wald interval, SE, t, p, and the profile interval."""
