@@ -97,6 +97,9 @@ class MixedProblem:
         self.g1r = np.add.reduceat(outer * other[order][:, None, :], starts, axis=0)  # (m, K, c)
         self.grr = other.T @ other  # (c, c)
         self.penalty = np.r_[np.ones(self.q_rest), np.zeros(self.p + 1)]
+        self.scalar_terms = self.lead_k == 1 and all(terms[i].k == 1 for i in self.rest)
+        offsets = np.cumsum([0] + [t.n_theta for t in terms])
+        self.rest_theta = np.array([offsets[i] for i in self.rest], dtype=np.intp)
 
     def _dense_z(self) -> np.ndarray:
         blocks = []
@@ -129,17 +132,11 @@ class MixedProblem:
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
         lead, rest = self._factors(theta)
-        a11 = np.swapaxes(lead, 0, 1) @ self.g11 @ lead + np.eye(self.lead_k)
-        g1r = self._scale_columns(self.g1r, rest)
-        grr = self._scale_columns(self._scale_columns(self.grr, rest).T, rest)
-        if self.lead_k == 1:
-            l11 = np.sqrt(a11)
-            c1 = lead[0, 0] * g1r / l11
+        a11 = lead.T @ self.g11 @ lead + np.eye(self.lead_k)
+        if self.scalar_terms:
+            l11, c1, schur = self._schur_scalar(theta, lead, a11)
         else:
-            l11 = np.linalg.cholesky(a11)
-            c1 = np.linalg.solve(l11, lead.T @ g1r)
-        flat = c1.reshape(-1, self.c)
-        schur = grr + np.diag(self.penalty) - flat.T @ flat
+            l11, c1, schur = self._schur_blocks(lead, rest, a11)
         try:
             ls = np.linalg.cholesky(schur)
         except np.linalg.LinAlgError:
@@ -150,6 +147,23 @@ class MixedProblem:
         ld_rx2 = 2 * float(np.log(diag[self.q_rest: self.q_rest + self.p]).sum())
         return Evaluation(theta=theta, ld_l2=ld_l2, ld_rx2=ld_rx2, pwrss=float(diag[-1] ** 2),
                           lead_chol=l11, lead_c=c1, schur_chol=ls)
+
+    def _schur_scalar(self, theta, lead, a11):
+        """Every term a random intercept (or one column): Λ is diagonal, so scaling by it is a
+        column scaling and the first factor's elimination a row scaling."""
+        l11 = np.sqrt(a11)
+        d = np.r_[np.repeat(theta[self.rest_theta], self.rest_sizes), np.ones(self.p + 1)] if self.rest else np.ones(self.c)
+        w = self.g1r[:, 0, :] * (lead[0, 0] / l11[:, 0, :])
+        schur = d[:, None] * (self.grr - w.T @ w) * d[None, :] + np.diag(self.penalty)
+        return l11, (w * d)[:, None, :], schur
+
+    def _schur_blocks(self, lead, rest, a11):
+        g1r = self._scale_columns(self.g1r, rest)
+        grr = self._scale_columns(self._scale_columns(self.grr, rest).T, rest)
+        l11 = np.linalg.cholesky(a11)
+        c1 = np.linalg.solve(l11, lead.T @ g1r)
+        flat = c1.reshape(-1, self.c)
+        return l11, c1, grr + np.diag(self.penalty) - flat.T @ flat
 
     def criterion(self, ev: Evaluation, reml: bool) -> float:
         """lme4's deviance (ML) or REML criterion at an evaluation."""
