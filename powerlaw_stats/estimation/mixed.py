@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,11 @@ class MixedModel:
     aliased: tuple[str, ...]
     dropped_reasons: dict[str, int]
     weighted: bool
+
+
+    def with_response(self, y: np.ndarray) -> MixedModel:
+        """The same rows, design and terms with another response (for simulations)."""
+        return replace(self, problem=self.problem.with_response(y))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +188,7 @@ class MixedResult:
         """The same model by REML or ML, started from this fit's θ (lme4's ``refitML``)."""
         if reml == self.reml:
             return self
-        return _fit_model(self.model, reml, MixedControl(start=tuple(self.theta)))
+        return fit_model(self.model, reml, MixedControl(start=tuple(self.theta)))
 
     def lrt(self, other: MixedResult) -> LikelihoodRatioTest:
         """Likelihood-ratio test against a nested fit, as lme4's ``anova`` (refit with ML)."""
@@ -266,7 +271,7 @@ def fit_mixed(
     if na not in ("drop", "fail"):
         raise OptionError(f"na must be 'drop' or 'fail', got {na!r}")
     model = build_model(formula, data, weights=weights, where=where, let=let, na=na)
-    return _fit_model(model, reml, control or MixedControl())
+    return fit_model(model, reml, control or MixedControl())
 
 
 def refuse_other_estimators(formula: str, method: str, vcov: str | None, cluster) -> None:
@@ -348,7 +353,9 @@ def _check_terms(terms: tuple[RandomTerm, ...], n: int) -> None:
 # ----------------------------------------------------------------------------- fitting
 
 
-def _fit_model(model: MixedModel, reml: bool, control: MixedControl) -> MixedResult:
+def fit_model(model: MixedModel, reml: bool = True, control: MixedControl | None = None) -> MixedResult:
+    """Fit a built model: minimize the criterion over θ, then assemble the result."""
+    control = control or MixedControl()
     problem = model.problem
     start = theta_start(problem.terms) if control.start is None else np.asarray(control.start, dtype=float)
     if start.shape != (problem.n_theta,):

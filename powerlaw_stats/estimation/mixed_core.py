@@ -28,6 +28,7 @@ boundary optimum, not a failure.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,18 +89,39 @@ class MixedProblem:
         self.rest_sizes = [terms[i].n_levels * terms[i].k for i in self.rest]
         self.q_rest = sum(self.rest_sizes)
         self.c = self.q_rest + self.p + 1
+        self._root = root
         lead_x = np.hstack([terms[i].x for i in self.lead]) * root[:, None]
-        other = np.hstack([self._dense_z(), x, y[:, None]]) * root[:, None]
-        order = np.argsort(self.lead_codes, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(self.lead_codes[order]) != 0])
-        outer = lead_x[order][:, :, None]
-        self.g11 = np.add.reduceat(outer * lead_x[order][:, None, :], starts, axis=0)  # (m, K, K)
-        self.g1r = np.add.reduceat(outer * other[order][:, None, :], starts, axis=0)  # (m, K, c)
-        self.grr = other.T @ other  # (c, c)
+        self._other = np.hstack([self._dense_z(), x, y[:, None]]) * root[:, None]
+        self._order = np.argsort(self.lead_codes, kind="stable")
+        self._starts = np.flatnonzero(np.r_[True, np.diff(self.lead_codes[self._order]) != 0])
+        self._lead_sorted = lead_x[self._order]
+        outer = self._lead_sorted[:, :, None]
+        self.g11 = np.add.reduceat(outer * self._lead_sorted[:, None, :], self._starts, axis=0)  # (m, K, K)
+        self.g1r = np.add.reduceat(outer * self._other[self._order][:, None, :], self._starts, axis=0)  # (m, K, c)
+        self.grr = self._other.T @ self._other  # (c, c)
         self.penalty = np.r_[np.ones(self.q_rest), np.zeros(self.p + 1)]
         self.scalar_terms = self.lead_k == 1 and all(terms[i].k == 1 for i in self.rest)
         offsets = np.cumsum([0] + [t.n_theta for t in terms])
         self.rest_theta = np.array([offsets[i] for i in self.rest], dtype=np.intp)
+
+    def with_response(self, y: np.ndarray) -> MixedProblem:
+        """The same model for another response on the same rows: only y's cross-products change
+        (what a simulation needs to refit many responses cheaply)."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != self.y.shape:
+            raise ValueError(f"a response of {self.y.shape[0]} rows is needed, got shape {y.shape}")
+        new = copy.copy(self)
+        yw = y * self._root
+        new.y = y
+        new._other = self._other.copy()
+        new._other[:, -1] = yw
+        new.g1r = self.g1r.copy()
+        new.g1r[..., -1] = np.add.reduceat(self._lead_sorted * yw[self._order][:, None], self._starts, axis=0)
+        cross = new._other.T @ yw
+        new.grr = self.grr.copy()
+        new.grr[-1, :] = cross
+        new.grr[:, -1] = cross
+        return new
 
     def _dense_z(self) -> np.ndarray:
         blocks = []
