@@ -20,8 +20,8 @@ import pytest
 
 import powerlaw_stats as ps
 from powerlaw_stats.errors import OptionError
-from powerlaw_stats.laws import IdentificationWarning, fit_law, law_bootstrap
 from powerlaw_stats.estimation.norms import make_norm
+from powerlaw_stats.laws import IdentificationWarning, fit_law, law_bootstrap
 
 SEED = "log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)"
 LINEAR = {"a": "mix+TrainSet*EvalSet", "b": "mix+TrainSet*EvalSet"}

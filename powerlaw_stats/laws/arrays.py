@@ -41,7 +41,8 @@ def curve_problem(law: str | Law, inputs: dict[str, np.ndarray], y: np.ndarray, 
 @dataclass(frozen=True, kw_only=True)
 class CurveFloorTest:
     """Floor or no floor on one curve: the fit with a floor, the boundary LR test, AIC, the floor's
-    profile interval."""
+    profile interval.
+    """
 
     floor: float
     floor_lower: float

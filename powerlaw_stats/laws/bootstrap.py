@@ -16,13 +16,12 @@ from typing import Literal
 
 import numpy as np
 
-from ..inference.bootstrap import _summarise, wild_weights
-from ..options import BootWeights, check_option
-from ..results import BootstrapResult
 from ..errors import OptionError, SingularDesignError
-from ..inference.covariance import make_clusters
-from ..options import check_level
 from ..estimation.norms import make_norm
+from ..inference.bootstrap import _summarise, wild_weights
+from ..inference.covariance import make_clusters
+from ..options import BootWeights, check_level, check_option
+from ..results import BootstrapResult
 from .problem import LawProblem, covariance, estimate
 from .result import LawFit
 from .solver import NlsControl

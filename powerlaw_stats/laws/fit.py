@@ -17,10 +17,10 @@ import pandas as pd
 
 from ..data.frame import Inputs, model_frame
 from ..errors import ConvergenceWarning, OptionError
+from ..estimation.norms import make_norm
 from ..inference.covariance import make_clusters
 from ..inference.tests import t_tests
 from ..options import CLUSTER_KINDS, NaPolicy, check_level, split_names
-from ..estimation.norms import make_norm
 from .design import LawDesign, build_design, formula_variables, parse_params
 from .identification import fit_nested, floor_test, identification, profile_terms
 from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik

@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..inference.distributions import chi2_sf
 from ..errors import OptionError, SingularDesignError
 from ..estimation.least_squares import kept_columns
+from ..inference.distributions import chi2_sf
 from ..inference.tests import t_quantile
 from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .result import FloorTest, Identification

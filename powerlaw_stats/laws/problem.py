@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import OptionError, SingularDesignError
 from ..estimation.irwls import rlm_sigma
-from ..inference.covariance import Clusters, sandwich_many
 from ..estimation.norms import Norm
+from ..inference.covariance import Clusters, sandwich_many
 from .design import LawDesign
 from .solver import DEFAULT_CONTROL, Constraints, MState, NlsControl, NlsState, lm_solve, m_solve, null_space, project_feasible
 
@@ -98,7 +98,8 @@ class LawProblem:
 @dataclass(frozen=True)
 class Estimate:
     """A fitted law on arrays: estimate, objective, active bounds, and for M-estimation the scale
-    and the final IRWLS weights."""
+    and the final IRWLS weights.
+    """
 
     theta: np.ndarray
     rss: float  # Σ w r² (the least-squares objective at theta)
@@ -156,7 +157,8 @@ def estimate(problem: LawProblem, norm: Norm | None, *, start: np.ndarray | None
 
 def at_bound(problem: LawProblem, est: Estimate) -> np.ndarray:
     """Which bounds hold with equality: the active ones and those the active ones imply (a floor
-    cell that is a combination of cells at zero is at zero too)."""
+    cell that is a combination of cells at zero is at zero too).
+    """
     cons = problem.cons
     if not len(cons.g):
         return np.zeros(0, dtype=bool)
@@ -169,7 +171,8 @@ def at_bound(problem: LawProblem, est: Estimate) -> np.ndarray:
 
 def free_basis(problem: LawProblem, est: Estimate) -> np.ndarray:
     """Directions the estimate may move in: the null space of the active bounds and of the
-    equalities (a nested law's fixings) (p × q)."""
+    equalities (a nested law's fixings) (p × q).
+    """
     p = len(est.theta)
     rows = [problem.cons.g[est.active] if len(problem.cons.g) else np.zeros((0, p))]
     if problem.cons.a is not None:

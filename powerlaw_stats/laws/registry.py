@@ -175,7 +175,7 @@ def weighted_lstsq(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _log_linear_parts(p: StartProblem, z: np.ndarray) -> dict[str, np.ndarray]:
-    """a and b of ``z = a + b·x`` by weighted least squares: the model is linear in both."""
+    """A and b of ``z = a + b·x`` by weighted least squares: the model is linear in both."""
     za, zb = p.designs["a"], p.designs["b"]
     x = p.inputs["x"]
     coef = weighted_lstsq(np.column_stack([za, zb * x[:, None]]), z, p.weights)
@@ -233,7 +233,8 @@ def _saturating_hessian(v: Values, i: Values) -> dict[tuple[str, str], np.ndarra
 
 def _saturating_starts(p: StartProblem) -> list[np.ndarray]:
     """The log-linear fit (E = 0), then a profile over the floor: for a grid of floors (fractions of
-    each E cell's smallest observed error) a and b come from the linear fit of log2(err − E)."""
+    each E cell's smallest observed error) a and b come from the linear fit of log2(err − E).
+    """
     starts = [p.assemble(_log_linear_parts(p, p.y))]
     ze = p.designs["E"]
     if ze.shape[1] == 0:
@@ -281,7 +282,8 @@ def _chinchilla_gradient(v: Values, i: Values) -> dict[str, np.ndarray]:
 
 def _chinchilla_starts(p: StartProblem) -> list[np.ndarray]:
     """A grid over (E, α, β); given those, A and B enter the loss linearly, so they are solved by
-    non-negative least squares on the loss scale (variable projection), not searched."""
+    non-negative least squares on the loss scale (variable projection), not searched.
+    """
     loss = np.exp(p.y)
     n_inv, d_inv = np.log(p.inputs["N"]), np.log(p.inputs["D"])
     starts = []

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OptionError
+from ..formats import ci_labels
 from ..inference.tests import t_quantile
 from ..options import check_level
-from ..formats import ci_labels
 from .design import ParamDesign
 
 
@@ -167,7 +167,8 @@ class LawFit:
 
     def conf_int(self, alpha: float | None = None, *, level: float | None = None) -> pd.DataFrame:
         """Wald intervals from Student t with ``df_resid`` df (``alpha=0.05`` or ``level=0.95``;
-        the fit's level by default), as ``confint.default`` on nls/gnls with t quantiles."""
+        the fit's level by default), as ``confint.default`` on nls/gnls with t quantiles.
+        """
         if alpha is not None and level is not None:
             raise OptionError("conf_int takes alpha or level, not both (alpha=0.05 is level=0.95)")
         level = self.level if alpha is None and level is None else (1 - alpha if alpha is not None else level)

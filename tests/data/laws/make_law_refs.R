@@ -131,7 +131,7 @@ run_case <- function(name, path, E, a, b, where = NULL, bounded_E = NULL, profil
   out
 }
 
-digits <- "powerlaw_stats/datasets/digits_curves.csv"
+digits <- "powerlaw_stats/data/datasets/digits_curves.csv"
 curves <- "tests/data/curves_a.csv"
 B <- "mix + TrainSet*EvalSet"
 refs <- list(
