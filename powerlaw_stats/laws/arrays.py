@@ -27,6 +27,8 @@ def curve_problem(law: str | Law, inputs: dict[str, np.ndarray], y: np.ndarray, 
     if len(w) != len(y) or any(len(np.asarray(v)) != len(y) for v in inputs.values()):
         raise OptionError("the inputs, response and weights of a curve must have the same length")
     keep = w > 0
+    if law.fit_rows is not None:
+        keep &= np.asarray(law.fit_rows({k: np.asarray(v, dtype=float) for k, v in inputs.items()}), dtype=bool)
     one = np.ones((int(keep.sum()), 1))
     params = tuple(ParamDesign(param=p, formula="1", matrix=one, columns=("(Intercept)",), names=(p,),
                                cells=np.ones((1, 1)), cell_of_row=np.zeros(len(one), int), cell_labels=("all rows",))

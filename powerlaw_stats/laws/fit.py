@@ -183,6 +183,8 @@ def prepare(data, law: Law, rhs: Mapping[str, str], *, weights=None, bounds: boo
     design = build_design(law, rhs, mf, response, input_exprs)
     prior = np.ones(len(design.y)) if mf.weights is None else mf.weights
     rows = prior > 0
+    if law.fit_rows is not None:  # a law fitted to some rows only (last1: those at the largest size)
+        rows &= np.asarray(law.fit_rows(design.inputs), dtype=bool)
     g, h, labels = design.constraints(bounds)
     problem = LawProblem(design.subset(np.flatnonzero(rows)), prior[rows], Constraints(g, h, labels))
     return problem, design, mf, prior, rows, input_exprs
