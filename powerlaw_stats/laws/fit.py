@@ -239,7 +239,7 @@ def _assemble(law, rhs, design, problem, est: Estimate, cov, df, mf, prior, rows
         identification=ident, floor_test=ftest, dropped_rows=mf.dropped_rows, dropped_reasons=dict(mf.dropped),
         seed=opts.seed, control={"maxit": opts.control.maxit, "tol": opts.control.tol,
                                  "scale_est": opts.control.scale_est, "fixed_scale": opts.fixed_scale},
-        designs={p.param: p for p in design.params}, problem=problem, data=mf.frame,
+        designs={p.param: p for p in design.params}, problem=problem, data=mf.frame, namespace=dict(mf.namespace),
     )
 
 

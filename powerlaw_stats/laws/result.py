@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import OptionError
 from ..formats import ci_labels
 from ..inference.tests import t_quantile
-from ..options import check_level
+from ..options import PredictInterval, check_level, check_option
 from .design import ParamDesign
 
 
@@ -157,6 +157,7 @@ class LawFit:
     seed: int
     control: dict = field(default_factory=dict)
     designs: dict[str, ParamDesign] = field(default_factory=dict, repr=False, compare=False)
+    namespace: dict = field(default_factory=dict, repr=False, compare=False)  # the table's constants (IXMin)
     problem: object = field(default=None, repr=False, compare=False)
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -192,10 +193,19 @@ class LawFit:
             start += k
         return pd.DataFrame(values, index=None if self.data is None else self.data.index)
 
-    def predict(self, rows: Sequence[int] | np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+    def predict(self, rows: Sequence[int] | np.ndarray, *, interval: PredictInterval | None = None,
+                level: float | None = None, weights: float | np.ndarray = 1.0,
+                **inputs: np.ndarray) -> np.ndarray | pd.DataFrame:
         """The law at the parameter values of data rows ``rows`` (positions) and the given inputs,
         on the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
         row i's curve, extrapolated, over x from 0 to 6.
+
+        With ``interval`` a DataFrame ``fit, se_fit, lower, upper`` instead, as R's
+        ``predict(..., interval=)``: ``"confidence"`` bounds the mean curve
+        (``fit ± t·se_fit``, ``se_fit² = g'Vg`` by the delta method, g the gradient in the
+        coefficients, V ``cov_params``); ``"prediction"`` bounds one new observation of prior
+        weight ``weights`` (``fit ± t·√(scale²/weights + se_fit²)``); t has ``df_resid`` df and
+        ``level`` is the fit's level by default. For the log-linear law both are R's ``predict.lm``.
 
         Examples
         --------
@@ -214,7 +224,20 @@ class LawFit:
             raise OptionError(f"predict needs the inputs {', '.join(sorted(missing))}")
         values = {k: v.to_numpy()[rows] for k, v in self.parameter_values().items()}
         given = {k: np.broadcast_to(np.asarray(v, dtype=float), rows.shape) for k, v in inputs.items()}
-        return law.mean(values, given)
+        fit = np.asarray(law.mean(values, given), dtype=float)
+        if interval is None:
+            return fit
+        check_option(interval, PredictInterval, "interval")
+        level = self.level if level is None else level
+        check_level(level)
+        grad = law.gradient(values, given)
+        jac = np.hstack([np.broadcast_to(np.asarray(grad[p], dtype=float), rows.shape)[:, None]
+                         * self.designs[p].matrix[rows] for p in law.params if not self.designs[p].fixed_at_zero])
+        cov = self.cov_params.to_numpy()
+        se_fit = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0))
+        noise = self.scale**2 / np.asarray(weights, dtype=float) if interval == "prediction" else 0.0
+        half = t_quantile(level, self.df_resid) * np.sqrt(noise + se_fit**2)
+        return pd.DataFrame({"fit": fit, "se_fit": se_fit, "lower": fit - half, "upper": fit + half})
 
     def table(self) -> pd.DataFrame:
         """One row per coefficient: estimate, Wald interval, SE, t, p, and the profile interval."""

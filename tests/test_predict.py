@@ -1,0 +1,73 @@
+"""Forecasts with a confidence band and a prediction interval, against R.
+
+Tolerances (relative, on log2 error):
+- log-linear law against ``predict.lm``: 1e-8. The law is linear, so fit_law's solution is the
+  least-squares one to the solver's tolerance (1e-10); what is left is rounding.
+- saturating law against ``nls`` and the delta method written out in R: 1e-7 (measured: 9e-10).
+  Both solvers stop near, not at, the optimum (nls at a relative offset of 1e-9, ours at 1e-10)
+  and the covariance is evaluated at those estimates; coefficients are checked at 1e-6.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from powerlaw_stats.errors import OptionError
+from powerlaw_stats.extrapolation.predict import ExtrapolationWarning, predict_sizes
+from powerlaw_stats.laws import fit_law
+
+REFS = json.loads((Path(__file__).parent / "data" / "predict" / "predict_refs.json").read_text())
+
+
+def _check(tab, ref, rtol):
+    np.testing.assert_allclose(tab["fit"], ref["fit"], rtol=rtol)
+    np.testing.assert_allclose(tab["se_fit"], ref["se_fit"], rtol=rtol)
+
+
+@pytest.mark.parametrize("i", [0, 1])
+@pytest.mark.filterwarnings("ignore::powerlaw_stats.extrapolation.predict.ExtrapolationWarning")
+def test_loglinear_matches_predict_lm(i):
+    ref = REFS["loglinear"]
+    lev = ref["levels"][i]
+    res = fit_law(law="loglinear", params={"a": "mix", "b": "mix"}, weights="w", where=ref["where"],
+                  profile=False, compare=False)
+    assert res.df_resid == ref["df"]
+    conf = predict_sizes(res, ref["sizes"][:4], interval="confidence", level=lev["level"])
+    pred = predict_sizes(res, ref["sizes"][:4], interval="prediction", level=lev["level"])
+    order = [conf.index[(conf.mix == float(m)) & (conf.TS == ts)][0] for ts, m in zip(ref["sizes"], ref["mix"])]
+    conf, pred = conf.loc[order], pred.loc[order]
+    _check(conf, lev, 1e-8)
+    np.testing.assert_allclose(conf["lower"], lev["conf_lower"], rtol=1e-8)
+    np.testing.assert_allclose(conf["upper"], lev["conf_upper"], rtol=1e-8)
+    np.testing.assert_allclose(pred["lower"], lev["pred_lower"], rtol=1e-8)
+    np.testing.assert_allclose(pred["upper"], lev["pred_upper"], rtol=1e-8)
+
+
+@pytest.mark.parametrize("i", [0, 1])
+@pytest.mark.filterwarnings("ignore::powerlaw_stats.extrapolation.predict.ExtrapolationWarning")
+def test_saturating_matches_nls_delta_method(i):
+    ref = REFS["saturating"]
+    lev = ref["levels"][i]
+    res = fit_law(law="saturating", weights="w", where=ref["where"], profile=False, compare=False)
+    np.testing.assert_allclose(res.params[["E", "a", "b"]], [ref["coefficients"][k] for k in "Eab"], rtol=1e-6)
+    conf = predict_sizes(res, ref["sizes"], interval="confidence", level=lev["level"])
+    pred = predict_sizes(res, ref["sizes"], interval="prediction", level=lev["level"])
+    _check(conf, lev, 1e-7)
+    for tab, kind in ((conf, "conf"), (pred, "pred")):
+        np.testing.assert_allclose(tab["lower"], lev[f"{kind}_lower"], rtol=1e-7)
+        np.testing.assert_allclose(tab["upper"], lev[f"{kind}_upper"], rtol=1e-7)
+    np.testing.assert_allclose(pred["error_upper"], 2.0 ** np.array(lev["pred_upper"]), rtol=1e-7)
+
+
+def test_far_extrapolation_warns_and_bad_sizes_refuse():
+    res = fit_law(law="loglinear", weights="w", where="train_set == 'mnist5k' and eval_set == 'mnist5k'",
+                  profile=False, compare=False)
+    with pytest.warns(ExtrapolationWarning):
+        tab = predict_sizes(res, [1e6])
+    assert tab["distance"].iloc[0] > 1
+    with pytest.raises(OptionError):
+        predict_sizes(res, [-5])
+    with pytest.raises(OptionError):
+        predict_sizes(res, [100], interval="band")
