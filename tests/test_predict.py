@@ -71,3 +71,37 @@ def test_far_extrapolation_warns_and_bad_sizes_refuse():
         predict_sizes(res, [-5])
     with pytest.raises(OptionError):
         predict_sizes(res, [100], interval="band")
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from powerlaw_stats.cli import app
+
+    return CliRunner().invoke(app, ["predict", *map(str, args)])
+
+
+def test_cli_predict_every_format_and_errors(tmp_path):
+    where = "train_set == 'mnist5k' and eval_set == 'mnist5k'"
+    out = _cli("--at", 640, "--at", 40960, "--law", "loglinear", "-p", "b ~ mix", "--where", where, "--format", "csv",
+               "--interval", "confidence", "--level", 0.9)
+    assert out.exit_code == 0, out.output
+    import io
+
+    import pandas as pd
+
+    tab = pd.read_csv(io.StringIO(out.output))
+    res = fit_law(law="loglinear", params={"b": "mix"}, weights="w", where=where, level=0.9, profile=False,
+                  compare=False)
+    with pytest.warns(ExtrapolationWarning):
+        lib = predict_sizes(res, [640, 40960], interval="confidence")
+    np.testing.assert_allclose(tab["upper"], lib["upper"], rtol=1e-15)
+    for fmt, marker in (("table", "beyond the data"), ("markdown", "| TS |"), ("json", '"interval": "prediction"')):
+        out = _cli("--at", 40960, "--law", "loglinear", "--where", where, "--format", fmt)
+        assert out.exit_code == 0 and marker in out.output, out.output
+    target = tmp_path / "p.json"
+    assert _cli("--at", 40960, "--law", "loglinear", "--format", "json", "-o", target).exit_code == 0
+    assert target.read_text().startswith("{")
+    for bad in (["--at", -1], [], ["--at", 10, "--interval", "band"], ["--at", 10, "--law", "nope"]):
+        out = _cli(*bad)
+        assert out.exit_code == 1 and "Traceback" not in out.output
