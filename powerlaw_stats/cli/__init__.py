@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import backtest as _backtest  # noqa: E402,F401  (registers backtest)
 from . import effect as _effect  # noqa: E402,F401  (registers effect)
 from . import fit as _fit  # noqa: E402,F401  (registers fit, bptest)
 from . import plan as _plan  # noqa: E402,F401  (registers plan)

@@ -38,7 +38,9 @@ RESPONSE_SCALES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[n
     "log_err": (np.log2, np.exp2),
     "error": (lambda e: np.asarray(e, dtype=float), lambda y: np.asarray(y, dtype=float)),
 }
-BACKTEST_CONTROL = NlsControl(maxit=200, tol=1e-8)  # a forecast needs no more digits than the data have
+# a forecast needs no more digits than the data have; a law that drifts along a direction the sizes
+# seen cannot pin (pow3's c → 0 on a few anchors) stops after 100 steps and says it did not converge
+BACKTEST_CONTROL = NlsControl(maxit=100, tol=1e-8)
 
 
 @dataclass(frozen=True)
