@@ -35,7 +35,7 @@ def test_loglinear_matches_predict_lm(i):
                   profile=False, compare=False)
     assert res.df_resid == ref["df"]
     conf = predict_sizes(res, ref["sizes"][:4], interval="confidence", level=lev["level"])
-    pred = predict_sizes(res, ref["sizes"][:4], interval="prediction", level=lev["level"])
+    pred = predict_sizes(res, ref["sizes"][:4], interval="prediction", level=lev["level"], weights=1.0)
     order = [conf.index[(conf.mix == float(m)) & (conf.TS == ts)][0] for ts, m in zip(ref["sizes"], ref["mix"])]
     conf, pred = conf.loc[order], pred.loc[order]
     _check(conf, lev, 1e-8)
@@ -53,7 +53,7 @@ def test_saturating_matches_nls_delta_method(i):
     res = fit_law(law="saturating", weights="w", where=ref["where"], profile=False, compare=False)
     np.testing.assert_allclose(res.params[["E", "a", "b"]], [ref["coefficients"][k] for k in "Eab"], rtol=1e-6)
     conf = predict_sizes(res, ref["sizes"], interval="confidence", level=lev["level"])
-    pred = predict_sizes(res, ref["sizes"], interval="prediction", level=lev["level"])
+    pred = predict_sizes(res, ref["sizes"], interval="prediction", level=lev["level"], weights=1.0)
     _check(conf, lev, 1e-7)
     for tab, kind in ((conf, "conf"), (pred, "pred")):
         np.testing.assert_allclose(tab["lower"], lev[f"{kind}_lower"], rtol=1e-7)
@@ -99,6 +99,9 @@ def test_cli_predict_every_format_and_errors(tmp_path):
     for fmt, marker in (("table", "beyond the data"), ("markdown", "| TS |"), ("json", '"interval": "prediction"')):
         out = _cli("--at", 40960, "--law", "loglinear", "--where", where, "--format", fmt)
         assert out.exit_code == 0 and marker in out.output, out.output
+    fig = tmp_path / "f.svg"
+    assert _cli("--at", 40960, "--law", "loglinear", "--where", where, "--plot", fig).exit_code == 0
+    assert fig.read_text().lstrip().startswith("<?xml")
     target = tmp_path / "p.json"
     assert _cli("--at", 40960, "--law", "loglinear", "--format", "json", "-o", target).exit_code == 0
     assert target.read_text().startswith("{")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,7 +12,7 @@ from ..data import datasets
 from ..formats import num
 from ..options import NaPolicy, PredictInterval, check_option, choices
 from . import app
-from .common import FORMATS, boundary, check_choice, emit, render, to_json
+from .common import FORMATS, PowerlawStatsErrorOption, boundary, check_choice, emit, render, to_json
 from .options import DATA, LET, NA, OUTPUT, WEIGHTS, WHERE
 
 if TYPE_CHECKING:
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 
 AT_HELP = "training size to predict at (repeat: --at 5120 --at 40960)"
 PARAM_HELP = "a parameter's formula, e.g. 'b ~ mix' (repeat per parameter; default ~ 1 each)"
+PLOT_HELP = "draw the curves, band and interval out to the largest --at (.png or .svg)"
 INTERVAL_HELP = f"{' | '.join(choices(PredictInterval))}: the mean curve's band, or the interval for one new run"
-NEW_WEIGHT_HELP = "prior weight of the new observation (with weights 1/trials: 1/k for a mean of k runs)"
+NEW_WEIGHT_HELP = ("prior weight of the new observation (with weights 1/trials: 1/k for a mean of k runs); "
+                   "default: the average weight of the rows fitted")
 
 
 @app.command("predict")
@@ -33,10 +36,11 @@ def predict_command(
     weights: WEIGHTS = None,
     interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "prediction",
     level: Annotated[float, typer.Option(help="coverage of the interval")] = 0.95,
-    new_weight: Annotated[float, typer.Option(help=NEW_WEIGHT_HELP)] = 1.0,
+    new_weight: Annotated[float | None, typer.Option(help=NEW_WEIGHT_HELP)] = None,
     where: WHERE = None,
     let: LET = None,
     na: NA = "drop",
+    plot: Annotated[Path | None, typer.Option("--plot", help=PLOT_HELP)] = None,
     output_format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "table",
     output: OUTPUT = None,
 ) -> None:
@@ -44,9 +48,9 @@ def predict_command(
     check_choice(output_format, FORMATS, "--format")
     check_option(interval, PredictInterval, "--interval")
     if not at:
-        from .common import PowerlawStatsErrorOption
-
         raise PowerlawStatsErrorOption("name at least one size to predict at, e.g. --at 40960")
+    if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
+        raise PowerlawStatsErrorOption(f"--plot {plot}: name a .png or .svg file in an existing folder")
     from ..extrapolation.predict import ExtrapolationWarning, predict_sizes
     from ..laws import fit_law
 
@@ -63,6 +67,11 @@ def predict_command(
                      "law's form carries them; `powerlaw-stats backtest` shows how far such forecasts held")
     if not res.converged:
         notes.append(f"the {res.law} law did not converge ({res.message}); the forecast uses the last iterate")
+    if plot is not None:
+        from ..plots.fit import save
+        from ..plots.forecast import forecast_figure
+
+        save(forecast_figure(res, max(at), level=level), plot)
     emit(RENDERERS[output_format](tab, res, interval, level, notes), output)
 
 

@@ -54,7 +54,7 @@ def extrapolation_distance(sizes: np.ndarray, seen_min: float, seen_max: float) 
 
 
 def predict_sizes(fit, sizes, *, interval: PredictInterval = "prediction", level: float | None = None,
-                  weights: float = 1.0) -> pd.DataFrame:
+                  weights: float | None = None) -> pd.DataFrame:
     """The fitted law at training sizes ``sizes`` for every group, with its interval.
 
     Parameters
@@ -67,8 +67,9 @@ def predict_sizes(fit, sizes, *, interval: PredictInterval = "prediction", level
         The mean curve's band, or the interval for one new run (see :meth:`LawFit.predict`).
     level : float, optional
         Coverage of the interval; the fit's level by default.
-    weights : float
-        Prior weight of the new observation (with weights ``1/trials``: ``1/k`` for one mean of k runs).
+    weights : float, optional
+        Prior weight of the new observation (with weights ``1/trials``: ``1/k`` for one mean of k
+        runs); by default the average prior weight of the rows fitted (R's ``predict.lm`` assumes 1).
 
     Returns
     -------

@@ -194,7 +194,7 @@ class LawFit:
         return pd.DataFrame(values, index=None if self.data is None else self.data.index)
 
     def predict(self, rows: Sequence[int] | np.ndarray, *, interval: PredictInterval | None = None,
-                level: float | None = None, weights: float | np.ndarray = 1.0,
+                level: float | None = None, weights: float | np.ndarray | None = None,
                 **inputs: np.ndarray) -> np.ndarray | pd.DataFrame:
         """The law at the parameter values of data rows ``rows`` (positions) and the given inputs,
         on the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
@@ -204,8 +204,10 @@ class LawFit:
         ``predict(..., interval=)``: ``"confidence"`` bounds the mean curve
         (``fit ± t·se_fit``, ``se_fit² = g'Vg`` by the delta method, g the gradient in the
         coefficients, V ``cov_params``); ``"prediction"`` bounds one new observation of prior
-        weight ``weights`` (``fit ± t·√(scale²/weights + se_fit²)``); t has ``df_resid`` df and
-        ``level`` is the fit's level by default. For the log-linear law both are R's ``predict.lm``.
+        weight ``weights`` (``fit ± t·√(scale²/weights + se_fit²)``; by default the average prior
+        weight of the rows fitted: a run like an average one; R's ``predict.lm`` assumes 1); t has
+        ``df_resid`` df and ``level`` is the fit's level by default. For the log-linear law both
+        are R's ``predict.lm``.
 
         Examples
         --------
@@ -235,6 +237,8 @@ class LawFit:
                          * self.designs[p].matrix[rows] for p in law.params if not self.designs[p].fixed_at_zero])
         cov = self.cov_params.to_numpy()
         se_fit = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0))
+        if weights is None:
+            weights = 1.0 if self.prior_weights is None else float(np.mean(self.prior_weights[self.prior_weights > 0]))
         noise = self.scale**2 / np.asarray(weights, dtype=float) if interval == "prediction" else 0.0
         half = t_quantile(level, self.df_resid) * np.sqrt(noise + se_fit**2)
         return pd.DataFrame({"fit": fit, "se_fit": se_fit, "lower": fit - half, "upper": fit + half})
