@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "load_lcdb": ".data.datasets",
     "build_report": ".report", "Report": ".report",
     "fit_law": ".laws", "LawFit": ".laws", "law_bootstrap": ".laws", "LAWS": ".laws",
+    "backtest": ".extrapolation", "BacktestResult": ".extrapolation", "predict_sizes": ".extrapolation",
 }
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed too, so `from powerlaw_stats import *` sees them

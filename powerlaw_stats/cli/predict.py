@@ -46,7 +46,7 @@ def predict_command(
 ) -> None:
     """Fit a law and forecast the error at new training sizes for every group, with a band or a prediction interval."""
     check_choice(output_format, FORMATS, "--format")
-    check_option(interval, PredictInterval, "--interval")
+    kind: PredictInterval = check_option(interval, PredictInterval, "--interval")
     if not at:
         raise PowerlawStatsErrorOption("name at least one size to predict at, e.g. --at 40960")
     if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
@@ -60,7 +60,7 @@ def predict_command(
                   na=check_option(na, NaPolicy, "na"), profile=False, compare=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)  # the table's note says it instead
-        tab = predict_sizes(res, at, interval=interval, level=level, weights=new_weight)
+        tab = predict_sizes(res, at, interval=kind, level=level, weights=new_weight)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if (tab["distance"] > 0).any():
         notes.append(f"sizes beyond the data (up to {tab['distance'].max():.2f} observed log-size ranges): the "

@@ -171,7 +171,7 @@ def run_tasks(curves: list[Curve], laws: Sequence[str], cutoffs: Sequence[float]
     todo = [(c, tuple(laws), tuple(cutoffs), level, set(done)) for c in curves]
     handle = open(results, "a") if results is not None else None  # noqa: SIM115  (closed below)
     try:
-        if handle is not None and handle.tell() > 0:
+        if results is not None and handle is not None and handle.tell() > 0:
             _repair_tail(results, handle)
         for batch in _map(backend, jobs, todo):
             for key, rows in batch:
@@ -200,13 +200,13 @@ def _repair_tail(path: Path, handle) -> None:
 def _map(backend: Backend, jobs: int | None, todo: list) -> Iterable[list]:
     if backend == "serial" or (jobs or 0) == 1:
         return map(_curve_tasks, todo)
-    pool = ProcessPoolExecutor(max_workers=jobs or os.cpu_count())
-    return _pooled(pool, todo)
+    return _pooled(jobs or os.cpu_count() or 1, todo)
 
 
-def _pooled(pool: ProcessPoolExecutor, todo: list) -> Iterable[list]:
-    with pool:
-        yield from pool.map(_curve_tasks, todo, chunksize=max(1, len(todo) // (8 * (pool._max_workers or 1))))
+def _pooled(workers: int, todo: list) -> Iterable[list]:
+    # curves go out in order, a few per message; results come back in the same order
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_curve_tasks, todo, chunksize=max(1, len(todo) // (8 * workers)))
 
 
 def summarize(done: dict[tuple, list[dict]], laws: Sequence[str], cutoffs: Sequence[float], level: float,
