@@ -10,7 +10,7 @@ import typer
 from ..data import datasets
 from ..formats import num, pval
 from . import app
-from .common import PowerlawStatsErrorOption, boundary, check_choice, emit, render, to_json
+from .common import PowerlawStatsErrorOption, boundary, check_choice, emit, render, table_width, to_json
 from .options import DATA, OUTPUT, QUIET
 from .progress import ProgressBar
 
@@ -95,7 +95,7 @@ def render_table(res: BacktestResult, notes: list[str]) -> str:
     for row in rows:
         table.add_row(*row)
     return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, *test_lines(res)],
-                  width=max(120, 12 * len(header)))
+                  width=table_width(header, rows))
 
 
 def render_csv(res: BacktestResult, notes: list[str]) -> str:
