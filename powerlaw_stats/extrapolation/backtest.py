@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -204,9 +204,11 @@ def _map(backend: Backend, jobs: int | None, todo: list) -> Iterable[list]:
 
 
 def _pooled(workers: int, todo: list) -> Iterable[list]:
-    # curves go out in order, a few per message; results come back in the same order
+    # one curve per job, written as each finishes (not in order), so a kill loses only running curves;
+    # summarize sorts the tasks, so the table does not depend on the order
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_curve_tasks, todo, chunksize=max(1, len(todo) // (8 * workers)))
+        for job in as_completed([pool.submit(_curve_tasks, t) for t in todo]):
+            yield job.result()
 
 
 def summarize(done: dict[tuple, list[dict]], laws: Sequence[str], cutoffs: Sequence[float], level: float,
