@@ -57,6 +57,7 @@ class Identification:
     warning: str | None
 
     def to_dict(self) -> dict:
+        """JSON-ready: non-finite numbers become None."""
         return {
             "confounded": self.confounded, "inflation_limit": self.inflation_limit,
             "se_inflation": {k: _num(v) for k, v in self.se_inflation.items()},
@@ -90,6 +91,7 @@ class FloorTest:
     note: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON-ready: non-finite numbers become None."""
         return {
             "statistic": _num(self.statistic), "p_value": _opt(self.p_value),
             "p_value_conservative": _opt(self.p_value_conservative), "mixture": list(self.mixture),
@@ -104,9 +106,11 @@ class FloorTest:
 
 @dataclass(frozen=True, kw_only=True)
 class LawFit:
-    """A fitted law. FitResult's names (``params``, ``bse``, ``tvalues``, ``pvalues``,
-    ``conf_int()``, ``cov_params``, ``scale``, ``df_resid``, ``nobs``, ``resid``, ``fittedvalues``,
-    ``converged``, ``n_iter``, ``weights``) and the law's own:
+    """A fitted law: FitResult's names, and the law's own.
+
+    FitResult's names are ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``,
+    ``cov_params``, ``scale``, ``df_resid``, ``nobs``, ``resid``, ``fittedvalues``, ``converged``,
+    ``n_iter``, ``weights``. The law's own:
 
     - ``formulas``: each parameter's right-hand side; ``designs``: the per-parameter designs;
     - ``bound_active``: the cells whose bound (E ≥ 0) holds with equality; ``floors``: one row per
@@ -161,20 +165,24 @@ class LawFit:
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Make the arrays read-only, as the result is frozen."""
         for arr in (self.resid, self.fittedvalues, self.weights, self.prior_weights):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
 
     def conf_int(self, alpha: float | None = None, *, level: float | None = None) -> pd.DataFrame:
-        """Wald intervals from Student t with ``df_resid`` df (``alpha=0.05`` or ``level=0.95``;
-        the fit's level by default), as ``confint.default`` on nls/gnls with t quantiles.
+        """Wald intervals from Student t with ``df_resid`` df.
+
+        ``alpha=0.05`` or ``level=0.95`` (the fit's level by default), as ``confint.default`` on
+        nls/gnls with t quantiles.
         """
         if alpha is not None and level is not None:
             raise OptionError("conf_int takes alpha or level, not both (alpha=0.05 is level=0.95)")
-        level = self.level if alpha is None and level is None else (1 - alpha if alpha is not None else level)
-        check_level(level)
-        q = t_quantile(level, self.df_resid)
-        lo, hi = ci_labels(level)
+        chosen = self.level if level is None else level
+        chosen = 1 - alpha if alpha is not None else chosen
+        check_level(chosen)
+        q = t_quantile(chosen, self.df_resid)
+        lo, hi = ci_labels(chosen)
         return pd.DataFrame({lo: self.params - q * self.bse, hi: self.params + q * self.bse})
 
     def parameter_values(self) -> pd.DataFrame:
@@ -193,8 +201,9 @@ class LawFit:
         return pd.DataFrame(values, index=None if self.data is None else self.data.index)
 
     def predict(self, rows: Sequence[int] | np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        """The law at the parameter values of data rows ``rows`` (positions) and the given inputs,
-        on the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
+        """The law at the parameter values of data rows ``rows`` (positions) and the given inputs.
+
+        On the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
         row i's curve, extrapolated, over x from 0 to 6.
 
         Examples

@@ -51,6 +51,7 @@ class NlsControl:
     k2: float = 1.345
 
     def __post_init__(self) -> None:
+        """Refuse an unknown scale estimate, a non-positive limit or tolerance."""
         if self.scale_est not in ("MAD", "proposal2"):
             raise OptionError(f"scale_est must be 'MAD' or 'proposal2', got {self.scale_est!r}")
         if int(self.maxit) < 1 or int(self.irwls_maxit) < 1 or not (self.tol > 0 and self.irwls_acc > 0):
@@ -71,12 +72,14 @@ class Constraints:
     c: np.ndarray | None = None
 
     def with_equality(self, row: np.ndarray, value: float) -> Constraints:
+        """These constraints and ``row·θ = value``."""
         a = row[None] if self.a is None else np.vstack([self.a, row])
         c = np.array([value]) if self.c is None else np.append(self.c, value)
         return Constraints(self.g, self.h, self.labels, a, c)
 
     @property
     def n_eq(self) -> int:
+        """The number of equalities."""
         return 0 if self.a is None else len(self.a)
 
 
