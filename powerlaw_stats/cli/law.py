@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import datasets
 from ..errors import ConvergenceWarning, IdentificationWarning
+from ..estimation.methods import label_words
 from ..formats import num, pval
 from ..options import BootWeights, NaPolicy, SortBy, check_option, choices
 from .common import FORMATS, check_choice, emit, render, table_width, to_json
@@ -115,11 +116,7 @@ def _cells(result: LawFit, sort: str) -> tuple[list[str], list[list[str]]]:
 def _title(result: LawFit) -> str:
     weighted = " (weighted)" if result.prior_weights is not None else ""
     formulas = ", ".join(f"{p} ~ {f}" for p, f in result.formulas.items())
-    return f"{result.law} law, {_method_words(result.method)}{weighted}: {formulas}"
-
-
-def _method_words(method: str) -> str:
-    return {"ols": "least squares (nls/gnls)", "huber": "Huber M-estimation", "bisquare": "bisquare M-estimation"}[method]
+    return f"{result.law} law, {label_words(result.method, 'title')}{weighted}: {formulas}"
 
 
 def footer_lines(result: LawFit, boot: BootstrapResult | None = None) -> list[str]:
