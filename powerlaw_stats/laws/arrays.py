@@ -95,7 +95,10 @@ def curve_floor_test(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, 
     n, p = problem.n, len(full.theta)
     if n - p <= 0:
         raise OptionError(f"{n} points leave no residual degrees of freedom for the {law.name} law's {p} parameters")
-    lr = max(0.0, n * math.log(null.rss / full.rss)) if full.rss > 0 else math.inf
+    # a floor at its bound leaves the straight line's RSS up to rounding: LR is 0 then, and p 1 (the
+    # mixture's point mass), not the ½ a rounding-sized positive LR would give
+    same = null.rss - full.rss <= 1e-10 * null.rss
+    lr = 0.0 if same else n * math.log(null.rss / full.rss) if full.rss > 0 else math.inf
     names = problem.design.names
     scale = math.sqrt(full.rss / (n - p))
     c = np.eye(p)[names.index(law.floor)]

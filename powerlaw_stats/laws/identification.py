@@ -361,7 +361,9 @@ def floor_test(problem: LawProblem, est: Estimate, norm, opts, nested: tuple[Law
                          loglik={}, aic={}, heldout=heldout, heldout_note=note, nested_law=nested_name,
                          note="the likelihood-ratio test and AIC need least squares (method 'ols')")
     n = problem.n
-    lr = max(0.0, n * math.log(nested_est.rss / est.rss)) if est.rss > 0 else math.inf
+    # floors at their bound leave the nested law's RSS up to rounding: LR is 0 then (p 1), not rounding noise
+    same = nested_est.rss - est.rss <= 1e-10 * nested_est.rss
+    lr = 0.0 if same else n * math.log(nested_est.rss / est.rss) if est.rss > 0 else math.inf
     weights, method = chibar_weights(nested_problem_, nested_est, seed=opts.seed)
     k = len(weights) - 1
     p_mix = None if not weights else float(sum(w * _chi2_tail(lr, j) for j, w in enumerate(weights)))

@@ -239,7 +239,9 @@ def _lm_step(evaluate, theta, r, jac, rss, active, basis, jn, damping, cons, new
         tiny = 0 < predicted <= 1e-12 * rss and rss_new <= rss * (1 + 1e-12)
         if np.isfinite(rss_new) and (rss_new < rss or tiny or (block is not None and rss_new <= rss)):
             rho = (rss - rss_new) / predicted if predicted > 0 else 0.0
-            lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3) if rho > 0 else lam
+            # Nielsen's update; rho above 1 gives the same 1/3 as rho = 1, and a tiny predicted gain can make
+            # rho so large that its cube overflows
+            lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * min(rho, 1.0) - 1.0) ** 3) if rho > 0 else lam
             new_active = active.copy()
             if block is not None:
                 new_active[block] = True
