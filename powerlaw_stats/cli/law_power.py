@@ -8,7 +8,7 @@ when given, rather than silently ignored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from ..laws.power import LawSimulation
+    from ..scaling.plan import PlanResult
 
 # ``simulate``'s and ``plan``'s options that a law's simulation has no use for
 _SIMULATE_REFUSES = ("formula", "weight_type", "residuals", "design", "min_trials", "estimators", "vcov", "cluster",
@@ -102,33 +103,20 @@ def render_table(result: LawSimulation, notes: list[str]) -> str:
     return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *head, table], width=150)
 
 
-def run_law_plan(*, delta: float, data: Path | None, law: str | None, param: Sequence[str] | None,
-                 effect: str | None, weights: str | None, power: float, level: float, smallest: str | None,
-                 min_trials: str | None, max_trials: str | None, groups: str | None, group_by: str, trials: int,
-                 seed: int, rate: float | None, epochs: float | None, where: str | None, let: Sequence[str] | None,
-                 na: str, plot: Path | None, output_format: str, output: Path | None, quiet: bool,
-                 **unused: object) -> None:
-    """``plan --law``: the power of each candidate design for ``--effect`` (a law coefficient, default b.mix1)."""
-    from ..laws.power import plan_law
-    from .plan import _numbers, render_json
-    from .plan import render_table as plan_table
+def law_planner(law: str | None, param: Sequence[str] | None) -> Callable[..., PlanResult]:
+    """``plan --law``: a stand-in for :func:`powerlaw_stats.plan` that plans with the law.
 
+    ``--effect`` is a law coefficient (default b.mix1); ``plan``'s options for linear models are
+    refused when given on the command line.
+    """
     _refuse(_PLAN_REFUSES, "plan")
-    name, params = _law_and_params(data, law, param)
-    with ProgressBar(quiet) as progress:
-        result = plan_law(data, name, params, term=effect or "b.mix1", delta=delta,
-                          weights=_weights(data, param, weights), power=power, level=level,
-                          smallest=_numbers(smallest, "--smallest", float),
-                          min_trials=_numbers(min_trials, "--min-trials", int),
-                          max_trials=_numbers(max_trials, "--max-trials", int), n_groups=_numbers(groups, "--groups", int),
-                          group_by=[g for g in group_by.split(",") if g.strip()], n_trials=_studies(trials), seed=seed,
-                          rate=rate, epochs=epochs, where=where, let=let or [], na=check_option(na, NaPolicy, "na"),
-                          progress=progress)
-    notes = [datasets.EXAMPLE_NOTE] if data is None else []
-    text = render_json(result, notes) if output_format == "json" else plan_table(result, notes)
-    if plot is not None:
-        from ..plots.fit import save
-        from ..plots.scaling import power_cost
 
-        save(power_cost(result), plot)
-    emit(text, output)
+    def planner(data, *, delta, effect, weights, n_trials, formula=None, weight_type=None, estimator=None,
+                residuals=None, **options) -> PlanResult:
+        from ..laws.power import plan_law
+
+        name, params = _law_and_params(data, law, param)
+        return plan_law(data, name, params, term=effect or "b.mix1", delta=delta, weights=_weights(data, param, weights),
+                        n_trials=_studies(n_trials), **options)
+
+    return planner

@@ -73,11 +73,12 @@ def plan_command(
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
-    if law is not None or param:  # a law's power: its own module, the same output
-        from .law_power import run_law_plan
-
-        return run_law_plan(**locals())
     from ..scaling.plan import plan  # on use: `fit` does not load the other commands' modules
+
+    if law is not None or param:  # a law's power: the same candidates and output (cli/law_power.py)
+        from .law_power import law_planner
+
+        plan = law_planner(law, param)
 
     with ProgressBar(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,
