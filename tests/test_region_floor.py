@@ -90,3 +90,11 @@ def test_cli_region_floor(table, tmp_path):
     assert text.exit_code == 0 and "Floor or no floor" in text.output
     plain = runner.invoke(app, ["region", str(path), "--groups", "train_set"])
     assert "Floor or no floor" not in plain.output
+
+
+def test_every_group_of_the_example_gets_its_floor_test():
+    # mixup's arms apart: one of these curves once drove the solver's damping update to overflow
+    res = ps.region(groups=["train_set", "eval_set", "mixup"], floor=True)
+    assert len(res.groups) == 8 and all(g.floor_test is not None for g in res.groups)
+    assert all(0 <= g.floor_test.p_value <= 1 and g.floor_test.floor_lower <= max(g.floor_test.floor, 0.0)
+               for g in res.groups)
