@@ -17,6 +17,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
+    "IdentificationWarning",
     "OptionError",
     "PowerlawStatsError",
     "SingularDesignError",
@@ -50,3 +51,7 @@ class SingularDesignError(PowerlawStatsError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative fit stopped at its iteration limit before meeting its tolerance."""
+
+
+class IdentificationWarning(UserWarning):
+    """A law's floor and slope cannot be told apart by the data (the numbers are in the message)."""

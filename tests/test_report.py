@@ -26,7 +26,7 @@ from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict
 from powerlaw_stats.report.check import data_design
 
 DATA = Path(__file__).parent / "data"
-SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "conclusion"]
+SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "floor", "conclusion"]
 METHODS = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 SIMULATED = ("ols", "huber", "bisquare")  # what the simulation checks unless told otherwise
 SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here
@@ -244,7 +244,8 @@ def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
 def test_progress_counts_trials_across_scenarios(simulated):
     _, calls = simulated
     assert calls[-1] == ("drawing the figures", 0, 1)  # after the simulation, before the figures
-    calls = calls[:-1]
+    assert calls[-2] == ("fitting the saturating law (is there a floor?)", 0, 1)  # the floor section's fits
+    calls = calls[:-2]
     done = [d for _, d, _ in calls]
     assert {t for _, _, t in calls} == {4 * SIM_TRIALS}
     assert done == sorted(done) and done[0] == 0 and done[-1] == 4 * SIM_TRIALS
@@ -617,7 +618,7 @@ def test_bootstrap_is_fit_s(clustered, method):
            {k: v for k, v in next(c for c in got["coefficients"] if c["term"] == effect).items()
             if k in ("ci_percentile", "ci_studentized", "p_percentile", "p_studentized", "boot_se")})
     assert row["studentized_by"] == f"CR1 by {CLUSTER}" and got["cluster"] == CLUSTER
-    section = clustered.sections[5].md()
+    section = clustered.sections[-1].md()  # the conclusion
     assert all(num(x) in section for x in (*row["ci_studentized"], *row["ci_percentile"]))
     assert clustered.results["bootstrap"] == {"n_boot": BOOT, "weights": "rademacher", "seed": BOOT_SEED, "cluster": CLUSTER}
 
@@ -634,7 +635,7 @@ def test_bootstrap_without_cluster_draws_per_row():
     rep = build_report(trials=0, bootstrap=19, bootstrap_weights="webb", seed=5)
     direct = _example_fit("huber", bootstrap=19, bootstrap_weights="webb", seed=5).bootstrap.to_dict()
     _close(rep.results["fits"]["huber"]["bootstrap"], json.loads(json.dumps(direct)))
-    assert rep.results["covariance"] is None and "drawn per row" in rep.sections[5].md()
+    assert rep.results["covariance"] is None and "drawn per row" in rep.sections[-1].md()
     assert "--bootstrap=19 --bootstrap-weights=webb" in rep.results["command"]
 
 

@@ -20,7 +20,7 @@ from ..results import BootstrapResult, FitResult
 from . import app
 from .common import FORMATS, boundary, check_choice, emit, example_weights, render, table_width, to_json
 from .common import PowerlawStatsErrorOption as OptionErr
-from .options import CLUSTER, DATA, FORMULA, LET, METHOD, NA, OUTPUT, R_DEFAULTS, VCOV, WEIGHT_TYPE, WEIGHTS, WHERE
+from .options import CLUSTER, DATA, FORMULA, LAW, LET, METHOD, NA, OUTPUT, PARAM, R_DEFAULTS, VCOV, WEIGHT_TYPE, WEIGHTS, WHERE
 
 
 def resolve_formula(data: Path | None, formula: str | None) -> str:
@@ -57,8 +57,14 @@ def fit_command(
     acc: Annotated[float | None, typer.Option(help="IRWLS convergence tolerance (default 1e-10; 1e-4 with --r-defaults)")] = None,
     output_format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "table",
     output: OUTPUT = None,
+    law: LAW = None,
+    param: PARAM = None,
 ) -> None:
-    """Fit a power-law model and print R's coefficient table, sorted by |t|."""
+    """Fit a power-law model and print R's coefficient table, sorted by |t|; --law fits a law (docs/laws.md)."""
+    if law is not None or param:
+        from .law import run_law_fit  # a law's parameters have formulas of their own: its own module
+
+        return run_law_fit(**locals())
     check_choice(output_format, FORMATS, "--format")
     order: SortBy = check_choice(sort, choices(SortBy), "--sort")
     check_choice(bootstrap_weights, choices(BootWeights), "--bootstrap-weights")

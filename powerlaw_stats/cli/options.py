@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ..estimation.methods import METHODS
+from ..laws.registry import LAWS
 from ..options import NaPolicy, ResidualName, WeightType, choices
 
 DATA_HELP = "learning-curve table (.csv, .tsv, .parquet); omit it to use the bundled example"
@@ -40,3 +41,6 @@ RESIDUALS = Annotated[str, typer.Option(help=_one_of(ResidualName))]
 R_DEFAULTS = Annotated[bool, typer.Option("--r-defaults", help="MASS's IRWLS settings: maxit 20, acc 1e-4")]
 OUTPUT = Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")]
 QUIET = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+LAW = Annotated[str | None, typer.Option(help=f"fit a law instead of a formula: {' | '.join(LAWS)} (docs/laws.md)")]
+PARAM = Annotated[list[str] | None, typer.Option(
+    "--param", help="a law parameter's formula (repeatable), e.g. \"E ~ EvalSet\"; on the example: the seed's terms")]

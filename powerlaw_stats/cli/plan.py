@@ -12,6 +12,7 @@ from ..estimation.methods import METHODS
 from ..formats import num
 from ..options import NaPolicy, ResidualName, WeightType, check_option
 from . import app
+from . import options as law_options  # plan --law (cli/law_power.py)
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, render, to_json
 from .options import DATA_HELP, LET, NA, OUTPUT, QUIET, RESIDUALS, WEIGHT_TYPE, WHERE
@@ -63,6 +64,8 @@ def plan_command(
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
     output: OUTPUT = None,
     quiet: QUIET = False,
+    law: law_options.LAW = None,
+    param: law_options.PARAM = None,
 ) -> None:
     """Simulate the power of candidate designs and recommend the cheapest one reaching it."""
     check_choice(output_format, PLAN_FORMATS, "--format")
@@ -71,6 +74,11 @@ def plan_command(
     if output is not None and not output.parent.exists():
         raise OptErr(f"--output {output}: folder {output.parent} does not exist")
     from ..scaling.plan import plan  # on use: `fit` does not load the other commands' modules
+
+    if law is not None or param:  # a law's power: the same candidates and output (cli/law_power.py)
+        from .law_power import law_planner
+
+        plan = law_planner(law, param)
 
     with ProgressBar(quiet) as progress:
         result = plan(data, delta=delta, formula=formula, effect=effect,

@@ -38,6 +38,7 @@ def region_command(
     let: LET = None,
     na: NA = "drop",
     plot: Annotated[Path | None, typer.Option("--plot", help="draw every group's curve with its break (.png or .svg)")] = None,
+    floor: Annotated[bool, typer.Option("--floor", help="also test each line against a floor (saturating law)")] = False,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
     output: OUTPUT = None,
 ) -> None:
@@ -50,7 +51,7 @@ def region_command(
 
     result = region(data, groups=group_list, size=size, response=response, weights=weights, alpha=alpha, level=level,
                     side=check_option(side, Side, "side"), adjust=check_option(adjust, Adjust, "adjust"), where=where,
-                    let=let or [], na=check_option(na, NaPolicy, "na"))
+                    let=let or [], na=check_option(na, NaPolicy, "na"), floor=floor)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     if plot is not None:
@@ -106,7 +107,28 @@ def render_table(result: RegionResult, notes: list[str]) -> str:
             "n/a" if b is None else num(b.location, 4), _ci(g), "n/a" if b is None else num(b.slope_below, 3),
             "n/a" if b is None else num(b.slope_above, 3), ", ".join(num(s, 6) for s in g.flagged_sizes) or "none",
             "" if kept is None else pval(kept.pvalue, table=True))
-    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, *verdict_lines(result)], width=160)
+    floors = [floor_table(result)] if any(g.floor_test is not None for g in result.groups) else []
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), table, *floors, *verdict_lines(result)], width=160)
+
+
+def floor_table(result: RegionResult):
+    """``--floor``: each group's line against the saturating law (a floor E ≥ 0 the curve flattens towards)."""
+    from rich.table import Table
+
+    table = Table(title="Floor or no floor: log2 err = log2(E + 2^(a + b·x)) against the line (E = 0)",
+                  title_justify="left")
+    for i, name in enumerate(["group", "floor E", f"profile {result.level:.0%} CI", "slope with floor", "slope without",
+                              "LR", "p (½χ²₁)", "AIC floor", "AIC line"]):
+        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+    for g in result.groups:
+        t = g.floor_test
+        if t is None:
+            table.add_row(g.label, *["n/a"] * 8)
+            continue
+        table.add_row(g.label, num(max(t.floor, 0.0), 4), f"{num(t.floor_lower, 4)} – {num(t.floor_upper, 4)}",
+                      num(t.slope, 4), num(t.slope_without_floor, 4), num(t.statistic, 4), pval(t.p_value, table=True),
+                      num(t.aic, 6), num(t.aic_without_floor, 6))
+    return table
 
 
 def render_json(result: RegionResult, notes: list[str]) -> str:

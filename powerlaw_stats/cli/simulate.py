@@ -12,6 +12,7 @@ from ..estimation.methods import METHODS, label_words
 from ..formats import num
 from ..options import FigureFormat, NaPolicy, ResidualName, SeLabel, WeightType, check_option, choices
 from . import app
+from . import options as law_options  # simulate --law (cli/law_power.py)
 from .common import PowerlawStatsErrorOption as OptErr
 from .common import boundary, check_choice, emit, example_weights, render, table_width, to_json
 from .fit import resolve_formula
@@ -55,8 +56,14 @@ def simulate_command(
     plot_format: Annotated[str, typer.Option(help=" | ".join(choices(FigureFormat)))] = "png",
     r_defaults: R_DEFAULTS = False,
     quiet: QUIET = False,
+    law: law_options.LAW = None,
+    param: law_options.PARAM = None,
 ) -> None:
     """Simulate data sets like the real one and check each estimator's bias, SE and coverage."""
+    if law is not None or param:  # a law's simulation: its own module
+        from .law_power import run_law_simulate
+
+        return run_law_simulate(**locals())
     check_choice(output_format, SIM_FORMATS, "--format")
     check_choice(plot_format, choices(FigureFormat), "--plot-format")
     names = tuple(e.strip() for e in estimators.split(",") if e.strip())

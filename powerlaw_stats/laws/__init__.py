@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
+from ..errors import IdentificationWarning
 from .arrays import CurveFloorTest, curve_floor_test
 from .bootstrap import law_bootstrap
 from .fit import LAW_METHODS, fit_law
-from .identification import IdentificationWarning
 from .registry import LAWS, Law, get_law
 from .result import FloorTest, Identification, LawFit
 

@@ -1,5 +1,7 @@
-"""A law on one curve given as arrays: for callers that already hold x, y and weights per group
-(``region``'s per-group checks, ``plan``'s candidate designs), without a table or formulas.
+"""A law on one curve given as arrays, without a table or formulas.
+
+For callers that already hold x, y and weights per group (``region``'s per-group checks,
+``plan``'s candidate designs).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def curve_problem(law: str | Law, inputs: dict[str, np.ndarray], y: np.ndarray, 
 
 @dataclass(frozen=True, kw_only=True)
 class CurveFloorTest:
-    """Floor or no floor on one curve: the fit with a floor, the boundary LR test, AIC, the floor's
-    profile interval.
+    """Floor or no floor on one curve.
+
+    The fit with a floor, the boundary LR test, AIC of both laws and the floor's profile interval.
     """
 
     floor: float
@@ -67,8 +70,10 @@ class CurveFloorTest:
 
 def curve_floor_test(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, *, level: float = 0.95,
                      law: str | Law = "saturating") -> CurveFloorTest:
-    """The saturating law against the straight line on one curve (x = log2 size − its minimum, y =
-    log2 error): LR = n·log(RSS₀/RSS₁) with p = ½·P(χ²₁ ≥ LR), and the floor's profile interval.
+    """The saturating law against the straight line on one curve.
+
+    x is log2 size minus its minimum, y log2 error: LR = n·log(RSS₀/RSS₁) with p = ½·P(χ²₁ ≥ LR),
+    and the floor's profile interval.
 
     Examples
     --------
@@ -81,16 +86,21 @@ def curve_floor_test(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, 
     from ..inference.distributions import chi2_sf
 
     law = get_law(law)
-    if law.floor is None or law.nested is None:
+    if law.floor is None or law.nested is None or law.slope is None or law.size_input is None:
         raise OptionError(f"law {law.name!r} has no floor to test")
     problem = curve_problem(law, {law.size_input: x}, y, w)
     full = estimate(problem, None)
     nested = nested_problem(problem)
+    if nested is None:
+        raise OptionError(f"law {law.name!r} has no nested law to test its floor against")
     null = estimate(nested, None)
     n, p = problem.n, len(full.theta)
     if n - p <= 0:
         raise OptionError(f"{n} points leave no residual degrees of freedom for the {law.name} law's {p} parameters")
-    lr = max(0.0, n * math.log(null.rss / full.rss)) if full.rss > 0 else math.inf
+    # a floor at its bound leaves the straight line's RSS up to rounding: LR is 0 then, and p 1 (the
+    # mixture's point mass), not the ½ a rounding-sized positive LR would give
+    same = null.rss - full.rss <= 1e-10 * null.rss
+    lr = 0.0 if same else n * math.log(null.rss / full.rss) if full.rss > 0 else math.inf
     names = problem.design.names
     scale = math.sqrt(full.rss / (n - p))
     c = np.eye(p)[names.index(law.floor)]

@@ -52,6 +52,7 @@ class StudyDesign:
     trial_scheme: TrialScheme = "fixed"
 
     def __post_init__(self) -> None:
+        """Refuse a grid without two sizes or a run, or an unknown trial scheme."""
         if self.n_sizes < 2 or self.runs < 1:
             raise OptionError("a study needs at least two sizes and one run per size")
         if self.trial_scheme not in ("fixed", "seed"):

@@ -44,6 +44,7 @@ class ParamDesign:
 
     @property
     def fixed_at_zero(self) -> bool:
+        """Whether the parameter's formula is ``0`` (no coefficients)."""
         return self.matrix.shape[1] == 0
 
 
@@ -61,13 +62,16 @@ class LawDesign:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The coefficients' names, parameter by parameter."""
         return tuple(n for p in self.params for n in p.names)
 
     @property
     def n_coef(self) -> int:
+        """The length of the coefficient vector."""
         return sum(p.matrix.shape[1] for p in self.params)
 
     def param(self, name: str) -> ParamDesign:
+        """The design of parameter ``name``."""
         return next(p for p in self.params if p.param == name)
 
     def values(self, theta: np.ndarray, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
@@ -81,6 +85,7 @@ class LawDesign:
                                    y=self.y[rows])
 
     def start_problem(self, y: np.ndarray, weights: np.ndarray) -> StartProblem:
+        """What the law's start function sees for response ``y`` and prior weights ``weights``."""
         return StartProblem(y=y, inputs=self.inputs, designs={p.param: p.matrix for p in self.params},
                             slices=self.slices, weights=weights, n_coef=self.n_coef)
 

@@ -54,6 +54,7 @@ class LawOptions:
     seed: int
 
     def __post_init__(self) -> None:
+        """Check the method, level, covariance and cluster together."""
         if self.method not in LAW_METHODS:
             raise OptionError(f"unknown method {self.method!r} for a law; choose one of {', '.join(LAW_METHODS)}")
         check_level(self.level)
@@ -96,8 +97,10 @@ def fit_law(
     tol: float = 1e-10,
     seed: int = 1,
 ) -> LawFit:
-    """Fit a law (``"saturating"``: ``log2 err = log2(E + 2^(a + b·x))``) with each parameter linear
-    in its own one-sided formula, by weighted nonlinear least squares or Huber/bisquare IRWLS.
+    """Fit a law with each parameter linear in its own one-sided formula.
+
+    ``"saturating"`` is ``log2 err = log2(E + 2^(a + b·x))``; it is fitted by weighted nonlinear
+    least squares or Huber/bisquare IRWLS.
 
     Parameters
     ----------
@@ -141,11 +144,11 @@ def fit_law(
     law = get_law(law)
     rhs = parse_params(law, params)
     clusters = split_names(cluster, "cluster columns")
-    method = law.method if method is None else method
+    chosen = law.method if method is None else str(method)
     opts = LawOptions(
-        method=method, vcov=("CR1" if clusters else "classic") if vcov in (None, "classic") else vcov,
-        cluster=clusters, level=level, tuning=law.tuning if tuning is None and method == law.method else tuning,
-        fixed_scale=law.fixed_scale if fixed_scale is None and method == law.method else fixed_scale,
+        method=chosen, vcov=("CR1" if clusters else "classic") if vcov in (None, "classic") else vcov,
+        cluster=clusters, level=level, tuning=law.tuning if tuning is None and chosen == law.method else tuning,
+        fixed_scale=law.fixed_scale if fixed_scale is None and chosen == law.method else fixed_scale,
         bounds=bool(bounds), control=NlsControl(maxit=maxit, tol=tol, scale_est=scale_est), seed=int(seed))
     prepared = prepare(data, law, rhs, weights=weights, bounds=opts.bounds, response=response, inputs=inputs,
                        where=where, let=let, na=na, extra_columns=clusters)
@@ -220,7 +223,7 @@ def _assemble(law, rhs, design, problem, est: Estimate, cov, df, mf, prior, rows
     ll = loglik(problem, est.rss) if norm is None else np.nan
     k = len(names) + 1
     active_labels = tuple(lab for lab, a in zip(problem.cons.labels, at_bound(problem, est)) if a)
-    scale = float(np.sqrt(est.rss / df)) if norm is None else float(est.scale)
+    scale = float(np.sqrt(est.rss / df)) if norm is None or est.scale is None else float(est.scale)
     prof = profile_terms(problem, est, norm, opts, profile, scale, df)
     floors = _floors(law, design, problem, est, cov, prof)
     nested = fit_nested(problem, norm, opts) if compare else None

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import OptionError, SingularDesignError
+from ..errors import IdentificationWarning, OptionError, SingularDesignError
 from ..estimation.least_squares import kept_columns
 from ..inference.distributions import chi2_sf
 from ..inference.tests import t_quantile
@@ -41,8 +41,11 @@ FLAT_SHARE = 0.5  # a floor profile reaching half the cell's smallest error is "
 PROFILE_TOL = 1e-7
 
 
-class IdentificationWarning(UserWarning):
-    """The data cannot tell a law's floor from its slope (the numbers are in the message)."""
+def named(value: str | None) -> str:
+    """A law's floor, slope, size input or nested law, which the callers here have checked exist."""
+    if value is None:
+        raise OptionError("this law has no floor, slope or size input to look at")
+    return value
 
 
 # ----------------------------------------------------------------------------- the nested law
@@ -69,6 +72,7 @@ def nested_problem(problem: LawProblem) -> LawProblem | None:
 
 
 def fit_nested(problem: LawProblem, norm, opts) -> tuple[LawProblem, Estimate] | None:
+    """The nested law (E = 0) fitted by the same estimator, or None when the law has none."""
     nested = nested_problem(problem)
     if nested is None:
         return None
@@ -278,12 +282,13 @@ def identification(problem: LawProblem, est: Estimate, cov: np.ndarray, norm, op
 def _cell_table(problem: LawProblem, est: Estimate, prof: pd.DataFrame | None) -> pd.DataFrame:
     design = problem.design
     law = design.law
-    pdes = design.param(law.floor)
-    sl = design.slices[law.floor]
+    floor = named(law.floor)
+    pdes = design.param(floor)
+    sl = design.slices[floor]
     scale = law.floor_scale or (lambda y: y)
     rows = []
     for k, (cell, label) in enumerate(zip(pdes.cells, pdes.cell_labels)):
-        key = f"{law.floor}[{label}]"
+        key = f"{floor}[{label}]"
         in_cell = pdes.cell_of_row == k
         smallest = float(scale(design.y[in_cell]).min())
         value = float(cell @ est.theta[sl])
@@ -299,14 +304,14 @@ def _separating(problem: LawProblem, est: Estimate, cells: pd.DataFrame, size_of
     design = problem.design
     law = design.law
     values = design.values(est.theta)
-    pdes = design.param(law.floor)
-    x = design.inputs[law.size_input]
+    pdes = design.param(named(law.floor))
+    x = design.inputs[named(law.size_input)]
     rows = []
     for k, key in enumerate(cells.index):
         est_floor, upper = cells.loc[key, "estimate"], cells.loc[key, "profile_upper"]
         floor = est_floor if est_floor > 1e-12 else upper
         in_cell = pdes.cell_of_row == k
-        a, b = values["a"][in_cell], values[law.slope][in_cell]
+        a, b = values["a"][in_cell], values[named(law.slope)][in_cell]
         with np.errstate(divide="ignore", invalid="ignore"):
             x_star = np.where(b < 0, (np.log2(floor) - a) / b, np.inf) if floor > 0 else np.full(len(a), np.inf)
         needed = float(np.max(x_star)) if len(x_star) else math.nan
@@ -348,7 +353,7 @@ def floor_test(problem: LawProblem, est: Estimate, norm, opts, nested: tuple[Law
     if nested is None:
         return None
     law = problem.design.law
-    nested_name = law.nested[0]
+    nested_name = named(law.nested[0] if law.nested else None)
     nested_problem_, nested_est = nested
     heldout, note = _heldout(problem, nested_problem_, norm, opts)
     if norm is not None:
@@ -356,11 +361,13 @@ def floor_test(problem: LawProblem, est: Estimate, norm, opts, nested: tuple[Law
                          loglik={}, aic={}, heldout=heldout, heldout_note=note, nested_law=nested_name,
                          note="the likelihood-ratio test and AIC need least squares (method 'ols')")
     n = problem.n
-    lr = max(0.0, n * math.log(nested_est.rss / est.rss)) if est.rss > 0 else math.inf
+    # floors at their bound leave the nested law's RSS up to rounding: LR is 0 then (p 1), not rounding noise
+    same = nested_est.rss - est.rss <= 1e-10 * nested_est.rss
+    lr = 0.0 if same else n * math.log(nested_est.rss / est.rss) if est.rss > 0 else math.inf
     weights, method = chibar_weights(nested_problem_, nested_est, seed=opts.seed)
     k = len(weights) - 1
     p_mix = None if not weights else float(sum(w * _chi2_tail(lr, j) for j, w in enumerate(weights)))
-    n_floor = len(problem.design.param(law.floor).names)
+    n_floor = len(problem.design.param(named(law.floor)).names)
     ll1, ll0 = loglik(problem, est.rss), loglik(nested_problem_, nested_est.rss)
     n1, n0 = len(problem.design.names) + 1, len(problem.design.names) - n_floor + 1
     return FloorTest(statistic=lr, p_value=p_mix, p_value_conservative=_chi2_tail(lr, max(k, n_floor)),
@@ -381,8 +388,8 @@ def chibar_weights(nested_problem_: LawProblem, nested_est: Estimate, *, seed: i
     """Chi-bar-square weights ``w_0..w_k`` for testing the floor coefficients at zero on their cone."""
     design = nested_problem_.design
     law = design.law
-    sl = design.slices[law.floor]
-    cells = design.param(law.floor).cells
+    sl = design.slices[named(law.floor)]
+    cells = design.param(named(law.floor)).cells
     k = sl.stop - sl.start
     if len(cells) == 1 and k == 1:
         return (0.5, 0.5), "exact: one floor cell, 50:50 mixture of chi2(0) and chi2(1)"
@@ -434,7 +441,7 @@ def _heldout(problem: LawProblem, nested_problem_: LawProblem, norm, opts) -> tu
         return None, f"without the largest size {', '.join(lost)} cannot be estimated (levels seen only there)"
     rows = []
     try:
-        for name, prob in ((law.name, problem), (law.nested[0], nested_problem_)):
+        for name, prob in ((law.name, problem), (named(law.nested[0] if law.nested else None), nested_problem_)):
             fit = estimate(prob.subset(train), norm, fixed_scale=opts.fixed_scale, control=opts.control)
             held = prob.subset(np.flatnonzero(test))
             r = held.y - held.fitted(fit.theta)

@@ -33,17 +33,21 @@ class LawProblem:
 
     @property
     def y(self) -> np.ndarray:
+        """The response."""
         return self.design.y
 
     @property
     def root(self) -> np.ndarray:
+        """√w, the whitening of each row."""
         return np.sqrt(self.weights)
 
     @property
     def n(self) -> int:
+        """The number of rows."""
         return len(self.weights)
 
     def fitted(self, theta: np.ndarray) -> np.ndarray:
+        """The law's mean at coefficients ``theta``."""
         return self.design.law.mean(self.design.values(theta), self.design.inputs)
 
     def resid(self, theta: np.ndarray) -> np.ndarray:
@@ -57,6 +61,7 @@ class LawProblem:
         return np.hstack(blocks) if blocks else np.zeros((self.n, 0))
 
     def resid_jac(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whitened residuals and whitened Jacobian at ``theta``."""
         return self.resid(theta), self.root[:, None] * self.jacobian(theta)
 
     def curvature(self, theta: np.ndarray, c: np.ndarray) -> np.ndarray | None:
@@ -83,22 +88,28 @@ class LawProblem:
         return out
 
     def with_y(self, y: np.ndarray) -> LawProblem:
+        """The same problem with another response (a simulated or bootstrapped one)."""
         return dataclasses.replace(self, design=dataclasses.replace(self.design, y=np.asarray(y, dtype=float)))
 
     def subset(self, rows: np.ndarray) -> LawProblem:
+        """The same problem on ``rows`` (positions)."""
         return LawProblem(self.design.subset(rows), self.weights[rows], self.cons)
 
     def with_cons(self, cons: Constraints) -> LawProblem:
+        """The same problem under other constraints."""
         return dataclasses.replace(self, cons=cons)
 
     def starts(self) -> list[np.ndarray]:
+        """The law's candidate starting vectors for this problem."""
         return self.design.law.starts(self.design.start_problem(self.y, self.weights))
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A fitted law on arrays: estimate, objective, active bounds, and for M-estimation the scale
-    and the final IRWLS weights.
+    """A fitted law on arrays.
+
+    The estimate, the objective, the active bounds, and for M-estimation the scale and the final
+    IRWLS weights.
     """
 
     theta: np.ndarray
@@ -112,6 +123,7 @@ class Estimate:
 
     @property
     def n_active(self) -> int:
+        """How many bounds are active."""
         return int(self.active.sum())
 
 
@@ -138,6 +150,7 @@ def least_squares_fit(problem: LawProblem, start: np.ndarray | None = None,
         state = lm_solve(problem.resid_jac, theta, problem.cons, control=control, curvature=problem.curvature)
         if best is None or (state.converged, -state.rss) > (best.converged, -best.rss):
             best = state
+    assert best is not None  # scored holds at least one start
     return best
 
 
@@ -156,8 +169,10 @@ def estimate(problem: LawProblem, norm: Norm | None, *, start: np.ndarray | None
 
 
 def at_bound(problem: LawProblem, est: Estimate) -> np.ndarray:
-    """Which bounds hold with equality: the active ones and those the active ones imply (a floor
-    cell that is a combination of cells at zero is at zero too).
+    """Which bounds hold with equality.
+
+    The active ones and those the active ones imply (a floor cell that is a combination of cells at
+    zero is at zero too).
     """
     cons = problem.cons
     if not len(cons.g):
@@ -170,8 +185,9 @@ def at_bound(problem: LawProblem, est: Estimate) -> np.ndarray:
 
 
 def free_basis(problem: LawProblem, est: Estimate) -> np.ndarray:
-    """Directions the estimate may move in: the null space of the active bounds and of the
-    equalities (a nested law's fixings) (p × q).
+    """Directions the estimate may move in (p × q).
+
+    The null space of the active bounds and of the equalities (a nested law's fixings).
     """
     p = len(est.theta)
     rows = [problem.cons.g[est.active] if len(problem.cons.g) else np.zeros((0, p))]

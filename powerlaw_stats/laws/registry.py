@@ -159,6 +159,7 @@ class Law:
     fit_rows: Callable[[Values], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
+        """Freeze the mappings and check that formulas and bounds name the law's parameters."""
         for name in ("inputs", "default_params", "lower"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         if self.nested is not None:
@@ -235,8 +236,10 @@ def _saturating_hessian(v: Values, i: Values) -> dict[tuple[str, str], np.ndarra
 
 
 def _saturating_starts(p: StartProblem) -> list[np.ndarray]:
-    """The log-linear fit (E = 0), then a profile over the floor: for a grid of floors (fractions of
-    each E cell's smallest observed error) a and b come from the linear fit of log2(err − E).
+    """The log-linear fit (E = 0), then a profile over the floor.
+
+    For a grid of floors (fractions of each E cell's smallest observed error) a and b come from the
+    linear fit of log2(err − E).
     """
     starts = [p.assemble(_log_linear_parts(p, p.y))]
     ze = p.designs["E"]
@@ -284,8 +287,10 @@ def _chinchilla_gradient(v: Values, i: Values) -> dict[str, np.ndarray]:
 
 
 def _chinchilla_starts(p: StartProblem) -> list[np.ndarray]:
-    """A grid over (E, α, β); given those, A and B enter the loss linearly, so they are solved by
-    non-negative least squares on the loss scale (variable projection), not searched.
+    """A grid over (E, α, β), with A and B solved, not searched.
+
+    Given E, α and β, A and B enter the loss linearly, so they come from non-negative least squares
+    on the loss scale (variable projection).
     """
     loss = np.exp(p.y)
     n_inv, d_inv = np.log(p.inputs["N"]), np.log(p.inputs["D"])

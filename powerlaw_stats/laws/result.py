@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,7 @@ class Identification:
     warning: str | None
 
     def to_dict(self) -> dict:
+        """JSON-ready: non-finite numbers become None."""
         return {
             "confounded": self.confounded, "inflation_limit": self.inflation_limit,
             "se_inflation": {k: _num(v) for k, v in self.se_inflation.items()},
@@ -90,6 +92,7 @@ class FloorTest:
     note: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON-ready: non-finite numbers become None."""
         return {
             "statistic": _num(self.statistic), "p_value": _opt(self.p_value),
             "p_value_conservative": _opt(self.p_value_conservative), "mixture": list(self.mixture),
@@ -104,9 +107,11 @@ class FloorTest:
 
 @dataclass(frozen=True, kw_only=True)
 class LawFit:
-    """A fitted law. FitResult's names (``params``, ``bse``, ``tvalues``, ``pvalues``,
-    ``conf_int()``, ``cov_params``, ``scale``, ``df_resid``, ``nobs``, ``resid``, ``fittedvalues``,
-    ``converged``, ``n_iter``, ``weights``) and the law's own:
+    """A fitted law: FitResult's names, and the law's own.
+
+    FitResult's names are ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``,
+    ``cov_params``, ``scale``, ``df_resid``, ``nobs``, ``resid``, ``fittedvalues``, ``converged``,
+    ``n_iter``, ``weights``. The law's own:
 
     - ``formulas``: each parameter's right-hand side; ``designs``: the per-parameter designs;
     - ``bound_active``: the cells whose bound (E ≥ 0) holds with equality; ``floors``: one row per
@@ -162,20 +167,24 @@ class LawFit:
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Make the arrays read-only, as the result is frozen."""
         for arr in (self.resid, self.fittedvalues, self.weights, self.prior_weights):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
 
     def conf_int(self, alpha: float | None = None, *, level: float | None = None) -> pd.DataFrame:
-        """Wald intervals from Student t with ``df_resid`` df (``alpha=0.05`` or ``level=0.95``;
-        the fit's level by default), as ``confint.default`` on nls/gnls with t quantiles.
+        """Wald intervals from Student t with ``df_resid`` df.
+
+        ``alpha=0.05`` or ``level=0.95`` (the fit's level by default), as ``confint.default`` on
+        nls/gnls with t quantiles.
         """
         if alpha is not None and level is not None:
             raise OptionError("conf_int takes alpha or level, not both (alpha=0.05 is level=0.95)")
-        level = self.level if alpha is None and level is None else (1 - alpha if alpha is not None else level)
-        check_level(level)
-        q = t_quantile(level, self.df_resid)
-        lo, hi = ci_labels(level)
+        chosen = self.level if level is None else level
+        chosen = 1 - alpha if alpha is not None else chosen
+        check_level(chosen)
+        q = t_quantile(chosen, self.df_resid)
+        lo, hi = ci_labels(chosen)
         return pd.DataFrame({lo: self.params - q * self.bse, hi: self.params + q * self.bse})
 
     def parameter_values(self) -> pd.DataFrame:
@@ -193,11 +202,22 @@ class LawFit:
             start += k
         return pd.DataFrame(values, index=None if self.data is None else self.data.index)
 
+    @overload
+    def predict(self, rows: Sequence[int] | np.ndarray, *, interval: None = None,
+                level: float | None = None, weights: float | np.ndarray | None = None,
+                **inputs: np.ndarray) -> np.ndarray: ...
+
+    @overload
+    def predict(self, rows: Sequence[int] | np.ndarray, *, interval: PredictInterval,
+                level: float | None = None, weights: float | np.ndarray | None = None,
+                **inputs: np.ndarray) -> pd.DataFrame: ...
+
     def predict(self, rows: Sequence[int] | np.ndarray, *, interval: PredictInterval | None = None,
                 level: float | None = None, weights: float | np.ndarray | None = None,
                 **inputs: np.ndarray) -> np.ndarray | pd.DataFrame:
-        """The law at the parameter values of data rows ``rows`` (positions) and the given inputs,
-        on the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
+        """The law at the parameter values of data rows ``rows`` (positions) and the given inputs.
+
+        On the response scale: ``res.predict(np.repeat(i, 50), x=np.linspace(0, 6, 50))`` draws
         row i's curve, extrapolated, over x from 0 to 6.
 
         With ``interval`` a DataFrame ``fit, se_fit, lower, upper`` instead, as R's

