@@ -35,10 +35,11 @@ import powerlaw_stats as ps
 from powerlaw_stats.data.datasets.dependent import Dependence, StudyDesign, draw_errors, study_skeleton
 from powerlaw_stats.estimation.irwls import IrwlsControl, irwls, rlm_sigma
 from powerlaw_stats.estimation.least_squares import least_squares
-from powerlaw_stats.estimation.mixed import build_model, fit_model, one_blas_thread
+from powerlaw_stats.estimation.mixed import fit_problem, one_blas_thread
 from powerlaw_stats.estimation.norms import Bisquare
 from powerlaw_stats.inference.covariance import make_clusters, sandwich_many
 from powerlaw_stats.inference.distributions import t_sf2
+from powerlaw_stats.mixed import assemble, build_model
 
 GROUPS = ["train_set", "eval_set", "width"]
 ALPHA = 0.05
@@ -57,11 +58,12 @@ SCENARIOS: dict[str, Dependence] = {
 }
 ALTERNATIVE_SLOPE = -0.01  # the mixup change to the slope in the power runs (the seed estimated -0.033)
 METHODS = ("ols classic", "bisquare+w classic", "ols CR1(run)", "bisquare+w CR1(run)",
-           "lmm (1|run)+(1|split)", "lmm (1|run)+(1|split), w", "lmm (1|run)")
-MIXED = {  # name: (bars, prior weights)
-    "lmm (1|run)+(1|split)": (" + (1|run_id) + (1|split_id)", None),
-    "lmm (1|run)+(1|split), w": (" + (1|run_id) + (1|split_id)", "w"),
-    "lmm (1|run)": (" + (1|run_id)", None),
+           "lmm (1|run)+(1|split)", "lmm (1|run)+(1|split), w", "lmm (1|run)", "lmm (1|run)+(1|split), w, CR2(split)")
+MIXED = {  # name: (bars, prior weights, CR2 cluster)
+    "lmm (1|run)+(1|split)": (" + (1|run_id) + (1|split_id)", None, ()),
+    "lmm (1|run)+(1|split), w": (" + (1|run_id) + (1|split_id)", "w", ()),
+    "lmm (1|run)": (" + (1|run_id)", None, ()),
+    "lmm (1|run)+(1|split), w, CR2(split)": (" + (1|run_id) + (1|split_id)", "w", ("split_id",)),
 }
 
 
@@ -125,12 +127,13 @@ def _p(est: np.ndarray, se: np.ndarray, df: float) -> np.ndarray:
 
 def mixed_pvalues(frame: pd.DataFrame, formula: str, term: str, y: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
-    for name, (bars, weights) in MIXED.items():
-        model = build_model(formula + bars, frame, weights=weights)
+    for name, (bars, weights, cluster) in MIXED.items():
+        model = build_model(formula + bars, frame, weights=weights, cluster=cluster)
         ps_ = []
         with one_blas_thread():
             for row in y:
-                res = fit_model(model.with_response(row))
+                m = model.with_response(row)
+                res = assemble(m, fit_problem(m.problem), cluster=cluster)
                 ps_.append(res.pvalues[term])
         out[name] = np.array(ps_)
     return out

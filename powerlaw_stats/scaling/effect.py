@@ -24,7 +24,7 @@ import pandas as pd
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
 from ..data.schema import SCHEMA_FACTORS
 from ..errors import DataError, OptionError
-from ..fitting import fit
+from ..fitting import fit_fixed as fit  # effect builds its own formula: never random effects
 from ..formats import json_float
 from ..formula import same_term
 from ..options import VcovKind, WeightType, split_names
