@@ -78,6 +78,8 @@ class MixedModel:
     dropped_reasons: dict[str, int]
     weighted: bool
     clusters: dict[str, np.ndarray] = field(default_factory=dict)
+    column_terms: tuple[str, ...] = ()  # the formula term of each fixed-effect column (as DesignMatrices names them)
+    frame: pd.DataFrame | None = None  # the rows used
 
     def with_response(self, y: np.ndarray) -> MixedModel:
         """The same rows, design and terms with another response (for simulations)."""
@@ -110,6 +112,7 @@ def build_model(formula: str, data=None, *, weights=None, where: str | None = No
     _check_terms(terms, len(y))
     kept = kept_columns(x)
     names = tuple(n for n, k in zip(design.column_names, kept) if k)
+    col_terms = tuple(t for t, k in zip(design.column_terms, kept) if k)
     aliased = tuple(n for n, k in zip(design.column_names, kept) if not k)
     if len(y) <= kept.sum():
         raise SingularDesignError(f"{len(y)} rows for {int(kept.sum())} fixed effects leave nothing to estimate "
@@ -117,7 +120,7 @@ def build_model(formula: str, data=None, *, weights=None, where: str | None = No
     problem = MixedProblem(np.ascontiguousarray(x[:, kept]), y, w, terms)
     return MixedModel(formula=formula, split=split, problem=problem, column_names=names, aliased=aliased,
                       dropped_reasons={**mf.dropped, **dropped}, weighted=w is not None,
-                      clusters={c: frame[c].to_numpy() for c in cluster})
+                      clusters={c: frame[c].to_numpy() for c in cluster}, column_terms=col_terms, frame=frame)
 
 
 def random_terms(bars: tuple[Bar, ...], frame: pd.DataFrame, namespace: dict, response: str) -> tuple[RandomTerm, ...]:

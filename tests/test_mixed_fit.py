@@ -116,3 +116,28 @@ def test_fit_with_cluster_gives_cr2():
     res = ps.fit("log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet) + (1|split_id)", cluster="split_id")
     assert res.vcov == "CR2 by split_id" and res.n_clusters == 62
     assert (res.df_satterthwaite < 62).all()  # Bell and McCaffrey's df are bounded by the clusters
+
+
+def test_effect_with_random_intercepts_reads_the_mixed_fit():
+    base = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w")
+    res = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w", random=["run_id", "split_id"])
+    assert res.formula == base.formula + " + (1|run_id) + (1|split_id)"
+    assert isinstance(res.fit, MixedResult) and res.n_groups == base.n_groups == 8
+    direct = fit_mixed(res.formula, weights="w")
+    slope = res.slope[0]
+    assert slope.term == "I(log2(TS) - IXMin):mix1"
+    assert slope.estimate == direct.params[slope.term] and slope.p_value == direct.pvalues[slope.term]
+    cr2 = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w", random="run_id,split_id",
+                    cluster="split_id")
+    assert cr2.fit.vcov == "CR2 by split_id" and cr2.slope[0].estimate == slope.estimate
+    doc = cr2.to_dict()
+    assert doc["method"] == "lmm" and doc["df_resid"] is None and doc["vcov"] == "CR2 by split_id"
+
+
+def test_effect_cli_random():
+    out = runner.invoke(app, ["effect", "--factor", "mixup", "--groups", "train_set,eval_set,width", "--weights", "w",
+                              "--random", "run_id,split_id", "--cluster", "split_id"])
+    assert out.exit_code == 0, out.output
+    assert "CR2 by split_id" in out.stdout and "variance components: run_id" in out.stdout
+    bad = runner.invoke(app, ["effect", "--random", "run_id", "--method", "bisquare"])
+    assert bad.exit_code == 1 and "CR1" in bad.output

@@ -18,17 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
 from ..data.schema import SCHEMA_FACTORS
 from ..errors import DataError, OptionError
-from ..fitting import fit_fixed as fit  # effect builds its own formula: never random effects
+from ..fitting import fit
 from ..formats import json_float
 from ..formula import same_term
 from ..options import VcovKind, WeightType, split_names
 from ..results import Coefficient, FitResult
+
+if TYPE_CHECKING:
+    from ..mixed import MixedResult
 
 # size column -> its log2 centred at the smallest size, in the seed's spelling
 SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(TS)-IXMin)",
@@ -60,7 +64,8 @@ class EffectResult:
     ``formula`` is the model written (reusable with ``fit``); ``intercept`` and ``slope`` hold one
     :class:`EffectEstimate` per non-reference level of the factor (``slope`` is empty with
     ``shared_slope``); ``groups`` are the group columns used and ``dropped_groups`` those left out
-    because they take a single value in the rows used; ``fit`` is the full fit.
+    because they take a single value in the rows used; ``fit`` is the full fit (a
+    :class:`~powerlaw_stats.mixed.MixedResult` when ``random`` grouping factors were given).
     """
 
     formula: str
@@ -74,7 +79,7 @@ class EffectResult:
     shared_slope: bool
     intercept: tuple[EffectEstimate, ...]
     slope: tuple[EffectEstimate, ...]
-    fit: FitResult
+    fit: FitResult | MixedResult
 
     @property
     def estimates(self) -> tuple[EffectEstimate, ...]:
@@ -87,7 +92,8 @@ class EffectResult:
             "formula": self.formula, "factor": self.factor, "factor_term": self.factor_term, "size_term": self.size_term,
             "groups": list(self.groups), "group_terms": list(self.group_terms), "dropped_groups": list(self.dropped_groups),
             "n_groups": self.n_groups, "shared_slope": self.shared_slope, "method": self.fit.method,
-            "nobs": self.fit.nobs, "df_resid": json_float(self.fit.df_resid), "level": self.fit.level, "vcov": self.fit.vcov,
+            "nobs": self.fit.nobs, "df_resid": json_float(getattr(self.fit, "df_resid", float("nan"))),
+            "level": self.fit.level, "vcov": self.fit.vcov,
             "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
         }
 
@@ -170,6 +176,7 @@ def effect(
     where: str | None = None,
     let: Sequence[str] = (),
     na: NaPolicy = "drop",
+    random: str | Sequence[str] | None = None,
 ) -> EffectResult:
     """Write, fit and read the effect model of ``factor`` over experiment ``groups``.
 
@@ -184,6 +191,11 @@ def effect(
     shared_slope : every group its own intercept, one slope for all; the factor moves the intercept only.
     size, response : the size column (``TS``: the schema's ``train_size``) and the response (log2 error).
     method, weights, weight_type, vcov, cluster, level, where, let, na : as for :func:`powerlaw_stats.fit`.
+    random : grouping columns whose random intercepts join the model, e.g. ``["run_id", "split_id"]``
+        (the schema's runs and the images they trained on): a linear mixed model (lme4's
+        ``+ (1|run_id) + (1|split_id)``) with Satterthwaite t tests; with ``cluster="split_id"``
+        its estimate gets the CR2 covariance instead, with Bell and McCaffrey's df. What each
+        choice does to the level and power on dependent rows: docs/inference.md.
 
     Examples
     --------
@@ -204,12 +216,13 @@ def effect(
     if fterm in gterms or factor in kept:
         raise OptionError(f"the factor {factor!r} is also a group column; name it in --factor or --groups, not both")
     formula = build_formula(response, sterm, fterm, gterms, shared_slope)
+    formula += "".join(f" + (1|{g})" for g in split_names(random, "random-effect groups"))
     result = fit(formula, raw, method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster,
                  level=level, where=where, let=let, na=na)
     intercept, slope = _estimates(result, fterm, sterm, shared_slope)
     return EffectResult(formula=formula, factor=factor, factor_term=fterm, size_term=sterm, groups=tuple(kept),
                         group_terms=tuple(gterms), dropped_groups=tuple(g for g in group_cols if g not in kept),
-                        n_groups=_count_groups(result.data, kept), shared_slope=shared_slope, intercept=intercept,
+                        n_groups=_count_groups(_rows_used(result), kept), shared_slope=shared_slope, intercept=intercept,
                         slope=slope, fit=result)
 
 
@@ -229,9 +242,14 @@ def _count_groups(frame: pd.DataFrame | None, groups: list[str]) -> int:
     return int(frame.groupby(groups, observed=True, dropna=False).ngroups)
 
 
-def _estimates(result: FitResult, fterm: str, sterm: str, shared_slope: bool):
-    design = result.design
-    cols = list(zip(design.column_names, design.column_terms))
+def _rows_used(result: FitResult | MixedResult) -> pd.DataFrame | None:
+    return result.data if isinstance(result, FitResult) else result.model.frame
+
+
+def _estimates(result: FitResult | MixedResult, fterm: str, sterm: str, shared_slope: bool):
+    names, terms = ((result.design.column_names, result.design.column_terms) if isinstance(result, FitResult)
+                    else (result.model.column_names, result.model.column_terms))
+    cols = list(zip(names, terms))
     ic = [name for name, term in cols if same_term(term, fterm)]
     if not ic:
         raise DataError(f"the factor term {fterm!r} has no coefficients in the fit; does it take two values in the rows used?")
