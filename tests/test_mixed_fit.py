@@ -119,7 +119,7 @@ def test_fit_with_cluster_gives_cr2():
 
 
 def test_effect_with_random_intercepts_reads_the_mixed_fit():
-    base = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w")
+    base = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w", dependence="none")
     res = ps.effect(factor="mixup", groups=["train_set", "eval_set", "width"], weights="w", random=["run_id", "split_id"])
     assert res.formula == base.formula + " + (1|run_id) + (1|split_id)"
     assert isinstance(res.fit, MixedResult) and res.n_groups == base.n_groups == 8

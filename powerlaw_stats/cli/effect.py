@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 GROUPS_HELP = "comma-separated group columns, each combination its own power law (default train_set,eval_set; '' for one curve)"
 SHARED_HELP = "one slope for all groups; the factor moves the intercept only"
+DEPENDENCE_HELP = ("auto (default on schema tables with run_id, least squares and no --vcov/--cluster/--random): "
+                   "the split variance picks the mixed model or CR1 by run | none: the rows as given")
 RANDOM_HELP = ("comma-separated grouping columns with random intercepts, e.g. run_id,split_id: a mixed model "
                "(with --cluster split_id its CR2 covariance)")
 EFFECT_FORMATS: tuple[str, ...] = ("table", "json")
@@ -47,6 +49,7 @@ def effect_command(
     let: LET = None,
     na: NA = "drop",
     random: Annotated[str | None, typer.Option(help=RANDOM_HELP)] = None,
+    dependence: Annotated[str | None, typer.Option(help=DEPENDENCE_HELP)] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
     output: OUTPUT = None,
 ) -> None:
@@ -58,7 +61,7 @@ def effect_command(
     result = effect(data, factor=factor, groups=group_list, shared_slope=shared_slope, size=size, response=response,
                     method=method, weights=weights, weight_type=check_option(weight_type, WeightType, "weight type"), vcov=vcov,
                     cluster=cluster or None, level=level, where=where, let=let or [], na=check_option(na, NaPolicy, "na"),
-                    random=random)
+                    random=random, dependence=dependence)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     emit(render_json(result, notes) if output_format == "json" else render_table(result, notes), output)
 
@@ -70,6 +73,8 @@ def summary_lines(result: EffectResult) -> list[str]:
     shared = ("every group its own intercept, one shared slope; the factor moves the intercept only" if result.shared_slope
               else "every group its own intercept and slope; the factor's change to both is shared by all groups")
     lines = [f"formula: {result.formula}", f"groups: {groups} ({result.n_groups} groups); {shared}", *_fit_lines(result)]
+    if result.inference:
+        lines.append(f"inference: {result.inference}")
     if result.dropped_groups:
         lines.append(f"left out of the groups (one value in the rows used): {', '.join(result.dropped_groups)}")
     if fit.dropped_rows:

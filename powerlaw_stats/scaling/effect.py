@@ -18,17 +18,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
 from ..data.schema import SCHEMA_FACTORS
-from ..errors import DataError, OptionError
+from ..errors import DataError, OptionError, PowerlawStatsError
 from ..fitting import fit
 from ..formats import json_float
 from ..formula import same_term
-from ..options import VcovKind, WeightType, split_names
+from ..inference.distributions import chi2_sf
+from ..options import DependenceMode, VcovKind, WeightType, check_option, split_names
 from ..results import Coefficient, FitResult
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(TS)-IXMin)",
                               "param": "I(log2(param)-IPMin)", "params": "I(log2(param)-IPMin)"}
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set")
+RUN_BARS = " + (1|run_id)"
+SPLIT_BAR = " + (1|split_id)"
+# dependence="auto": the split variance decides between the mixed model and CR1 by run, by a REML
+# likelihood-ratio test at this level (docs/inference.md#when-rows-depend has the null studies)
+AUTO_ALPHA = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +86,7 @@ class EffectResult:
     intercept: tuple[EffectEstimate, ...]
     slope: tuple[EffectEstimate, ...]
     fit: FitResult | MixedResult
+    inference: str = ""  # with dependence="auto": which test was chosen, and why, in numbers
 
     @property
     def estimates(self) -> tuple[EffectEstimate, ...]:
@@ -94,7 +101,7 @@ class EffectResult:
             "n_groups": self.n_groups, "shared_slope": self.shared_slope, "method": self.fit.method,
             "nobs": self.fit.nobs, "df_resid": json_float(getattr(self.fit, "df_resid", float("nan"))),
             "level": self.fit.level, "vcov": self.fit.vcov,
-            "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
+            "inference": self.inference, "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
         }
 
 
@@ -177,6 +184,7 @@ def effect(
     let: Sequence[str] = (),
     na: NaPolicy = "drop",
     random: str | Sequence[str] | None = None,
+    dependence: DependenceMode | str | None = None,
 ) -> EffectResult:
     """Write, fit and read the effect model of ``factor`` over experiment ``groups``.
 
@@ -196,15 +204,28 @@ def effect(
         ``+ (1|run_id) + (1|split_id)``) with Satterthwaite t tests; with ``cluster="split_id"``
         its estimate gets the CR2 covariance instead, with Bell and McCaffrey's df. What each
         choice does to the level and power on dependent rows: docs/inference.md.
+    dependence : "auto" or "none"
+        ``"auto"`` (the default on a schema table with ``run_id`` and its splits, least squares and
+        no ``vcov``, ``cluster`` or ``random``): fit the model with ``(1|run_id) + (1|split_id)``
+        and without the split term; when a REML likelihood-ratio test finds a split variance (p
+        halved for the boundary, below 0.05), report the mixed model's Satterthwaite tests,
+        otherwise least squares with CR1 by ``run_id``. ``inference`` says which and why. On
+        simulated null studies with run or split effects this holds the 5 % level where the
+        classic SE does not. ``"none"``: rows as given (the classic SE unless ``vcov`` says otherwise).
 
     Examples
     --------
     >>> import powerlaw_stats as ps
-    >>> res = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w")
+    >>> res = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w", dependence="none")
     >>> res.formula
     'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)'
     >>> [e.term for e in res.estimates]
     ['mix1', 'I(log2(TS) - IXMin):mix1']
+    >>> auto = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w")  # the bundled runs depend
+    >>> auto.formula
+    'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet) + (1|run_id) + (1|split_id)'
+    >>> auto.inference.split(":")[0]
+    'linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t'
     """
     group_cols = _group_columns(groups)
     raw = load(data)
@@ -217,13 +238,63 @@ def effect(
         raise OptionError(f"the factor {factor!r} is also a group column; name it in --factor or --groups, not both")
     formula = build_formula(response, sterm, fterm, gterms, shared_slope)
     formula += "".join(f" + (1|{g})" for g in split_names(random, "random-effect groups"))
-    result = fit(formula, raw, method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster,
-                 level=level, where=where, let=let, na=na)
+    common: dict[str, Any] = {"weights": weights, "level": level, "where": where, "let": let, "na": na}
+    if _dependence_mode(dependence, frame, method, vcov, cluster, random) == "auto":
+        formula, result, why = _auto_fit(formula, raw, common)
+    else:
+        result, why = fit(formula, raw, method=method, weight_type=weight_type, vcov=vcov, cluster=cluster, **common), ""
     intercept, slope = _estimates(result, fterm, sterm, shared_slope)
     return EffectResult(formula=formula, factor=factor, factor_term=fterm, size_term=sterm, groups=tuple(kept),
                         group_terms=tuple(gterms), dropped_groups=tuple(g for g in group_cols if g not in kept),
                         n_groups=_count_groups(_rows_used(result), kept), shared_slope=shared_slope, intercept=intercept,
-                        slope=slope, fit=result)
+                        slope=slope, fit=result, inference=why)
+
+
+def _dependence_mode(dependence, frame: pd.DataFrame, method: str, vcov, cluster, random) -> str:
+    """``auto`` or ``none``: None means auto where it applies (schema runs and splits, least squares, no SE options)."""
+    if dependence is not None:
+        mode = check_option(dependence, DependenceMode, "dependence")
+        if mode == "auto" and (method != "ols" or vcov is not None or cluster is not None or random is not None):
+            raise OptionError("dependence 'auto' chooses the model and the standard errors itself; "
+                              "drop --method/--vcov/--cluster/--random, or use --dependence none")
+        if mode == "auto" and not _has_runs(frame):
+            raise OptionError("dependence 'auto' needs the schema's run_id and train_set, n_splits, split "
+                              "(or split_id) columns")
+        return mode
+    plain = method == "ols" and vcov is None and cluster is None and random is None
+    return "auto" if plain and _has_runs(frame) else "none"
+
+
+def _has_runs(frame: pd.DataFrame) -> bool:
+    cols = set(frame.columns)
+    return "run_id" in cols and ("split_id" in cols or {"train_set", "n_splits", "split"} <= cols)
+
+
+def _auto_fit(formula: str, raw: pd.DataFrame, common: dict[str, Any]) -> tuple[str, FitResult | MixedResult, str]:
+    """The split variance decides: the mixed model when a REML likelihood-ratio test finds it, else CR1 by run."""
+    from ..estimation.mixed import fit_problem
+    from ..mixed import build_model, fit_mixed  # only auto needs them
+
+    try:
+        big = fit_mixed(formula + RUN_BARS + SPLIT_BAR, raw, **common)
+        # the model without the split term: only its criterion is needed, not its tests
+        small = fit_problem(build_model(formula + RUN_BARS, raw, weights=common["weights"], where=common["where"],
+                                        let=common["let"], na=common["na"]).problem)
+    except PowerlawStatsError as exc:  # e.g. one row per run: nothing to share within a run
+        ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
+        return formula, ols, f"least squares with CR1 by run_id: no mixed model could be fitted ({exc})"
+    stat = max(small.criterion - big.criterion, 0.0)
+    p = 0.5 * chi2_sf(stat, 1)
+    vc = big.variance_components
+    parts = ", ".join(f"{k} {v:.3g}" for k, v in vc.items())
+    test = f"REML likelihood-ratio test of the split variance: chi2 = {stat:.3g}, p = {p:.2g}"
+    if p < AUTO_ALPHA:
+        return (formula + RUN_BARS + SPLIT_BAR, big,
+                f"linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t: runs on the same images "
+                f"move together ({test}; variance components {parts})")
+    ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
+    return (formula, ols, f"least squares with CR1 by run_id: no split variance to model ({test}); "
+                          f"a run's rows move together (run_id variance {vc.get('run_id', 0.0):.3g})")
 
 
 def _group_columns(groups: Sequence[str] | str | None) -> list[str]:
