@@ -25,6 +25,7 @@ import pandas as pd
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
 from ..data.schema import SCHEMA_FACTORS
 from ..errors import DataError, OptionError, PowerlawStatsError
+from ..estimation.mixed_terms import component_names, varcorr_rows
 from ..fitting import fit
 from ..formats import json_float
 from ..formula import same_term
@@ -273,22 +274,24 @@ def _has_runs(frame: pd.DataFrame) -> bool:
 def _auto_fit(formula: str, raw: pd.DataFrame, common: dict[str, Any]) -> tuple[str, FitResult | MixedResult, str]:
     """The split variance decides: the mixed model when a REML likelihood-ratio test finds it, else CR1 by run."""
     from ..estimation.mixed import fit_problem
-    from ..mixed import build_model, fit_mixed  # only auto needs them
+    from ..mixed import assemble, build_model  # only auto needs them
 
+    rows = {k: common[k] for k in ("weights", "where", "let", "na")}
     try:
-        big = fit_mixed(formula + RUN_BARS + SPLIT_BAR, raw, **common)
-        # the model without the split term: only its criterion is needed, not its tests
-        small = fit_problem(build_model(formula + RUN_BARS, raw, weights=common["weights"], where=common["where"],
-                                        let=common["let"], na=common["na"]).problem)
+        model = build_model(formula + RUN_BARS + SPLIT_BAR, raw, **rows)
+        big_fit = fit_problem(model.problem)
+        small = fit_problem(build_model(formula + RUN_BARS, raw, **rows).problem)  # only its criterion is needed
     except PowerlawStatsError as exc:  # e.g. one row per run: nothing to share within a run
         ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
         return formula, ols, f"least squares with CR1 by run_id: no mixed model could be fitted ({exc})"
-    stat = max(small.criterion - big.criterion, 0.0)
+    stat = max(small.criterion - big_fit.criterion, 0.0)
     p = 0.5 * chi2_sf(stat, 1)
-    vc = big.variance_components
+    big = assemble(model, big_fit, level=common["level"]) if p < AUTO_ALPHA else None
+    terms = model.problem.terms
+    vc = dict(zip(component_names(terms), (row[3] for row in varcorr_rows(terms, big_fit.theta, big_fit.sigma))))
     parts = ", ".join(f"{k} {v:.3g}" for k, v in vc.items())
     test = f"REML likelihood-ratio test of the split variance: chi2 = {stat:.3g}, p = {p:.2g}"
-    if p < AUTO_ALPHA:
+    if big is not None:
         return (formula + RUN_BARS + SPLIT_BAR, big,
                 f"linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t: runs on the same images "
                 f"move together ({test}; variance components {parts})")
