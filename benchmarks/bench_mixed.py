@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from powerlaw_stats.data.schema import with_schema_names
-from powerlaw_stats.estimation.mixed import fit_mixed, with_split_id
 from powerlaw_stats.formula import r_name, same_term
+from powerlaw_stats.mixed import fit_mixed, with_split_id
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = ROOT / "tests" / "data" / "mixed"

@@ -1,18 +1,23 @@
 """Level and power of the mixup-slope test when a study's rows depend on each other.
 
 Run:  python benchmarks/dependence_study.py [--studies 300] [--seed 2024] [--scenarios run-dominant,...]
-                                            [--no-mixed] [--json out.json]
+                                            [--no-mixed] [--mixed-weights none|w] [--json out.json]
 
 Null studies come from ``powerlaw_stats.datasets.dependent`` (the seed's grid: 2 training sets ×
 2 widths × mixup × 1/1 ... 1/16 of a 50,000 pool, max(n, 4) runs per size, every run on both
 evaluation sets with binomial noise on 10,000 / 90,000 test images) with the run and split effects
 of each scenario. On each study the mixup slope ``I(log2(TS)-IXMin):mix1`` is tested at 5 % by
 
-- the default ``ps.effect(data, factor="mixup", groups=["train_set", "eval_set", "width"])``:
+- ``ps.effect(data, factor="mixup", groups=["train_set", "eval_set", "width"], dependence="none")``:
   least squares with the classic SE, and bisquare with weights ``w`` and MASS's SE;
 - the same fits with CR1 standard errors clustered by ``run_id``;
-- linear mixed models ``+ (1|run_id) + (1|split_id)`` (unweighted and with lme4 weights ``w``, residual
-  variance σ²/w) and ``+ (1|run_id)`` alone, Satterthwaite t.
+- the linear mixed model ``+ (1|run_id) + (1|split_id)`` (unweighted, or with lme4 weights ``w`` by
+  ``--mixed-weights w``: residual variance σ²/w), Satterthwaite t, and the same estimate with the
+  CR2 covariance by ``split_id`` (Bell and McCaffrey's df);
+- "auto", what the default ``ps.effect`` (``dependence="auto"``) does on a schema table: a REML
+  likelihood-ratio test of the split variance (``+ (1|run_id)`` against ``+ (1|run_id) + (1|split_id)``,
+  p halved) at 5 % picks the mixed model's test, else least squares with CR1 by run. With the
+  mixed models unweighted, the first studies are run through ``ps.effect`` and must agree (1e-6).
 
 Every study shares one design, so the fixed-effects fits run batched on all studies at once with
 the library's own functions (least squares, IRWLS, MASS's SE, the CR1 sandwich); the first studies
@@ -35,10 +40,11 @@ import powerlaw_stats as ps
 from powerlaw_stats.data.datasets.dependent import Dependence, StudyDesign, draw_errors, study_skeleton
 from powerlaw_stats.estimation.irwls import IrwlsControl, irwls, rlm_sigma
 from powerlaw_stats.estimation.least_squares import least_squares
-from powerlaw_stats.estimation.mixed import build_model, fit_model, one_blas_thread
+from powerlaw_stats.estimation.mixed import fit_problem, one_blas_thread
 from powerlaw_stats.estimation.norms import Bisquare
 from powerlaw_stats.inference.covariance import make_clusters, sandwich_many
-from powerlaw_stats.inference.distributions import t_sf2
+from powerlaw_stats.inference.distributions import chi2_sf, t_sf2
+from powerlaw_stats.mixed import assemble, build_model
 
 GROUPS = ["train_set", "eval_set", "width"]
 ALPHA = 0.05
@@ -57,12 +63,13 @@ SCENARIOS: dict[str, Dependence] = {
 }
 ALTERNATIVE_SLOPE = -0.01  # the mixup change to the slope in the power runs (the seed estimated -0.033)
 METHODS = ("ols classic", "bisquare+w classic", "ols CR1(run)", "bisquare+w CR1(run)",
-           "lmm (1|run)+(1|split)", "lmm (1|run)+(1|split), w", "lmm (1|run)")
-MIXED = {  # name: (bars, prior weights)
-    "lmm (1|run)+(1|split)": (" + (1|run_id) + (1|split_id)", None),
-    "lmm (1|run)+(1|split), w": (" + (1|run_id) + (1|split_id)", "w"),
-    "lmm (1|run)": (" + (1|run_id)", None),
-}
+           "lmm run+split", "lmm run+split, CR2(split)", "auto")
+# mixed models fitted on each study (their prior weights: --mixed-weights); the CR2 covariance reuses the first fit
+MIXED = {"run+split": " + (1|run_id) + (1|split_id)", "run": " + (1|run_id)"}
+# "auto": the split variance decides. A REML likelihood-ratio test of (1|split_id) (same fixed
+# effects, so REML criteria compare; p halved for the boundary) at AUTO_ALPHA: when the split
+# variance is there, the mixed model's Satterthwaite test; when not, least squares with CR1 by run.
+AUTO_ALPHA = 0.05
 
 
 def study_frame(skeleton, errors: np.ndarray) -> pd.DataFrame:
@@ -73,7 +80,7 @@ class BatchedEffect:
     """The fixed-effects tests of ``ps.effect`` on many responses sharing one design."""
 
     def __init__(self, frame: pd.DataFrame):
-        res = ps.effect(frame, factor="mixup", groups=GROUPS)
+        res = ps.effect(frame, factor="mixup", groups=GROUPS, dependence="none")
         self.formula = res.formula
         self.term = res.slope[0].term
         design = res.fit.design
@@ -114,7 +121,7 @@ class BatchedEffect:
                  "bisquare+w CR1(run)": {"method": "bisquare", "weights": "w", "vcov": "CR1", "cluster": "run_id"}}
         worst = 0.0
         for name, kwargs in calls.items():
-            p = ps.effect(frame, factor="mixup", groups=GROUPS, **kwargs).slope[0].p_value
+            p = ps.effect(frame, factor="mixup", groups=GROUPS, dependence="none", **kwargs).slope[0].p_value
             worst = max(worst, abs(batched[name][0] - p) / max(p, 1e-300))
         return worst
 
@@ -123,21 +130,25 @@ def _p(est: np.ndarray, se: np.ndarray, df: float) -> np.ndarray:
     return t_sf2(df, est / se)
 
 
-def mixed_pvalues(frame: pd.DataFrame, formula: str, term: str, y: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for name, (bars, weights) in MIXED.items():
-        model = build_model(formula + bars, frame, weights=weights)
-        ps_ = []
-        with one_blas_thread():
-            for row in y:
-                res = fit_model(model.with_response(row))
-                ps_.append(res.pvalues[term])
-        out[name] = np.array(ps_)
-    return out
+def mixed_pvalues(frame: pd.DataFrame, formula: str, term: str, y: np.ndarray, weights: str | None) -> dict[str, np.ndarray]:
+    models = {name: build_model(formula + bars, frame, weights=weights, cluster=("split_id",))
+              for name, bars in MIXED.items()}
+    p_model, p_cr2, crit_big, crit_small = (np.empty(len(y)) for _ in range(4))
+    with one_blas_thread():
+        for i, row in enumerate(y):
+            big = models["run+split"].with_response(row)
+            fit = fit_problem(big.problem)
+            p_model[i] = assemble(big, fit).pvalues[term]
+            p_cr2[i] = assemble(big, fit, cluster=("split_id",)).pvalues[term]
+            crit_big[i] = fit.criterion
+            crit_small[i] = fit_problem(models["run"].with_response(row).problem).criterion
+    stat = np.maximum(crit_small - crit_big, 0.0)
+    p_split = 0.5 * np.array([chi2_sf(float(v), 1) for v in stat])
+    return {"lmm run+split": p_model, "lmm run+split, CR2(split)": p_cr2, "_p_split": p_split}
 
 
 def run_scenario(name: str, dep: Dependence, design: StudyDesign, studies: int, rng: np.random.Generator,
-                 mixed: bool, n_check: int = 3) -> dict:
+                 mixed: bool, mixed_weights: str | None = None, n_check: int = 3) -> dict:
     skeleton = study_skeleton(design)
     errors, _ = draw_errors(skeleton, dep, rng, studies)
     y = np.log2(errors)
@@ -152,12 +163,22 @@ def run_scenario(name: str, dep: Dependence, design: StudyDesign, studies: int, 
     t_fixed = time.perf_counter() - t0
     t0 = time.perf_counter()
     if mixed:
-        pvals.update(mixed_pvalues(frame0, batched.formula, batched.term, y))
+        pvals.update(mixed_pvalues(frame0, batched.formula, batched.term, y, mixed_weights))
+        use_mixed = pvals.pop("_p_split") < AUTO_ALPHA
+        pvals["auto"] = np.where(use_mixed, pvals["lmm run+split"], pvals["ols CR1(run)"])
+        if mixed_weights is None:  # then "auto" is the default ps.effect: check it on the first studies
+            for s in range(min(n_check, studies)):
+                p = ps.effect(study_frame(skeleton, errors[s]), factor="mixup", groups=GROUPS).slope[0].p_value
+                worst = max(worst, abs(pvals["auto"][s] - p) / max(p, 1e-300))
+            if worst > 1e-6:
+                raise AssertionError(f"'auto' p-values differ from the default ps.effect's by {worst:.2e}")
     t_mixed = time.perf_counter() - t0
     rates = {m: float(np.mean(p < ALPHA)) for m, p in pvals.items()}
     return {"scenario": name, "dependence": dep.__dict__, "mixup_slope": design.mixup_slope, "studies": studies,
-            "rejection": rates, "mc_se": {m: math.sqrt(r * (1 - r) / studies) for m, r in rates.items()},
-            "check_vs_effect": worst, "seconds_fixed": t_fixed, "seconds_mixed": t_mixed}
+            "mixed_weights": mixed_weights, "rejection": rates,
+            "mc_se": {m: math.sqrt(r * (1 - r) / studies) for m, r in rates.items()},
+            "check_vs_effect": worst, "seconds_fixed": t_fixed, "seconds_mixed": t_mixed,
+            "auto_chose_mixed": float(np.mean(use_mixed)) if mixed else None}
 
 
 def table(results: list[dict]) -> pd.DataFrame:
@@ -176,13 +197,16 @@ def main() -> None:
     ap.add_argument("--power", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--mixed", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--mixed-weights", choices=("none", "w"), default="none",
+                    help="prior weights of the mixed models (none: as the default effect, whose least squares is unweighted)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     results = []
     for name in args.scenarios.split(","):
         dep = SCENARIOS[name]
         for slope in ((0.0, ALTERNATIVE_SLOPE) if args.power else (0.0,)):
-            r = run_scenario(name, dep, StudyDesign(mixup_slope=slope), args.studies, rng, args.mixed)
+            r = run_scenario(name, dep, StudyDesign(mixup_slope=slope), args.studies, rng, args.mixed,
+                             None if args.mixed_weights == "none" else args.mixed_weights)
             results.append(r)
             if args.json:  # kept up to date, so an interrupted run keeps what it measured
                 with open(args.json, "w") as fh:

@@ -2,7 +2,8 @@
 
 Does an intervention (mixup, width, data source) change the intercept or the slope of
 ``log error ~ log training size``? ``fit`` gives R's ``lm``, ``MASS::rlm`` and ``robustbase::lmrob``
-answers with prior weights; ``breusch_pagan`` tests the residual variance.
+answers with prior weights, and with lme4's random-effect terms (``(1|run_id)``) ``lme4::lmer``'s
+with lmerTest's Satterthwaite tests; ``breusch_pagan`` tests the residual variance.
 
 Everything beyond ``fit`` (simulation, effect, region, plan, bootstrap, report, the bundled data)
 is imported on first use, so ``import powerlaw_stats`` pulls in neither matplotlib nor
@@ -31,6 +32,7 @@ _LAZY: dict[str, str] = {
     "load_example": ".data.datasets",
     "load_lcdb": ".data.datasets",
     "build_report": ".report", "Report": ".report",
+    "fit_mixed": ".mixed", "MixedResult": ".mixed", "anova": ".mixed",
     "fit_law": ".laws", "LawFit": ".laws", "law_bootstrap": ".laws", "LAWS": ".laws",
     "backtest": ".extrapolation", "BacktestResult": ".extrapolation", "predict_sizes": ".extrapolation",
 }

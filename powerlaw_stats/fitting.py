@@ -13,20 +13,26 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .data.frame import Inputs, ModelFrame, NaPolicy, WeightsLike, model_frame
+from .errors import OptionError
 from .estimation.irwls import IrwlsControl
 from .estimation.least_squares import least_squares
 from .estimation.methods import MASS, TIGHT, ArrayFit, Method, Problem, Settings, check_settings, method
+from .estimation.mixed_terms import has_random_effects
 from .estimation.mm import MMControl
 from .formula import DesignMatrices, design_matrices, parse
 from .inference.bootstrap import wild_bootstrap
 from .inference.tests import TestResult, bp_statistic, t_tests
 from .options import BootWeights, ScaleEst, VcovKind, WeightType, check_level, check_option, split_names
 from .results import FitResult
+
+if TYPE_CHECKING:
+    from .mixed import MixedResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +97,84 @@ def fit(
     seed: int = 1,
     bootstrap: int = 0,
     bootstrap_weights: BootWeights = "rademacher",
+    reml: bool = True,
+) -> FitResult | MixedResult:
+    """Fit a linear model: R's ``lm``, ``MASS::rlm``, robustbase ``lmrob``, or with random effects ``lme4::lmer``.
+
+    Least squares, M-estimation or MM; with a random-effect term such as ``(1|run_id)``, a linear
+    mixed model.
+
+    A formula with lme4's bars goes to :func:`powerlaw_stats.mixed.fit_mixed` (REML, or ML with
+    ``reml=False``; ``vcov="CR2"`` with a nesting ``cluster`` for cluster-robust SEs) and returns a
+    :class:`~powerlaw_stats.mixed.MixedResult`; robust methods, HC/CR1/CR3 covariances and the
+    bootstrap are refused there in one line. Every other formula is :func:`fit_fixed`'s.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula with R's meaning, e.g. ``"log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"``,
+        optionally with random-effect terms ``+ (1|run_id) + (1|split_id)``.
+    data, method, weights, weight_type, vcov, cluster, level, tuning, scale_est, maxit, acc, r_defaults, na, where, let,
+    seed, bootstrap, bootstrap_weights
+        As for :func:`fit_fixed`.
+    reml : bool
+        REML (default) or maximum likelihood for a mixed model; ignored without random effects.
+
+    Returns
+    -------
+    FitResult or MixedResult
+        Estimates, standard errors, tests and intervals with statsmodels' names.
+
+    Examples
+    --------
+    >>> import powerlaw_stats as ps
+    >>> res = ps.fit("log_err ~ I(log2(TS)-IXMin)*mix", method="huber", weights="w")
+    >>> round(float(res.params["I(log2(TS) - IXMin)"]), 2) < 0
+    True
+    >>> ps.fit("log_err ~ I(log2(TS)-IXMin)*mix + (1|run_id)").method
+    'lmm'
+    """
+    if has_random_effects(formula):
+        from .mixed import fit_mixed  # only a mixed model needs it
+
+        if bootstrap:
+            raise OptionError("the wild bootstrap is for models without random effects; a mixed model's intervals come "
+                              "from its variance components (or vcov='CR2')")
+        if weight_type != "inv.var":
+            raise OptionError("a mixed model's prior weights are inverse variances (lme4's weights); drop --weight-type case")
+        return fit_mixed(formula, data, weights=weights, reml=reml, method=method, vcov=vcov, cluster=cluster,
+                         level=level, where=where, let=let, na=na)
+    return fit_fixed(formula, data, method, weights, weight_type, vcov=vcov, cluster=cluster, level=level, tuning=tuning,
+                     scale_est=scale_est, maxit=maxit, acc=acc, r_defaults=r_defaults, na=na, where=where, let=let,
+                     seed=seed, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights)
+
+
+def fit_fixed(
+    formula: str,
+    data: str | Path | pd.DataFrame | None = None,
+    method: str = "ols",
+    weights: WeightsLike = None,
+    weight_type: WeightType = "inv.var",
+    *,
+    vcov: VcovKind | str | None = None,
+    cluster: str | Sequence[str] | None = None,
+    level: float = 0.95,
+    tuning: float | None = None,
+    scale_est: ScaleEst = "MAD",
+    maxit: int | None = None,
+    acc: float | None = None,
+    r_defaults: bool = False,
+    na: NaPolicy = "drop",
+    where: str | None = None,
+    let: Sequence[str] = (),
+    seed: int = 1,
+    bootstrap: int = 0,
+    bootstrap_weights: BootWeights = "rademacher",
 ) -> FitResult:
-    """Fit a linear model by least squares (R ``lm``), M-estimation (``MASS::rlm``) or MM (robustbase ``lmrob``).
+    """Fit a linear model without random effects: least squares (R ``lm``), ``MASS::rlm`` or robustbase ``lmrob``.
+
+    What :func:`fit` runs for a formula without a random-effect term; callers that never take one
+    (the report's fits, ``bptest``, plots) call it directly.
 
     Parameters
     ----------
@@ -134,8 +216,7 @@ def fit(
 
     Examples
     --------
-    >>> import powerlaw_stats as ps
-    >>> res = ps.fit("log_err ~ I(log2(TS)-IXMin)*mix", method="huber", weights="w")
+    >>> res = fit_fixed("log_err ~ I(log2(TS)-IXMin)*mix", method="huber", weights="w")
     >>> round(float(res.params["I(log2(TS) - IXMin)"]), 2) < 0
     True
     """

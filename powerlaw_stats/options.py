@@ -29,6 +29,7 @@ PlotKind = Literal["curves", "qq", "hist", "resid", "weights"]
 FigureFormat = Literal["png", "svg"]
 OutputFormat = Literal["table", "markdown", "csv", "json"]
 PredictInterval = Literal["confidence", "prediction"]  # the mean curve's band, or one new observation's
+DependenceMode = Literal["auto", "none"]  # effect: let the variance components choose the test, or rows as given
 
 CLUSTER_KINDS: tuple[ClusterKind, ...] = get_args(ClusterKind)
 SANDWICH_KINDS: tuple[VcovKind, ...] = ("HC0", "HC1", "HC3", *CLUSTER_KINDS)

@@ -19,7 +19,7 @@ from powerlaw_stats.data.datasets.dependent import (
     study_skeleton,
 )
 from powerlaw_stats.errors import OptionError
-from powerlaw_stats.estimation.mixed import fit_mixed, with_split_id
+from powerlaw_stats.mixed import fit_mixed, with_split_id
 
 SCHEMA = ["run_id", "train_set", "eval_set", "train_size", "n_splits", "split", "trial", "trials", "width", "params",
           "mixup", "error"]

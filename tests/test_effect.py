@@ -35,7 +35,7 @@ def r_wls() -> dict:
 @pytest.mark.parametrize("method", ["ols", "huber", "bisquare"])
 @pytest.mark.parametrize("factor", ["mixup", "mix"])
 def test_reproduces_the_seed_formula(method, factor):
-    res = ps.effect(CURVES, factor=factor, groups=["train_set", "eval_set"], weights="w", method=method)
+    res = ps.effect(CURVES, factor=factor, groups=["train_set", "eval_set"], weights="w", method=method, dependence="none")
     seed = ps.fit(SEED_FORMULA, CURVES, method=method, weights="w")
     assert res.formula == "log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)"
     for est in res.estimates:
@@ -46,7 +46,7 @@ def test_reproduces_the_seed_formula(method, factor):
 
 
 def test_mixup_slope_is_rs_figure(r_wls):
-    res = ps.effect(CURVES, factor="mixup", groups="train_set,eval_set", weights="w")
+    res = ps.effect(CURVES, factor="mixup", groups="train_set,eval_set", weights="w", dependence="none")
     slope, intercept = res.slope[0], res.intercept[0]
     for est, term in ((slope, "I(log2(TS)-IXMin):mix1"), (intercept, "mix1")):
         ref = r_wls[term]
@@ -81,14 +81,15 @@ def test_recovers_a_planted_effect(shared):
 
 
 def test_shared_slope_equals_its_hand_written_model():
-    res = ps.effect(CURVES, factor="mixup", shared_slope=True, weights="w")
+    res = ps.effect(CURVES, factor="mixup", shared_slope=True, weights="w", dependence="none")
     hand = ps.fit("log_err ~ I(log2(TS)-IXMin) + mix + CinicTr*CinicEv", CURVES, weights="w")
     assert res.intercept[0].estimate == pytest.approx(hand.params["mix1"], rel=SAME_MODEL_TOL)
     assert len(res.fit.params) == 6  # intercept, slope, mix, three group contrasts
 
 
 def test_single_valued_groups_are_left_out_and_other_factors_use_C():
-    res = ps.effect(CURVES, factor="width", groups="train_set,eval_set,mixup", where="train_set == 'cifar10'")
+    res = ps.effect(CURVES, factor="width", groups="train_set,eval_set,mixup", where="train_set == 'cifar10'",
+                    dependence="none")
     assert res.formula == "log_err ~ I(log2(TS)-IXMin)*(C(width)+EvalSet*mix)"
     assert res.dropped_groups == ("train_set",) and res.n_groups == 4
     assert [e.level for e in res.estimates] == ["32", "32"]
@@ -135,3 +136,33 @@ def test_cli_json_and_table(tmp_path):
     assert "I(log2(TS) - IXMin):mix1" in slope.output and "…" not in slope.output  # the term on one line, numbers whole
     bad = runner.invoke(app, ["effect", str(CURVES), "--groups", "nope", "--output", str(tmp_path / "x.json")])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output and not (tmp_path / "x.json").exists()
+
+
+def test_default_lets_the_split_variance_choose_the_test():
+    groups = ["train_set", "eval_set", "width"]
+    digits = ps.effect(factor="mixup", groups=groups)  # the bundled example: runs on the same images move together
+    assert digits.formula.endswith(" + (1|run_id) + (1|split_id)") and digits.fit.method == "lmm"
+    assert digits.inference.startswith("linear mixed model") and "p = " in digits.inference
+    plain = ps.effect(factor="mixup", groups=groups, dependence="none")
+    assert plain.inference == "" and plain.fit.vcov == "classic"
+    assert digits.slope[0].estimate == pytest.approx(plain.slope[0].estimate, rel=1e-6)  # a balanced design: same β
+    curves = ps.effect(CURVES, factor="mixup", weights="w")  # curves_a has no split variance: CR1 by run
+    assert curves.fit.vcov.startswith("CR1") and curves.inference.startswith("least squares with CR1 by run_id")
+    assert curves.to_dict()["inference"] == curves.inference
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"dependence": "auto", "method": "huber"}, "chooses the model"),
+    ({"dependence": "auto", "cluster": "run_id"}, "chooses the model"),
+    ({"dependence": "sometimes"}, "dependence"),
+])
+def test_dependence_refusals(kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        ps.effect(CURVES, factor="mixup", **kwargs)
+
+
+def test_auto_needs_runs_and_stays_off_without_them():
+    d = _planted(3, False)
+    assert ps.effect(d, factor="mixup").inference == ""
+    with pytest.raises(OptionError, match="run_id"):
+        ps.effect(d.drop(columns=["run_id"], errors="ignore"), factor="mixup", dependence="auto")

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from powerlaw_stats.errors import DataError, FormulaError, OptionError, PowerlawStatsError
-from powerlaw_stats.estimation.mixed import MixedControl, fit_mixed, with_split_id
 from powerlaw_stats.estimation.mixed_terms import has_random_effects, split_formula
+from powerlaw_stats.mixed import MixedControl, fit_mixed, with_split_id
 
 MIXED = Path(__file__).parent / "data" / "mixed"
 CURVES = Path(__file__).parent / "data" / "curves_a.csv"
@@ -89,8 +89,9 @@ def test_component_names_of_a_random_slope(slope_fit):
     ({"method": "bisquare"}, "CR1"),
     ({"method": "huber"}, "CR1"),
     ({"method": "lasso"}, "unknown method"),
-    ({"vcov": "HC1"}, "variance components"),
-    ({"cluster": "Subject"}, "variance components"),
+    ({"vcov": "HC1"}, "not offered with random effects"),
+    ({"vcov": "CR2", "cluster": ["Subject", "Days"]}, "one cluster column"),
+    ({"vcov": "model", "cluster": "Subject"}, "applies to vcov 'CR2'"),
     ({"reml": "yes"}, "reml must be"),
 ])
 def test_refusals(sleep, kwargs, message):
@@ -204,7 +205,7 @@ def test_a_true_zero_variance_is_a_singular_fit_not_a_failure():
 
 
 def test_fit_mixed_stays_light():
-    probe = ("import sys\nfrom powerlaw_stats.estimation.mixed import fit_mixed\n"
+    probe = ("import sys\nfrom powerlaw_stats.mixed import fit_mixed\n"
              "fit_mixed('log_err ~ I(log2(TS)-IXMin)*mix + (1|run_id)')\n"
              "print(' '.join(m for m in ('scipy.stats', 'scipy.special', 'scipy.optimize', 'statsmodels.api', "
              "'matplotlib') if m in sys.modules))")

@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 from powerlaw_stats.data.tables import read_table
-from powerlaw_stats.estimation.mixed import fit_mixed, likelihood_ratio_test
+from powerlaw_stats.mixed import anova as likelihood_ratio_test
+from powerlaw_stats.mixed import fit_mixed
 
 MIXED = Path(__file__).parent / "data" / "mixed"
 CASES = sorted(p.stem for p in MIXED.glob("*.json") if not p.stem.startswith("lrt_"))

@@ -10,6 +10,7 @@ from ..data import datasets
 from ..estimation.methods import label_words
 from ..formats import ci_labels, num, pval
 from ..options import NaPolicy, WeightType, check_option
+from ..results import FitResult
 from . import app
 from .common import boundary, check_choice, emit, render, table_width, to_json
 from .options import CLUSTER, DATA, LET, METHOD, NA, OUTPUT, VCOV, WEIGHT_TYPE, WHERE
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 GROUPS_HELP = "comma-separated group columns, each combination its own power law (default train_set,eval_set; '' for one curve)"
 SHARED_HELP = "one slope for all groups; the factor moves the intercept only"
+DEPENDENCE_HELP = ("auto (default on schema tables with run_id, least squares and no --vcov/--cluster/--random): "
+                   "the split variance picks the mixed model or CR1 by run | none: the rows as given")
+RANDOM_HELP = ("comma-separated grouping columns with random intercepts, e.g. run_id,split_id: a mixed model "
+               "(with --cluster split_id its CR2 covariance)")
 EFFECT_FORMATS: tuple[str, ...] = ("table", "json")
 KIND_LABEL = {"intercept": "intercept", "slope": "slope"}
 KIND_NOTE = ("intercept: change to the response at the smallest size; "
@@ -43,6 +48,8 @@ def effect_command(
     where: WHERE = None,
     let: LET = None,
     na: NA = "drop",
+    random: Annotated[str | None, typer.Option(help=RANDOM_HELP)] = None,
+    dependence: Annotated[str | None, typer.Option(help=DEPENDENCE_HELP)] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
     output: OUTPUT = None,
 ) -> None:
@@ -53,7 +60,8 @@ def effect_command(
 
     result = effect(data, factor=factor, groups=group_list, shared_slope=shared_slope, size=size, response=response,
                     method=method, weights=weights, weight_type=check_option(weight_type, WeightType, "weight type"), vcov=vcov,
-                    cluster=cluster or None, level=level, where=where, let=let or [], na=check_option(na, NaPolicy, "na"))
+                    cluster=cluster or None, level=level, where=where, let=let or [], na=check_option(na, NaPolicy, "na"),
+                    random=random, dependence=dependence)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     emit(render_json(result, notes) if output_format == "json" else render_table(result, notes), output)
 
@@ -64,8 +72,9 @@ def summary_lines(result: EffectResult) -> list[str]:
     groups = ", ".join(result.groups) or "none (one curve)"
     shared = ("every group its own intercept, one shared slope; the factor moves the intercept only" if result.shared_slope
               else "every group its own intercept and slope; the factor's change to both is shared by all groups")
-    lines = [f"formula: {result.formula}", f"groups: {groups} ({result.n_groups} groups); {shared}",
-             f"{label_words(fit.method, 'title')}, n = {fit.nobs}, residual df = {fit.df_resid:g}, standard errors: {fit.vcov}"]
+    lines = [f"formula: {result.formula}", f"groups: {groups} ({result.n_groups} groups); {shared}", *_fit_lines(result)]
+    if result.inference:
+        lines.append(f"inference: {result.inference}")
     if result.dropped_groups:
         lines.append(f"left out of the groups (one value in the rows used): {', '.join(result.dropped_groups)}")
     if fit.dropped_rows:
@@ -73,6 +82,16 @@ def summary_lines(result: EffectResult) -> list[str]:
     if fit.aliased:
         lines.append(f"not defined because of singularities: {', '.join(fit.aliased)}")
     return lines
+
+
+def _fit_lines(result: EffectResult) -> list[str]:
+    fit = result.fit
+    if isinstance(fit, FitResult):
+        return [f"{label_words(fit.method, 'title')}, n = {fit.nobs}, residual df = {fit.df_resid:g}, "
+                f"standard errors: {fit.vcov}"]
+    parts = ", ".join(f"{k} {num(v, 4)}" for k, v in fit.variance_components.items())
+    return [f"linear mixed model ({fit.estimation}), n = {fit.nobs}, standard errors: {fit.vcov}, df: {fit.df_method}",
+            f"variance components: {parts}"]
 
 
 def render_table(result: EffectResult, notes: list[str]) -> str:

@@ -51,6 +51,7 @@ def fit_command(
     sort: Annotated[str, typer.Option(help="t (by |t|, largest first) | none (model order)")] = "t",
     level: Annotated[float, typer.Option(help="confidence level of the intervals")] = 0.95,
     r_defaults: R_DEFAULTS = False,
+    ml: Annotated[bool, typer.Option("--ml", help="fit a mixed model by maximum likelihood (default REML)")] = False,
     tuning: Annotated[float | None, typer.Option(help="psi tuning constant (default 1.345 Huber, 4.685 bisquare)")] = None,
     scale_est: Annotated[str, typer.Option(help="MAD | proposal2 (Huber's proposal 2 scale)")] = "MAD",
     maxit: Annotated[int | None, typer.Option(help="IRWLS iteration limit (default 200; 20 with --r-defaults)")] = None,
@@ -60,7 +61,12 @@ def fit_command(
     law: LAW = None,
     param: PARAM = None,
 ) -> None:
-    """Fit a power-law model and print R's coefficient table, sorted by |t|; --law fits a law (docs/laws.md)."""
+    """Fit a power-law model and print R's coefficient table, sorted by |t|.
+
+    With lme4's random-effect terms in the formula (``+ (1|run_id) + (1|split_id)``) the model is
+    a linear mixed model: lmerTest's table with Satterthwaite df, then the variance components.
+    --law fits a law (docs/laws.md).
+    """
     if law is not None or param:
         from .law import run_law_fit  # a law's parameters have formulas of their own: its own module
 
@@ -77,10 +83,17 @@ def fit_command(
                      cluster=cluster or None, level=level, tuning=tuning,
                      scale_est=check_option(scale_est, ScaleEst, "scale_est"), maxit=maxit, acc=acc, r_defaults=r_defaults,
                      na=check_option(na, NaPolicy, "na"), where=where, let=let or [], seed=seed, bootstrap=bootstrap,
-                     bootstrap_weights=check_option(bootstrap_weights, BootWeights, "bootstrap weights"))
+                     bootstrap_weights=check_option(bootstrap_weights, BootWeights, "bootstrap weights"), reml=not ml)
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
         notes.insert(0, datasets.EXAMPLE_NOTE)
+    if not isinstance(result, FitResult):  # random-effect terms: lme4's model, lmerTest's table
+        from .mixed import RENDERERS as MIXED_RENDERERS
+
+        emit(MIXED_RENDERERS[output_format](result, order, notes), output)
+        return
+    if ml:
+        raise OptionErr("--ml applies to a formula with random-effect terms such as (1|run_id)")
     bp = breusch_pagan(result)
     emit(RENDERERS[output_format](result, bp, order, notes), output)
 
@@ -101,6 +114,8 @@ def bptest_command(
     check_choice(output_format, ("table", "json"), "--format")
     weights = example_weights(data, formula, weights)
     result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let or [])
+    if not isinstance(result, FitResult):
+        raise OptionErr("bptest tests the residual variance of a model without random effects; drop the (1|g) terms")
     bp = breusch_pagan(result, studentize=not classic, whitened=False if r_compatible else None)
     emit(to_json(bp.to_dict()) if output_format == "json" else bp_line(bp) + "\n", None)
 

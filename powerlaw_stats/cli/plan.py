@@ -136,12 +136,13 @@ def render_table(result: PlanResult, notes: list[str]) -> str:
         table.add_column(name, justify="left" if i in (0, 9) else "right")
     order = sorted(result.designs, key=lambda d: (d.cost, -d.power))
     for d in order:
-        mark = "recommended" if d is result.recommended else ("reaches" if d.reaches else "")
+        mark = "recommended" if d is result.recommended else ("flagged" if d.flags else ("reaches" if d.reaches else ""))
         table.add_row(d.design.label, f"{num(d.sizes[0], 6)}–{num(d.sizes[-1], 6)} ({len(d.sizes)})",
                       str(d.n_groups), str(d.runs), _cost(d.cost, result), f"{d.power:.3f}", f"{d.power_se:.3f}",
                       num(d.mean_se, 4), num(d.sd_estimate, 4), mark)
-    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), table, verdict(result)],
-                  width=140)
+    flagged = [f"flagged '{d.design.label}': {'; '.join(d.flags)}" for d in order if d.flags]
+    return render([*(f"[yellow]note: {n}[/yellow]" for n in notes), *header_lines(result), table, *flagged,
+                   verdict(result)], width=140)
 
 
 def render_json(result: PlanResult, notes: list[str]) -> str:

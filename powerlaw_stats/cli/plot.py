@@ -9,7 +9,7 @@ import typer
 
 from ..data import datasets
 from ..files import write_atomic
-from ..fitting import fit
+from ..fitting import fit_fixed
 from ..options import PlotKind, choices
 from . import app
 from .common import PowerlawStatsErrorOption as OptionErr
@@ -42,6 +42,6 @@ def plot_command(
     example = data is None and formula is None
     weights = example_weights(data, formula, weights)
     effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
-    result = fit(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
+    result = fit_fixed(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
     fig = plots.plot(plot_kind, result, **({"effect": effect} if plot_kind == "curves" else {}))
     write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))

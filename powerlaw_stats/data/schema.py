@@ -21,7 +21,7 @@ TRIAL_COLUMNS: tuple[str, ...] = ("train_size", "n_splits", "trials")
 CONFIG_COLUMNS: tuple[str, ...] = (
     "train_set", "eval_set", "train_size", "n_splits", "width", "params", "mixup", "mixup_alpha", "epochs", "loss_name",
 )
-PER_RUN_COLUMNS: frozenset[str] = frozenset({"run_id", "split", "trial", "trials", "seed", "error", "loss"})
+PER_RUN_COLUMNS: frozenset[str] = frozenset({"run_id", "split", "trial", "trials", "seed", "error", "loss", "split_id"})
 # raw schema column -> the derived factor the schema gives it (see SCHEMA_COLUMNS)
 SCHEMA_FACTORS: dict[str, str] = {"mixup": "mix", "train_set": "TrainSet", "eval_set": "EvalSet"}
 
@@ -46,6 +46,7 @@ SCHEMA_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], object
     "EvalSet": (("eval_set",), lambda d: pd.Categorical(d["eval_set"].astype(str))),
     "param": (("params",), lambda d: d["params"]),
     "w": (("trials",), lambda d: 1.0 / d["trials"]),
+    "split_id": (("train_set", "n_splits", "split"), lambda d: split_ids(d)),
 }
 SCHEMA_SCALARS: dict[str, tuple[str, str]] = {"IXMin": ("TS", "train_size"), "IPMin": ("param", "params")}
 
@@ -75,6 +76,29 @@ def with_schema_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, floa
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scalars[name] = float(np.log2(smallest))
     return out, scalars
+
+
+def split_ids(frame: pd.DataFrame) -> pd.Series:
+    """The images a run trained on: training set, n_splits and split joined (the schema's ``split_id``).
+
+    Runs with the same ``split_id`` share their training images: mixup on and off, both widths,
+    and the repeated initialisations that reuse a part.
+
+    Examples
+    --------
+    >>> split_ids(pd.DataFrame({"train_set": ["a", "a"], "n_splits": [2, 2], "split": [0, 1]})).tolist()
+    ['a:2:0', 'a:2:1']
+    """
+    parts = [frame[c].astype(str) for c in ("train_set", "n_splits", "split")]
+    return parts[0] + ":" + parts[1] + ":" + parts[2]
+
+
+def with_split_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the schema's ``split_id`` when it lacks one and has the columns to derive it."""
+    needs = SCHEMA_COLUMNS["split_id"][0]
+    if "split_id" in frame.columns or not all(c in frame.columns for c in needs):
+        return frame
+    return frame.assign(split_id=split_ids(frame))
 
 
 # ----------------------------------------------------------------------------- the trial rule

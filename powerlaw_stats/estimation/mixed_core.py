@@ -105,8 +105,9 @@ class MixedProblem:
         self.rest_theta = np.array([offsets[i] for i in self.rest], dtype=np.intp)
 
     def with_response(self, y: np.ndarray) -> MixedProblem:
-        """The same model for another response on the same rows: only y's cross-products change
-        (what a simulation needs to refit many responses cheaply).
+        """The same model for another response on the same rows.
+
+        Only y's cross-products change (what a simulation needs to refit many responses cheaply).
         """
         y = np.asarray(y, dtype=float)
         if y.shape != self.y.shape:
@@ -153,6 +154,7 @@ class MixedProblem:
         return out
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
+        """The factorization and penalized residual sum of squares at θ."""
         theta = np.asarray(theta, dtype=float)
         lead, rest = self._factors(theta)
         a11 = lead.T @ self.g11 @ lead + np.eye(self.lead_k)
@@ -172,8 +174,10 @@ class MixedProblem:
                           lead_chol=l11, lead_c=c1, schur_chol=ls)
 
     def _schur_scalar(self, theta, lead, a11):
-        """Every term a random intercept (or one column): Λ is diagonal, so scaling by it is a
-        column scaling and the first factor's elimination a row scaling.
+        """The Schur complement when every term is a random intercept (or one column).
+
+        Λ is diagonal, so scaling by it is a column scaling and the first factor's elimination a
+        row scaling.
         """
         l11 = np.sqrt(a11)
         d = np.r_[np.repeat(theta[self.rest_theta], self.rest_sizes), np.ones(self.p + 1)] if self.rest else np.ones(self.c)
@@ -196,9 +200,11 @@ class MixedProblem:
         return base + ev.ld_rx2 if reml else base
 
     def deviance(self, theta: np.ndarray, reml: bool) -> float:
+        """lme4's REML criterion or deviance at θ."""
         return self.criterion(self.evaluate(theta), reml)
 
     def sigma(self, ev: Evaluation, reml: bool) -> float:
+        """The residual standard deviation at an evaluation (REML's divisor n − p, ML's n)."""
         return math.sqrt(ev.pwrss / (self.n - self.p if reml else self.n))
 
     def solve(self, ev: Evaluation) -> Solution:
@@ -233,7 +239,33 @@ class MixedProblem:
         inv = _lower_inverse(rx)
         return inv.T @ inv
 
+    def marginal_blocks(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The marginal covariance of y over σ², W⁻¹ + ZΛΛᵀZᵀ, on groups of rows (G × m → G × m × m).
+
+        Rows in different groups are taken as independent: the caller's groups must nest every
+        grouping factor (see :meth:`nests`), so that the covariance is block diagonal by group.
+        """
+        rows = np.asarray(rows)
+        inv_w = np.ones(self.n) if self.weights is None else 1.0 / self.weights
+        out = np.zeros(rows.shape + (rows.shape[1],))
+        idx = np.arange(rows.shape[1])
+        out[:, idx, idx] = inv_w[rows]
+        for t, f in zip(self.terms, term_factors(self.terms, theta)):
+            xt = t.x[rows] @ f  # (G, m, k): the term's columns times its factor T
+            same = t.codes[rows][:, :, None] == t.codes[rows][:, None, :]
+            out += (xt @ np.swapaxes(xt, 1, 2)) * same
+        return out
+
+    def nests(self, codes: np.ndarray) -> bool:
+        """Whether every level of every grouping factor lies within one group of ``codes``."""
+        for t in self.terms:
+            pairs = np.unique(np.column_stack([t.codes, codes]), axis=0)
+            if len(pairs) != t.n_levels:
+                return False
+        return True
+
     def fitted(self, sol: Solution) -> np.ndarray:
+        """Xβ + Zb of a solution."""
         out = self.x @ sol.beta
         for t, bt in zip(self.terms, sol.b):
             out = out + np.einsum("ij,ij->i", t.x, bt[t.codes])
@@ -269,6 +301,8 @@ def _lower_inverse(lower: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True)
 class OptimizeResult:
+    """Where the bounded Newton method stopped, and how it got there."""
+
     x: np.ndarray
     fun: float
     n_iter: int
@@ -342,8 +376,10 @@ def fd_derivatives(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 
 
 def _held(x: np.ndarray, g: np.ndarray, h: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Elements at their bound that stay there: the gradient pushes outwards, or vanishes with the
-    curvature non-negative (θ = 0 of a variance whose deviance is even in θ, a singular fit).
+    """Elements at their bound that stay there.
+
+    The gradient pushes outwards, or vanishes with the curvature non-negative (θ = 0 of a
+    variance whose deviance is even in θ, a singular fit).
     """
     gtol = 1e-8 * _scale(h)
     at = x <= lower
@@ -385,8 +421,9 @@ def _line_search(fun, x, fx, g, step, lower) -> tuple[np.ndarray | None, float]:
 
 
 def _stationary(x: np.ndarray, g: np.ndarray, h: np.ndarray, lower: np.ndarray) -> bool:
-    """A local minimum on the box: small gradient and no direction of negative curvature among the
-    elements free to move.
+    """Whether x is a local minimum on the box.
+
+    Small gradient and no direction of negative curvature among the elements free to move.
     """
     free = ~_held(x, g, h, lower)
     if not free.any():

@@ -17,17 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import OptionError, SingularDesignError
 from .mixed_core import MixedProblem, minimize_bounded
-from .mixed_terms import lower_factor, profile_names, term_factors
-
-if TYPE_CHECKING:
-    from .mixed import MixedResult
+from .mixed_terms import lower_factor, term_factors
 
 _LOG_2PI = math.log(2 * math.pi)
 COR_LIMIT = 1 - 1e-9
@@ -42,6 +37,7 @@ class ProfileSpace:
 
     @classmethod
     def of(cls, problem: MixedProblem) -> ProfileSpace:
+        """The parameterization of ``problem``'s terms."""
         kinds = []
         for t in problem.terms:
             rows, cols = np.tril_indices(t.k)
@@ -49,6 +45,7 @@ class ProfileSpace:
         return cls(problem=problem, kinds=(*kinds, "sigma"))
 
     def from_theta(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """(sd, cor, σ) of θ and σ."""
         out = []
         for t, f in zip(self.problem.terms, term_factors(self.problem.terms, theta)):
             cov = sigma**2 * (f @ f.T)
@@ -60,6 +57,7 @@ class ProfileSpace:
         return np.array([*out, sigma])
 
     def to_theta(self, psi: np.ndarray) -> tuple[np.ndarray, float]:
+        """θ and σ of (sd, cor, σ)."""
         sigma = float(psi[-1])
         theta, at = [], 0
         for t in self.problem.terms:
@@ -88,8 +86,9 @@ class ProfileSpace:
 
 @dataclass(frozen=True, kw_only=True)
 class _Inner:
-    """Minimize the deviance over all parameters but one, in unconstrained-ish coordinates:
-    sd/σ̂ (≥ 0), atanh(cor), log(σ/σ̂).
+    """Minimize the deviance over all parameters but one.
+
+    In unconstrained-ish coordinates: sd/σ̂ (≥ 0), atanh(cor), log(σ/σ̂).
     """
 
     space: ProfileSpace
@@ -97,12 +96,14 @@ class _Inner:
     sigma_hat: float
 
     def to_psi(self, z: np.ndarray, value: float) -> np.ndarray:
+        """The full parameter vector with the profiled one at ``value``."""
         kinds = [k for i, k in enumerate(self.space.kinds) if i != self.fixed]
         free = [self.sigma_hat * v if k == "sd" else (math.tanh(v) if k == "cor" else self.sigma_hat * math.exp(min(v, 700)))
                 for k, v in zip(kinds, z)]
         return np.insert(np.array(free, dtype=float), self.fixed, value)
 
     def from_psi(self, psi: np.ndarray) -> np.ndarray:
+        """The free coordinates of a full parameter vector."""
         out = []
         for i, (k, v) in enumerate(zip(self.space.kinds, psi)):
             if i == self.fixed:
@@ -112,9 +113,11 @@ class _Inner:
         return np.array(out)
 
     def lower(self) -> np.ndarray:
+        """Bounds of the free coordinates."""
         return np.array([0.0 if k == "sd" else -np.inf for i, k in enumerate(self.space.kinds) if i != self.fixed])
 
     def minimize(self, value: float, start_psi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The smallest deviance with the profiled parameter at ``value``, and where it is."""
         if len(self.space.kinds) == 1:
             return self.space.deviance(np.array([value])), np.array([value])
         res = minimize_bounded(lambda z: self.space.deviance(self.to_psi(z, value)), self.from_psi(start_psi),
@@ -122,24 +125,22 @@ class _Inner:
         return res.fun, self.to_psi(res.x, value)
 
 
-def profile_intervals(fit: MixedResult, level: float = 0.95) -> pd.DataFrame:
-    """Profile intervals of the sd/correlation parameters and σ of an ML fit."""
-    if fit.reml:
-        raise OptionError("profile intervals are computed on the ML deviance; pass the fit refitted with reml=False")
+def profile_intervals(problem: MixedProblem, theta: np.ndarray, sigma: float, level: float = 0.95) -> np.ndarray:
+    """Profile intervals (k × 2) of the sd/correlation parameters and σ at an ML optimum (θ, σ).
+
+    Rows follow :func:`~.mixed_terms.profile_names`.
+    """
     if not 0 < level < 1:
         raise OptionError(f"level must be between 0 and 1, got {level!r}")
-    problem = fit.model.problem
     space = ProfileSpace.of(problem)
-    psi_hat = space.from_theta(np.asarray(fit.theta), fit.scale)
+    psi_hat = space.from_theta(np.asarray(theta), sigma)
     dev_hat = space.deviance(psi_hat)
     z = NormalDist().inv_cdf((1 + level) / 2)
     rows = []
     for j, kind in enumerate(space.kinds):
-        inner = _Inner(space=space, fixed=j, sigma_hat=fit.scale)
+        inner = _Inner(space=space, fixed=j, sigma_hat=sigma)
         rows.append([_end(inner, psi_hat, dev_hat, j, kind, -z), _end(inner, psi_hat, dev_hat, j, kind, z)])
-    a = (1 - level) / 2
-    labels = [f"{100 * q:.3g} %" for q in (a, 1 - a)]
-    return pd.DataFrame(rows, index=profile_names(problem.terms), columns=labels)
+    return np.array(rows, dtype=float)
 
 
 def _end(inner: _Inner, psi_hat: np.ndarray, dev_hat: float, j: int, kind: str, target: float) -> float:

@@ -18,16 +18,15 @@ diagonal elements are bounded below by 0.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..errors import FormulaError
-from ..formula import build_design, parse
+from ..formula import parse
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
-_LEVEL = re.compile(r"\[(?:T\.)?([^\]]*)\]")  # patsy's f[T.b] and f[b] -> R's fb
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +39,7 @@ class Bar:
 
     @property
     def text(self) -> str:
+        """The term as lme4 prints it."""
         return f"({self.expr} | {self.group})"
 
 
@@ -146,7 +146,8 @@ def _expand(parts: tuple[str, str, str], summand: str, formula: str, response: s
 def _expand_slash(text: str, summand: str, formula: str) -> list[tuple[tuple[str, ...], str]]:
     """``a/b/c`` -> a, b:a, c:b:a (lme4's names); ``a:b`` -> the interaction of a and b."""
     nested = [p.strip() for p in text.split("/")]
-    out, outer = [], ()
+    out: list[tuple[tuple[str, ...], str]] = []
+    outer: tuple[str, ...] = ()
     for part in nested:
         cols = tuple(c.strip() for c in part.split(":"))
         if not all(_NAME.match(c) for c in cols):
@@ -186,18 +187,22 @@ class RandomTerm:
 
     @property
     def group(self) -> str:
+        """The grouping factor's name."""
         return self.bar.group
 
     @property
     def k(self) -> int:
+        """Columns per level."""
         return len(self.columns)
 
     @property
     def n_levels(self) -> int:
+        """Levels of the grouping factor in the rows used."""
         return len(self.levels)
 
     @property
     def n_theta(self) -> int:
+        """Elements of θ the term's lower-triangular factor holds."""
         return self.k * (self.k + 1) // 2
 
 
@@ -211,15 +216,11 @@ def term_variables(bars: tuple[Bar, ...], response: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for b in bars for v in parse(f"{response} ~ {b.expr}").regressors))
 
 
-def build_terms(bars: tuple[Bar, ...], frame: pd.DataFrame, namespace: dict, response: str) -> tuple[RandomTerm, ...]:
-    """Evaluate each bar on the rows used and order the terms as lme4 does."""
-    terms = [_build_term(b, frame, namespace, response) for b in bars]
-    return tuple(terms[i] for i in lme4_term_order([t.n_levels for t in terms]))
-
-
 def lme4_term_order(n_levels: list[int]) -> list[int]:
-    """lme4's mkReTrms: when any term has more levels than the one before it, order all terms by
-    decreasing number of levels (R's ``rev(order(nl))``, which also reverses ties).
+    """The order of the terms as lme4's mkReTrms puts them.
+
+    When any term has more levels than the one before it, order all terms by decreasing number
+    of levels (R's ``rev(order(nl))``, which also reverses ties).
 
     Examples
     --------
@@ -229,27 +230,6 @@ def lme4_term_order(n_levels: list[int]) -> list[int]:
     if not any(b > a for a, b in zip(n_levels, n_levels[1:])):
         return list(range(len(n_levels)))
     return list(reversed(sorted(range(len(n_levels)), key=lambda i: n_levels[i])))
-
-
-def _build_term(bar: Bar, frame: pd.DataFrame, namespace: dict, response: str) -> RandomTerm:
-    design = build_design(parse(f"{response} ~ {bar.expr}"), frame, namespace)
-    if design.x.shape[1] == 0:
-        raise FormulaError(f"random-effect term {bar.text} has no columns; use (1 | {bar.group}) for an intercept")
-    if not np.isfinite(design.x).all():
-        raise FormulaError(f"random-effect term {bar.text}: its columns are not finite in some rows; "
-                           "check its transformations or exclude the rows with --where")
-    labels = _group_labels(frame, bar.group_columns)
-    codes, levels = pd.factorize(labels, sort=True)
-    names = tuple(_LEVEL.sub(r"\1", n) for n in design.column_names)
-    return RandomTerm(bar=bar, columns=names, x=np.ascontiguousarray(design.x, dtype=float),
-                      codes=codes.astype(np.intp), levels=tuple(str(v) for v in levels))
-
-
-def _group_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
-    first = frame[columns[0]].astype(str).to_numpy()
-    for col in columns[1:]:
-        first = np.char.add(np.char.add(first.astype(str), ":"), frame[col].astype(str).to_numpy().astype(str))
-    return np.asarray(first, dtype=object)
 
 
 # ----------------------------------------------------------------------------- theta
@@ -309,19 +289,22 @@ def theta_names(terms: tuple[RandomTerm, ...]) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- variance components
 
 
-def varcorr_frame(terms: tuple[RandomTerm, ...], theta: np.ndarray, sigma: float) -> pd.DataFrame:
-    """lme4's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (variances, then covariances per term)."""
+VARCORR_COLUMNS: tuple[str, ...] = ("grp", "var1", "var2", "vcov", "sdcor")
+
+
+def varcorr_rows(terms: tuple[RandomTerm, ...], theta: np.ndarray, sigma: float) -> list[tuple[str, str, str, float, float]]:
+    """lme4's ``as.data.frame(VarCorr(fit))`` as rows of :data:`VARCORR_COLUMNS` (variances, then covariances per term)."""
     rows = []
     for grp, t, f in zip(_lme4_group_names(terms), terms, term_factors(terms, theta)):
         cov = sigma**2 * (f @ f.T)
         sd = np.sqrt(np.diag(cov))
-        rows += [(grp, t.columns[i], "", cov[i, i], sd[i]) for i in range(t.k)]
+        rows += [(grp, t.columns[i], "", float(cov[i, i]), float(sd[i])) for i in range(t.k)]
         for j in range(t.k):
             for i in range(j + 1, t.k):
                 cor = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                rows.append((grp, t.columns[j], t.columns[i], cov[i, j], cor))
+                rows.append((grp, t.columns[j], t.columns[i], float(cov[i, j]), float(cor)))
     rows.append(("Residual", "", "", sigma**2, sigma))
-    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+    return rows
 
 
 def _lme4_group_names(terms: tuple[RandomTerm, ...]) -> list[str]:
@@ -336,10 +319,12 @@ def _lme4_group_names(terms: tuple[RandomTerm, ...]) -> list[str]:
 
 
 def component_names(terms: tuple[RandomTerm, ...]) -> list[str]:
-    """Our names of the rows of :func:`varcorr_frame`: ``g`` for a lone random intercept,
-    ``g:x`` for a variance and ``g:(Intercept),x`` for a covariance otherwise, ``Residual`` last.
+    """Our names of the rows of :func:`varcorr_rows`.
+
+    ``g`` for a lone random intercept, ``g:x`` for a variance and ``g:(Intercept),x`` for a
+    covariance otherwise, ``Residual`` last.
     """
-    counts = pd.Series([t.group for t in terms]).value_counts()
+    counts = Counter(t.group for t in terms)
     names = []
     for t in terms:
         if t.columns == ("(Intercept)",) and counts[t.group] == 1:
@@ -362,7 +347,8 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def profile_names(terms: tuple[RandomTerm, ...]) -> list[str]:
-    """lme4's names of the sd/correlation parameters (``confint(..., oldNames = FALSE)``):
+    """lme4's names of the sd/correlation parameters (``confint(..., oldNames = FALSE)``).
+
     ``sd_(Intercept)|g``, ``cor_x.(Intercept)|g``, ``sd_x|g``, in theta's order, then ``sigma``.
     """
     names = []

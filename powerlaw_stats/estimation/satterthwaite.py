@@ -67,6 +67,7 @@ def varpar_deviance(problem: MixedProblem, varpar: np.ndarray, reml: bool) -> fl
 
 
 def satterthwaite_parts(problem: MixedProblem, theta: np.ndarray, sigma: float, reml: bool) -> SatterthwaiteParts:
+    """What lmerTest's df need: the covariance of (θ, σ) from the criterion's Hessian, and Cov(β)'s derivatives."""
     varpar = np.r_[theta, sigma]
     hess = richardson_hessian(lambda v: varpar_deviance(problem, v, reml), varpar)
     lam, vec = np.linalg.eigh(hess)
@@ -83,8 +84,9 @@ def _steps(x: np.ndarray) -> np.ndarray:
 
 
 def richardson(estimate, h0: np.ndarray, levels: int = RICHARDSON_LEVELS) -> np.ndarray:
-    """Extrapolate a central-difference ``estimate(h)`` (error series in h², h⁴, ...) to h = 0 from
-    steps h0, h0/2, ..., as numDeriv's Richardson method does.
+    """Extrapolate a central-difference ``estimate(h)`` to h = 0, as numDeriv's Richardson method does.
+
+    The error series is in h², h⁴, ...; the steps are h0, h0/2, ....
 
     Examples
     --------

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import ConvergenceWarning
 from ..estimation.methods import DEFAULT_SIMULATED, METHODS, label_words
-from ..fitting import breusch_pagan, fit
+from ..fitting import breusch_pagan, fit_fixed
 from ..inference.bootstrap import wild_bootstrap
 from ..inference.distributions import t_sf2
 from ..inference.tests import TestResult, t_quantile
@@ -113,9 +113,9 @@ def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        results = {m: fit(formula, frame, method=m, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
+        results = {m: fit_fixed(formula, frame, method=m, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
                    for m in ESTIMATORS}
-        classic = {m: fit(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
+        classic = {m: fit_fixed(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
     messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
     covariance = (Covariance(kind or "CR1", tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster))
                   if cluster else None)

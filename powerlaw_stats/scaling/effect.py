@@ -18,22 +18,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, missing_column_message, model_frame
 from ..data.schema import SCHEMA_FACTORS
-from ..errors import DataError, OptionError
+from ..errors import DataError, OptionError, PowerlawStatsError
+from ..estimation.mixed_terms import component_names, varcorr_rows
 from ..fitting import fit
 from ..formats import json_float
 from ..formula import same_term
-from ..options import VcovKind, WeightType, split_names
+from ..inference.distributions import chi2_sf
+from ..options import DependenceMode, VcovKind, WeightType, check_option, split_names
 from ..results import Coefficient, FitResult
+
+if TYPE_CHECKING:
+    from ..mixed import MixedResult
 
 # size column -> its log2 centred at the smallest size, in the seed's spelling
 SIZE_TERMS: dict[str, str] = {"TS": "I(log2(TS)-IXMin)", "train_size": "I(log2(TS)-IXMin)",
                               "param": "I(log2(param)-IPMin)", "params": "I(log2(param)-IPMin)"}
 DEFAULT_GROUPS: tuple[str, ...] = ("train_set", "eval_set")
+RUN_BARS = " + (1|run_id)"
+SPLIT_BAR = " + (1|split_id)"
+# dependence="auto": the split variance decides between the mixed model and CR1 by run, by a REML
+# likelihood-ratio test at this level (docs/inference.md#when-rows-depend has the null studies)
+AUTO_ALPHA = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +71,8 @@ class EffectResult:
     ``formula`` is the model written (reusable with ``fit``); ``intercept`` and ``slope`` hold one
     :class:`EffectEstimate` per non-reference level of the factor (``slope`` is empty with
     ``shared_slope``); ``groups`` are the group columns used and ``dropped_groups`` those left out
-    because they take a single value in the rows used; ``fit`` is the full fit.
+    because they take a single value in the rows used; ``fit`` is the full fit (a
+    :class:`~powerlaw_stats.mixed.MixedResult` when ``random`` grouping factors were given).
     """
 
     formula: str
@@ -74,7 +86,8 @@ class EffectResult:
     shared_slope: bool
     intercept: tuple[EffectEstimate, ...]
     slope: tuple[EffectEstimate, ...]
-    fit: FitResult
+    fit: FitResult | MixedResult
+    inference: str = ""  # with dependence="auto": which test was chosen, and why, in numbers
 
     @property
     def estimates(self) -> tuple[EffectEstimate, ...]:
@@ -87,8 +100,9 @@ class EffectResult:
             "formula": self.formula, "factor": self.factor, "factor_term": self.factor_term, "size_term": self.size_term,
             "groups": list(self.groups), "group_terms": list(self.group_terms), "dropped_groups": list(self.dropped_groups),
             "n_groups": self.n_groups, "shared_slope": self.shared_slope, "method": self.fit.method,
-            "nobs": self.fit.nobs, "df_resid": json_float(self.fit.df_resid), "level": self.fit.level, "vcov": self.fit.vcov,
-            "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
+            "nobs": self.fit.nobs, "df_resid": json_float(getattr(self.fit, "df_resid", float("nan"))),
+            "level": self.fit.level, "vcov": self.fit.vcov,
+            "inference": self.inference, "effects": [e.to_dict() for e in self.estimates], "fit": self.fit.to_dict(),
         }
 
 
@@ -170,6 +184,8 @@ def effect(
     where: str | None = None,
     let: Sequence[str] = (),
     na: NaPolicy = "drop",
+    random: str | Sequence[str] | None = None,
+    dependence: DependenceMode | str | None = None,
 ) -> EffectResult:
     """Write, fit and read the effect model of ``factor`` over experiment ``groups``.
 
@@ -184,15 +200,33 @@ def effect(
     shared_slope : every group its own intercept, one slope for all; the factor moves the intercept only.
     size, response : the size column (``TS``: the schema's ``train_size``) and the response (log2 error).
     method, weights, weight_type, vcov, cluster, level, where, let, na : as for :func:`powerlaw_stats.fit`.
+    random : grouping columns whose random intercepts join the model, e.g. ``["run_id", "split_id"]``
+        (the schema's runs and the images they trained on): a linear mixed model (lme4's
+        ``+ (1|run_id) + (1|split_id)``) with Satterthwaite t tests; with ``cluster="split_id"``
+        its estimate gets the CR2 covariance instead, with Bell and McCaffrey's df. What each
+        choice does to the level and power on dependent rows: docs/inference.md.
+    dependence : "auto" or "none"
+        ``"auto"`` (the default on a schema table with ``run_id`` and its splits, least squares and
+        no ``vcov``, ``cluster`` or ``random``): fit the model with ``(1|run_id) + (1|split_id)``
+        and without the split term; when a REML likelihood-ratio test finds a split variance (p
+        halved for the boundary, below 0.05), report the mixed model's Satterthwaite tests,
+        otherwise least squares with CR1 by ``run_id``. ``inference`` says which and why. On
+        simulated null studies with run or split effects this holds the 5 % level where the
+        classic SE does not. ``"none"``: rows as given (the classic SE unless ``vcov`` says otherwise).
 
     Examples
     --------
     >>> import powerlaw_stats as ps
-    >>> res = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w")
+    >>> res = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w", dependence="none")
     >>> res.formula
     'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet)'
     >>> [e.term for e in res.estimates]
     ['mix1', 'I(log2(TS) - IXMin):mix1']
+    >>> auto = ps.effect(factor="mixup", groups=["train_set", "eval_set"], weights="w")  # the bundled runs depend
+    >>> auto.formula
+    'log_err ~ I(log2(TS)-IXMin)*(mix+TrainSet*EvalSet) + (1|run_id) + (1|split_id)'
+    >>> auto.inference.split(":")[0]
+    'linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t'
     """
     group_cols = _group_columns(groups)
     raw = load(data)
@@ -204,13 +238,66 @@ def effect(
     if fterm in gterms or factor in kept:
         raise OptionError(f"the factor {factor!r} is also a group column; name it in --factor or --groups, not both")
     formula = build_formula(response, sterm, fterm, gterms, shared_slope)
-    result = fit(formula, raw, method=method, weights=weights, weight_type=weight_type, vcov=vcov, cluster=cluster,
-                 level=level, where=where, let=let, na=na)
+    formula += "".join(f" + (1|{g})" for g in split_names(random, "random-effect groups"))
+    common: dict[str, Any] = {"weights": weights, "level": level, "where": where, "let": let, "na": na}
+    if _dependence_mode(dependence, frame, method, vcov, cluster, random) == "auto":
+        formula, result, why = _auto_fit(formula, raw, common)
+    else:
+        result, why = fit(formula, raw, method=method, weight_type=weight_type, vcov=vcov, cluster=cluster, **common), ""
     intercept, slope = _estimates(result, fterm, sterm, shared_slope)
     return EffectResult(formula=formula, factor=factor, factor_term=fterm, size_term=sterm, groups=tuple(kept),
                         group_terms=tuple(gterms), dropped_groups=tuple(g for g in group_cols if g not in kept),
-                        n_groups=_count_groups(result.data, kept), shared_slope=shared_slope, intercept=intercept,
-                        slope=slope, fit=result)
+                        n_groups=_count_groups(_rows_used(result), kept), shared_slope=shared_slope, intercept=intercept,
+                        slope=slope, fit=result, inference=why)
+
+
+def _dependence_mode(dependence, frame: pd.DataFrame, method: str, vcov, cluster, random) -> str:
+    """``auto`` or ``none``: None means auto where it applies (schema runs and splits, least squares, no SE options)."""
+    if dependence is not None:
+        mode = check_option(dependence, DependenceMode, "dependence")
+        if mode == "auto" and (method != "ols" or vcov is not None or cluster is not None or random is not None):
+            raise OptionError("dependence 'auto' chooses the model and the standard errors itself; "
+                              "drop --method/--vcov/--cluster/--random, or use --dependence none")
+        if mode == "auto" and not _has_runs(frame):
+            raise OptionError("dependence 'auto' needs the schema's run_id and train_set, n_splits, split "
+                              "(or split_id) columns")
+        return mode
+    plain = method == "ols" and vcov is None and cluster is None and random is None
+    return "auto" if plain and _has_runs(frame) else "none"
+
+
+def _has_runs(frame: pd.DataFrame) -> bool:
+    cols = set(frame.columns)
+    return "run_id" in cols and ("split_id" in cols or {"train_set", "n_splits", "split"} <= cols)
+
+
+def _auto_fit(formula: str, raw: pd.DataFrame, common: dict[str, Any]) -> tuple[str, FitResult | MixedResult, str]:
+    """The split variance decides: the mixed model when a REML likelihood-ratio test finds it, else CR1 by run."""
+    from ..estimation.mixed import fit_problem
+    from ..mixed import assemble, build_model  # only auto needs them
+
+    rows = {k: common[k] for k in ("weights", "where", "let", "na")}
+    try:
+        model = build_model(formula + RUN_BARS + SPLIT_BAR, raw, **rows)
+        big_fit = fit_problem(model.problem)
+        small = fit_problem(build_model(formula + RUN_BARS, raw, **rows).problem)  # only its criterion is needed
+    except PowerlawStatsError as exc:  # e.g. one row per run: nothing to share within a run
+        ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
+        return formula, ols, f"least squares with CR1 by run_id: no mixed model could be fitted ({exc})"
+    stat = max(small.criterion - big_fit.criterion, 0.0)
+    p = 0.5 * chi2_sf(stat, 1)
+    big = assemble(model, big_fit, level=common["level"]) if p < AUTO_ALPHA else None
+    terms = model.problem.terms
+    vc = dict(zip(component_names(terms), (row[3] for row in varcorr_rows(terms, big_fit.theta, big_fit.sigma))))
+    parts = ", ".join(f"{k} {v:.3g}" for k, v in vc.items())
+    test = f"REML likelihood-ratio test of the split variance: chi2 = {stat:.3g}, p = {p:.2g}"
+    if big is not None:
+        return (formula + RUN_BARS + SPLIT_BAR, big,
+                f"linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t: runs on the same images "
+                f"move together ({test}; variance components {parts})")
+    ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
+    return (formula, ols, f"least squares with CR1 by run_id: no split variance to model ({test}); "
+                          f"a run's rows move together (run_id variance {vc.get('run_id', 0.0):.3g})")
 
 
 def _group_columns(groups: Sequence[str] | str | None) -> list[str]:
@@ -229,9 +316,14 @@ def _count_groups(frame: pd.DataFrame | None, groups: list[str]) -> int:
     return int(frame.groupby(groups, observed=True, dropna=False).ngroups)
 
 
-def _estimates(result: FitResult, fterm: str, sterm: str, shared_slope: bool):
-    design = result.design
-    cols = list(zip(design.column_names, design.column_terms))
+def _rows_used(result: FitResult | MixedResult) -> pd.DataFrame | None:
+    return result.data if isinstance(result, FitResult) else result.model.frame
+
+
+def _estimates(result: FitResult | MixedResult, fterm: str, sterm: str, shared_slope: bool):
+    names, terms = ((result.design.column_names, result.design.column_terms) if isinstance(result, FitResult)
+                    else (result.model.column_names, result.model.column_terms))
+    cols = list(zip(names, terms))
     ic = [name for name, term in cols if same_term(term, fterm)]
     if not ic:
         raise DataError(f"the factor term {fterm!r} has no coefficients in the fit; does it take two values in the rows used?")

@@ -14,6 +14,8 @@ only the estimator's rows and weights follow the design.
 Power is the share of simulated studies whose ``level`` confidence interval for the effect excludes
 0. Cost is the total number of training images processed (train size × epochs, summed over the
 distinct training runs; an evaluation set costs nothing), or GPU-hours at ``rate`` images per second.
+A candidate with a single run of a configuration at some size is flagged (:func:`size_flags`) and
+never recommended: its test cannot hold its level when runs vary, which independent draws hide.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ DEFAULT_MIN_TRIALS: tuple[int, ...] = (1, 2, 4, 8)
 # bundled example's) gives each size its own epochs, so keying on epochs would split every curve
 SIZE_DEPENDENT: tuple[str, ...] = ("train_size", "n_splits", "epochs")
 DEFAULT_GROUP_BY: tuple[str, ...] = ("train_set", "eval_set")
+# A size with fewer runs than this per configuration cannot hold a test's level when runs vary: on
+# null studies like the seed's (benchmarks/dependence_study.py designs, 1,000 each) one run at the
+# full pool made bisquare with weights w reject 24-29 % at 5 %, and CR1 by run 12 %, with or without
+# run effects (2 runs: 9-15 %; 4 runs: 5-10 %). plan's simulation draws rows independently, so it
+# cannot see this; such candidates are flagged and never recommended (docs/inference.md).
+MIN_RUNS_PER_SIZE = 2
 CANDIDATE = "__plan_candidate__"  # marks the candidate's rows in the frame built with the pilot
 
 
@@ -111,6 +119,7 @@ class DesignPower:
     sd_estimate: float
     failures: int
     reaches: bool
+    flags: tuple[str, ...] = ()  # why the level of the test cannot be trusted on this design (never recommended)
 
     @property
     def cost(self) -> float:
@@ -125,12 +134,13 @@ class DesignPower:
                 "sizes": list(self.sizes), "rows": self.rows, "runs": self.runs, "images": self.images,
                 "gpu_hours": self.gpu_hours, "power": self.power, "power_se": self.power_se,
                 "mean_estimate": json_float(self.mean_estimate), "mean_se": json_float(self.mean_se),
-                "sd_estimate": json_float(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches}
+                "sd_estimate": json_float(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches,
+                "flags": list(self.flags)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanResult:
-    """Every candidate's power and cost, and the cheapest one reaching the power wanted (or None)."""
+    """Every candidate's power and cost, and the cheapest unflagged one reaching the power wanted (or None)."""
 
     designs: tuple[DesignPower, ...]
     recommended: DesignPower | None
@@ -296,6 +306,32 @@ def training_cost(table: pd.DataFrame, run_columns: Sequence[str], epochs: float
     return len(runs), float(np.sum(runs["train_size"].to_numpy(float) * per_run))
 
 
+def size_flags(table: pd.DataFrame, config: Sequence[str]) -> tuple[str, ...]:
+    """Why a design's test may not hold its level: sizes with fewer than two runs of a configuration.
+
+    A run's rows (one per evaluation set) move together, and runs on the same images too; with a
+    single run at a size nothing in the table tells its run effect from the fixed effects, and the
+    tests lean on it (see :data:`MIN_RUNS_PER_SIZE`).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"train_set": "a", "eval_set": ["a", "b"] * 3, "train_size": [200, 200, 100, 100, 100, 100],
+    ...                   "trial": [0, 0, 0, 0, 1, 1]})
+    >>> print(*size_flags(t, ["train_set"]))
+    1 run per configuration at size 200: too few to hold the test's level when runs vary (at least 2 needed)
+    """
+    runs = _run_columns(table, config)
+    keys = [c for c in config if c in table.columns and c != "eval_set"] + ["train_size"]
+    per = table.drop_duplicates(list(dict.fromkeys([*keys, *runs]))).groupby(keys, dropna=False).size()
+    low = per[per < MIN_RUNS_PER_SIZE]
+    if low.empty:
+        return ()
+    sizes = sorted({float(k[-1] if isinstance(k, tuple) else k) for k in low.index})
+    listed = ", ".join(f"{v:g}" for v in sizes)
+    return (f"{int(low.min())} run per configuration at size{'s' if len(sizes) > 1 else ''} {listed}: too few to hold "
+            f"the test's level when runs vary (at least {MIN_RUNS_PER_SIZE} needed)",)
+
+
 def _run_columns(table: pd.DataFrame, config: Sequence[str]) -> list[str]:
     if "run_id" in table.columns:  # the pilot's own runs
         return ["run_id"]
@@ -356,7 +392,8 @@ def _design_power(pilot: _Pilot, design: Design, inputs: Inputs, parsed: ParsedF
     runs, images = training_cost(table, _run_columns(table, pilot.config), epochs)
     sizes = tuple(sorted(float(s) for s in table["train_size"].unique()))
     groups = table[pilot.group_by].drop_duplicates().shape[0] if pilot.group_by else 1
-    return DesignPower(design=design, sizes=sizes, n_groups=int(groups), rows=len(rows.x), runs=runs, images=images,
+    flags = size_flags(table, pilot.config)
+    return DesignPower(flags=flags, design=design, sizes=sizes, n_groups=int(groups), rows=len(rows.x), runs=runs, images=images,
                        gpu_hours=None if rate is None else images / rate / 3600.0, power=power,
                        power_se=float(np.sqrt(power * (1 - power) / max(int(ok.sum()), 1))),
                        mean_estimate=float(np.nanmean(est)), mean_se=float(np.nanmean(se)),
@@ -474,7 +511,7 @@ def plan(
     results = tuple(_design_power(pilot, d, inputs, parsed, sim, rate, epochs, power,
                                   _progress_of(progress, i * sim.n_trials, len(designs) * sim.n_trials))
                     for i, d in enumerate(designs))
-    reaching = [r for r in results if r.reaches]
+    reaching = [r for r in results if r.reaches and not r.flags]
     best = min(reaching, key=lambda r: (r.cost, -r.power)) if reaching else None
     return PlanResult(designs=results, recommended=best, formula=formula,
                       effect=pilot.design.column_names[pilot.effect_index], delta=float(delta),

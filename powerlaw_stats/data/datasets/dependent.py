@@ -35,7 +35,9 @@ TAILS: tuple[str, ...] = ("normal", "t")
 
 @dataclass(frozen=True, kw_only=True)
 class Dependence:
-    """Standard deviations (log2 error) of the run, split and row effects on the full pool, how they
+    """The dependence of a study's rows: run, split and row effects, their growth and their tails.
+
+    Standard deviations (log2 error) of the run, split and row effects on the full pool, how they
     grow on smaller parts (runs on fewer images vary more), and their tails.
     """
 
@@ -48,6 +50,7 @@ class Dependence:
     binomial: bool = True  # the evaluation set's binomial noise on top
 
     def __post_init__(self) -> None:
+        """Refuse negative or non-finite spreads."""
         for name in ("run_sd", "split_sd", "row_sd"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and np.isfinite(value)):
@@ -73,6 +76,7 @@ class StudyDesign:
     mixup_slope: float = 0.0
 
     def __post_init__(self) -> None:
+        """Refuse a study without runs or with more parts than images."""
         if self.min_trials < 1 or any(n < 1 for n in self.n_splits) or self.pool < max(self.n_splits):
             raise OptionError("a study needs min_trials >= 1 and 1 <= n_splits <= pool")
 
