@@ -133,14 +133,18 @@ class WeightedSolver:
         self.upper = np.triu_indices(p)  # the Gram matrix is symmetric: build its upper half, mirror it
         self.pairs = self.xs[:, self.upper[0]] * self.xs[:, self.upper[1]]
 
-    def solve(self, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:
-        """Coefficients (T × p) for weights and responses (T × n); singular trials come back as NaN rows."""
+    def solve(self, weights: np.ndarray, yw: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+        """Coefficients (T × p) for weights and responses (T × n); singular trials come back as NaN rows.
+
+        ``scratch``, a T × n array the caller no longer needs, takes the weighted responses instead of
+        a fresh array.
+        """
         p = self.xs.shape[1]
         half = weights @ self.pairs
         gram = np.empty((weights.shape[0], p, p))
         gram[:, self.upper[0], self.upper[1]] = half
         gram[:, self.upper[1], self.upper[0]] = half
-        rhs = (weights * yw) @ self.xs
+        rhs = np.multiply(weights, yw, out=scratch) @ self.xs
         return _solve_spd_many(gram, rhs) / self.scale
 
 
