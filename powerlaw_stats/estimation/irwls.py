@@ -144,7 +144,7 @@ def irwls(
     (array([[1.138 , 0.4921]]), True)
     """
     yw = np.atleast_2d(yw)
-    solver = WeightedSolver(xw)
+    solver = WeightedSolver(xw, trials=yw.shape[0])
     state = _start_state(xw, yw, case_weights, control, start, solver)
     work = _Work(yw, state)
     for _ in range(int(control.maxit)):
