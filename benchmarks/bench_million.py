@@ -1,6 +1,6 @@
 """A million rows: `powerlaw-stats fit` (weighted Huber, 12 coefficients) against R's `MASS::rlm`.
 
-Run:  python benchmarks/bench_million.py [--rows 1000000] [--runs 3] [--csv PATH] [--parquet]
+Run:  python benchmarks/bench_million.py [--rows 1000000] [--runs 3] [--csv PATH] [--parquet] [--baseline DIR]
 
 The table is made once (seeded) in the learning-curve schema: 1,000,000 runs of two data sources,
 with and without mixup, four widths (so the parameter count varies), the seed's trial scheme, and
@@ -12,7 +12,9 @@ prints the median wall time and the peak resident memory of each (the child's ow
 from ``os.wait4``), and the ratios of ours to R's. R runs ``benchmarks/million_rows.R`` with our
 default iteration settings (maxit 200, acc 1e-10) and, beside it, ``fit --r-defaults`` is compared
 with R's own defaults (maxit 20, acc 1e-4). The coefficients and standard errors of each pair are
-compared too (R prints them to 17 digits). Without ``Rscript`` only ours is timed.
+compared too (R prints them to 17 digits). Without ``Rscript`` only ours is timed. ``--baseline DIR``
+adds the same two fits run with the package of another checkout (``PYTHONPATH=DIR``), interleaved
+with the others, so a change is measured against what it replaces in the same run.
 """
 
 from __future__ import annotations
@@ -83,10 +85,10 @@ def ensure_table(path: Path, rows: int) -> Path:
     return path
 
 
-def run(cmd: list[str]) -> tuple[float, float, str]:
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of ``cmd``, run under :data:`WRAP` (which prints the peak)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -145,10 +147,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--csv", type=Path, default=None, help="where the table is cached (default .cache/million_rows.csv)")
     ap.add_argument("--parquet", action="store_true", help="time the same table as Parquet")
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout whose package is timed too")
     args = ap.parse_args()
     path = args.csv or (DEFAULT_CSV.with_suffix(".parquet") if args.parquet else DEFAULT_CSV)
     ensure_table(path, args.rows)
     cmds = commands(path)
+    envs: dict[str, dict[str, str] | None] = {name: None for name in cmds}
+    if args.baseline is not None:
+        base_env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
+        for name in ("ours (maxit 200, acc 1e-10)", "ours --r-defaults"):
+            label = name.replace("ours", "baseline")
+            cmds[label], envs[label] = cmds[name], base_env
     if path.suffix == ".parquet":
         cmds = {k: v for k, v in cmds.items() if not k.startswith("R ")}  # R's script reads CSV only
     wall: dict[str, list[float]] = {k: [] for k in cmds}
@@ -156,25 +165,34 @@ def main() -> None:
     outs: dict[str, str] = {}
     for _ in range(args.runs):
         for name, cmd in cmds.items():  # interleaved: a busy spell hits every command alike
-            w, p, out = run(wrapped(cmd))
+            w, p, out = run(wrapped(cmd), envs.get(name))
             wall[name].append(w)
             peak[name].append(p)
             outs[name] = out
     print(f"fit, weighted Huber, {args.rows:,} rows x 12 coefficients ({path.suffix[1:]}); median of {args.runs}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'command':40s} {'wall s':>8s} {'peak MB':>8s}")
+    print(f"{'command':40s} {'wall s':>8s} {'min-max s':>13s} {'peak MB':>8s}")  # the spread is the noise
     for name in cmds:
-        print(f"{name:40s} {statistics.median(wall[name]):8.2f} {max(peak[name]):8.0f}")
+        print(f"{name:40s} {statistics.median(wall[name]):8.2f} {min(wall[name]):6.2f}-{max(wall[name]):6.2f} "
+              f"{max(peak[name]):8.0f}")
     pairs = [("ours (maxit 200, acc 1e-10)", "R MASS::rlm (maxit 200, acc 1e-10)"),
-             ("ours --r-defaults", "R MASS::rlm (MASS's defaults)")]
+             ("ours --r-defaults", "R MASS::rlm (MASS's defaults)"),
+             ("baseline (maxit 200, acc 1e-10)", "R MASS::rlm (maxit 200, acc 1e-10)"),
+             ("baseline --r-defaults", "R MASS::rlm (MASS's defaults)")]
     for ours, r in pairs:
-        if r not in cmds:
+        if r not in cmds or ours not in cmds:
             continue
         t_ratio = statistics.median(wall[ours]) / statistics.median(wall[r])
         m_ratio = max(peak[ours]) / max(peak[r])
         diff = max_rel_diff(ours_numbers(outs[ours]), r_numbers(outs[r]))
         print(f"{ours} / {r}: time {t_ratio:.2f}, peak memory {m_ratio:.2f}, "
               f"largest relative difference in estimates and SEs {diff:.1e}")
+    if args.baseline is not None:
+        for name in ("ours (maxit 200, acc 1e-10)", "ours --r-defaults"):
+            base = name.replace("ours", "baseline")
+            diff = max_rel_diff(ours_numbers(outs[name]), ours_numbers(outs[base]))
+            print(f"{name} / {base}: time {statistics.median(wall[name]) / statistics.median(wall[base]):.2f}, "
+                  f"peak memory {max(peak[name]) / max(peak[base]):.2f}, largest relative difference {diff:.1e}")
 
 
 if __name__ == "__main__":
