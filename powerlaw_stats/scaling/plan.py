@@ -269,10 +269,18 @@ def _size_rows(cell: pd.DataFrame, size: float, pool: float, design: Design) -> 
     observed = np.isclose(at["train_size"].iloc[0], size)
     k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else int(runs_per_size(n, design.min_trials or 1))
     k = k if design.max_trials is None else min(k, design.max_trials)
-    # one row per (run, evaluation row of the template): runs cycle over the template's runs
-    runs = at.groupby("trial", sort=True) if "trial" in at.columns else [(0, at)]
-    templates = [rows for _, rows in runs]
-    out = pd.concat([templates[j % len(templates)].assign(trial=j, split=split_of(j, n)) for j in range(k)], ignore_index=True)
+    # one row per (run, evaluation row of the template): runs cycle over the template's runs, the
+    # template's rows in sorted trial order (a row without a trial is no template), picked at once
+    if "trial" in at.columns:
+        codes, uniques = pd.factorize(at["trial"], sort=True)
+        templates = [np.flatnonzero(codes == c) for c in range(len(uniques))]
+    else:
+        templates = [np.arange(len(at))]
+    picks = [templates[j % len(templates)] for j in range(k)]
+    counts = [len(rows) for rows in picks]
+    out = at.iloc[np.concatenate(picks)].reset_index(drop=True)
+    out["trial"] = np.repeat(np.arange(k), counts)
+    out["split"] = np.repeat(split_of(np.arange(k), n), counts)
     dtype = cell["train_size"].dtype
     return out.assign(train_size=np.asarray(size).astype(dtype) if np.isclose(size, round(size)) else size,
                       n_splits=n, trials=k)
