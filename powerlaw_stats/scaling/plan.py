@@ -259,31 +259,52 @@ def _config_rows(cell: pd.DataFrame, design: Design) -> pd.DataFrame:
     keep = np.concatenate([new[new >= smallest * (1 - 1e-9)][::-1], sizes[sizes >= smallest * (1 - 1e-9)]])
     if keep.size == 0:
         raise OptionError(f"smallest size {smallest:g} is above every pilot size of a configuration (largest {sizes[-1]:g})")
-    return pd.concat([_size_rows(cell, s, pool, design) for s in keep], ignore_index=True)
+    picks = [_size_picks(cell, s, pool, design) for s in keep]
+    # every size's rows in one pick: a DataFrame pick costs milliseconds whatever its size
+    out = cell.iloc[np.concatenate([p.rows for p in picks])].reset_index(drop=True)
+    out["trial"] = np.concatenate([p.trial for p in picks])
+    out["split"] = np.concatenate([p.split for p in picks])
+    counts = [len(p.rows) for p in picks]
+    sizes_out = [p.size for p in picks]
+    dtype = cell["train_size"].dtype if all(isinstance(v, np.ndarray) for v in sizes_out) else np.dtype(float)
+    out["train_size"] = np.repeat(np.array([float(v) for v in sizes_out]).astype(dtype), counts)
+    out["n_splits"] = np.repeat([p.n_splits for p in picks], counts)
+    out["trials"] = np.repeat([p.trials for p in picks], counts)
+    return out
 
 
-def _size_rows(cell: pd.DataFrame, size: float, pool: float, design: Design) -> pd.DataFrame:
+@dataclass(frozen=True, slots=True)
+class _SizePicks:
+    """One size's rebuilt runs: rows of the configuration's cell, their trial and split, and the size's counts."""
+
+    rows: np.ndarray
+    trial: np.ndarray
+    split: np.ndarray
+    size: np.ndarray | float  # an array of the pilot's size dtype when the size is a whole number
+    n_splits: int
+    trials: int
+
+
+def _size_picks(cell: pd.DataFrame, size: float, pool: float, design: Design) -> _SizePicks:
     logs = np.log2(cell["train_size"].to_numpy(float))
-    at = cell.iloc[np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))]
+    at = np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))
     n = max(1, int(round(pool / size)))
-    observed = np.isclose(at["train_size"].iloc[0], size)
-    k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else int(runs_per_size(n, design.min_trials or 1))
+    observed = np.isclose(cell["train_size"].to_numpy()[at[0]], size)
+    k = int(cell["trials"].to_numpy()[at[0]]) if design.min_trials is None and observed \
+        else int(runs_per_size(n, design.min_trials or 1))
     k = k if design.max_trials is None else min(k, design.max_trials)
     # one row per (run, evaluation row of the template): runs cycle over the template's runs, the
-    # template's rows in sorted trial order (a row without a trial is no template), picked at once
-    if "trial" in at.columns:
-        codes, uniques = pd.factorize(at["trial"], sort=True)
-        templates = [np.flatnonzero(codes == c) for c in range(len(uniques))]
+    # template's rows in sorted trial order (a row without a trial is no template)
+    if "trial" in cell.columns:
+        codes, uniques = pd.factorize(cell["trial"].iloc[at], sort=True)
+        templates = [at[codes == c] for c in range(len(uniques))]
     else:
-        templates = [np.arange(len(at))]
-    picks = [templates[j % len(templates)] for j in range(k)]
-    counts = [len(rows) for rows in picks]
-    out = at.iloc[np.concatenate(picks)].reset_index(drop=True)
-    out["trial"] = np.repeat(np.arange(k), counts)
-    out["split"] = np.repeat(split_of(np.arange(k), n), counts)
-    dtype = cell["train_size"].dtype
-    return out.assign(train_size=np.asarray(size).astype(dtype) if np.isclose(size, round(size)) else size,
-                      n_splits=n, trials=k)
+        templates = [at]
+    chosen = [templates[j % len(templates)] for j in range(k)]
+    counts = [len(rows) for rows in chosen]
+    whole = np.asarray(size).astype(cell["train_size"].dtype) if np.isclose(size, round(size)) else size
+    return _SizePicks(rows=np.concatenate(chosen), trial=np.repeat(np.arange(k), counts),
+                      split=np.repeat(split_of(np.arange(k), n), counts), size=whole, n_splits=n, trials=k)
 
 
 # ----------------------------------------------------------------------------- cost
