@@ -144,13 +144,14 @@ def irwls(
     (array([[1.138 , 0.4921]]), True)
     """
     yw = np.atleast_2d(yw)
-    solver = WeightedSolver(xw)
+    solver = WeightedSolver(xw, trials=yw.shape[0])
     state = _start_state(xw, yw, case_weights, control, start, solver)
-    active = np.arange(yw.shape[0])
+    work = _Work(yw, state)
     for _ in range(int(control.maxit)):
-        if active.size == 0:
+        if work.size == 0:
             break
-        active = _irwls_step(xw, yw, norm, case_weights, control, state, active, solver)
+        _irwls_step(xw, norm, case_weights, control, state, work, solver)
+    work.leave(np.ones(work.size, dtype=bool), state)  # trials still iterating at maxit keep their last step
     return IrwlsFit(**{k: state[k] for k in ("coef", "resid", "scale", "weights", "converged", "n_iter")})
 
 
@@ -167,38 +168,94 @@ def _start_state(xw, yw, case_weights, control, start, solver: WeightedSolver) -
     }
 
 
-def _next_scale(resid, prev, case_weights, control, n1):
+class _Work:
+    """The trials still iterating, packed into the leading rows of buffers allocated once.
+
+    Each IRWLS step needs a few T × n arrays (|r|, the weights, the weighted response, the new
+    residuals, the step); allocating them afresh every step, and gathering and scattering the
+    active trials' rows of the full arrays once some have converged, cost more than the
+    arithmetic. Here the active trials' residuals and weights live in the first ``size`` rows of
+    buffers that trade roles from step to step, a trial's final numbers are written to the
+    result once, when it stops, and the buffers are repacked only when trials stop. Every
+    trial's arithmetic is what it was on the full arrays, so the numbers are the same to the bit.
+    """
+
+    def __init__(self, yw: np.ndarray, state: dict) -> None:
+        self.ids = np.arange(yw.shape[0])
+        self.y = yw  # the active trials' responses: the caller's array until a trial stops, then a packed copy
+        self.packed = False
+        self.coef, self.scale = state["coef"].copy(), state["scale"].copy()
+        self.resid, self.weights = state["resid"].copy(), state["weights"].copy()
+        self.spare = (np.empty_like(self.resid), np.empty_like(self.resid))
+
+    @property
+    def size(self) -> int:
+        """How many trials are still iterating."""
+        return len(self.ids)
+
+    def rows(self, buffer: np.ndarray) -> np.ndarray:
+        """The active trials' rows of ``buffer``."""
+        return buffer[: self.size]
+
+    def advance(self, coef: np.ndarray, scale: np.ndarray) -> None:
+        """Take one step's numbers: the weights and residuals the step wrote into the spare buffers."""
+        self.coef, self.scale = coef, scale
+        (self.weights, self.resid), self.spare = self.spare, (self.weights, self.resid)
+
+    def leave(self, gone: np.ndarray, state: dict) -> None:
+        """Write the numbers of the trials in ``gone`` (a mask over the active ones) to ``state``; keep the rest."""
+        if not gone.any():
+            return
+        m, ids, keep = self.size, self.ids[gone], ~gone
+        for key, value in (("coef", self.coef), ("scale", self.scale), ("resid", self.resid[:m]),
+                           ("weights", self.weights[:m])):
+            state[key][ids] = value[gone]
+        self.ids, self.coef, self.scale = self.ids[keep], self.coef[keep], self.scale[keep]
+        k = self.size
+        if k == 0:
+            return
+        self.resid[:k], self.weights[:k] = self.resid[:m][keep], self.weights[:m][keep]
+        if self.packed:
+            self.y[:k] = self.y[:m][keep]
+        else:
+            self.y, self.packed = self.y[keep], True
+
+
+def _next_scale(resid, prev, case_weights, control, n1, scratch: np.ndarray):
     if control.scale_est == "MAD":
+        if case_weights is None:
+            return row_median(np.abs(resid, out=scratch)) / MAD_CONSTANT
         return mad_scale(resid, case_weights)
     return _proposal2_step(resid, prev, case_weights, control.k2, n1)
 
 
-def _irwls_step(xw, yw, norm, case_weights, control, state, active, solver: WeightedSolver) -> np.ndarray:
-    # while every trial is active, slices give views: no copies of the T x n arrays
-    rows = slice(None) if active.size == yw.shape[0] else active
-    resid = state["resid"][rows]
+def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: WeightedSolver) -> None:
+    resid = work.rows(work.resid)
     n1 = (xw.shape[0] if case_weights is None else case_weights.sum()) - xw.shape[1]
-    scale = _next_scale(resid, state["scale"][rows], case_weights, control, n1)
-    zero = scale == 0  # a perfect fit: MASS stops and calls it converged
+    scale = _next_scale(resid, work.scale, case_weights, control, n1, work.rows(work.spare[0]))
+    zero = scale == 0  # a perfect fit: MASS stops and calls it converged, keeping its last step
     if zero.any():
-        state["converged"][active[zero]] = True
-        active, resid, scale, rows = active[~zero], resid[~zero], scale[~zero], active[~zero]
-    weights = norm.weight(resid / scale[:, None])
-    solve_w = weights if case_weights is None else weights * case_weights
-    coef = solver.solve(solve_w, yw[rows])
-    new_resid = yw[rows] - coef @ xw.T
-    step = resid - new_resid
-    change = np.sqrt(np.einsum("ij,ij->i", step, step) / np.maximum(1e-20, np.einsum("ij,ij->i", resid, resid)))
-    for key, value in (("coef", coef), ("resid", new_resid), ("scale", scale), ("weights", solve_w)):
-        if isinstance(rows, slice) and value.base is None:
-            state[key] = value  # every trial moved: take the new array instead of copying it over the old
-        else:
-            state[key][rows] = value
-    state["n_iter"][active] += 1
+        state["converged"][work.ids[zero]] = True
+        work.leave(zero, state)
+        scale = scale[~zero]
+        if work.size == 0:
+            return
+        resid = work.rows(work.resid)
+    weights = norm.weight(np.divide(resid, scale[:, None], out=work.rows(work.spare[0])), out=work.rows(work.spare[0]))
+    if case_weights is not None:
+        np.multiply(weights, case_weights, out=weights)
+    y, new_resid = work.rows(work.y), work.rows(work.spare[1])
+    coef = solver.solve(weights, y, scratch=new_resid)
+    np.subtract(y, np.matmul(coef, xw.T, out=new_resid), out=new_resid)
+    before = np.einsum("ij,ij->i", resid, resid)
+    step = np.subtract(resid, new_resid, out=resid)  # the old residuals are not needed again
+    change = np.sqrt(np.einsum("ij,ij->i", step, step) / np.maximum(1e-20, before))
+    work.advance(coef, scale)
+    state["n_iter"][work.ids] += 1
     failed = ~np.isfinite(change)
     done = (change <= control.acc) & ~failed
-    state["converged"][active[done]] = True
-    return active[~done & ~failed]
+    state["converged"][work.ids[done]] = True
+    work.leave(done | failed, state)
 
 
 # ----------------------------------------------------------------------------- MASS's covariance of an M-estimate

@@ -31,8 +31,13 @@ def kept_columns(x: np.ndarray, tol: float = ALIAS_TOL) -> np.ndarray:
     >>> kept_columns(x)
     array([ True,  True, False])
     """
+    return _kept_from_r(x, np.linalg.qr(x, mode="r"), tol)
+
+
+def _kept_from_r(x: np.ndarray, r: np.ndarray, tol: float = ALIAS_TOL) -> np.ndarray:
+    # r is the triangle of x's QR; least_squares passes the one it factors anyway (geqrf gives the
+    # same triangle for mode "r" and "reduced"), so a tall design is factored once, not twice
     norms = np.linalg.norm(x, axis=0)
-    r = np.linalg.qr(x, mode="r")
     diag = np.abs(np.diag(r)) if r.shape[0] >= x.shape[1] else np.zeros(x.shape[1])
     ok = diag > tol * norms
     if ok.all():
@@ -81,14 +86,42 @@ def least_squares(xw: np.ndarray, yw: np.ndarray) -> LeastSquaresFit:
     >>> least_squares(x, 1 + 2 * np.arange(4.0)).coef.round(12)
     array([1., 2.])
     """
-    kept = kept_columns(xw)
-    q, r = np.linalg.qr(xw[:, kept])
+    if xw.shape[0] >= TALL_ROWS and np.ndim(yw) == 1:
+        tall = _least_squares_tall(xw, yw)
+        if tall is not None:
+            return tall
+    q, r = np.linalg.qr(xw)
+    kept = _kept_from_r(xw, r)
+    if not kept.all():  # R's rule drops columns: factor the kept ones afresh
+        q, r = np.linalg.qr(xw[:, kept])
     r_inv = _triangular_inverse(r)
     coef_kept = r_inv @ (q.T @ yw)
     coef = np.full(xw.shape[1], np.nan)
     coef[kept] = coef_kept
     resid = yw - xw[:, kept] @ coef_kept
     return LeastSquaresFit(coef=coef, kept=kept, xtx_inv=r_inv @ r_inv.T, resid=resid)
+
+
+TALL_ROWS = 100_000  # from here on least squares factors [X | y] and never forms Q
+
+
+def _least_squares_tall(xw: np.ndarray, yw: np.ndarray) -> LeastSquaresFit | None:
+    # One Householder QR of [X | y]: its triangle holds R and Qᵀy (the reflections applied to y,
+    # as R's dqrsl does), so the n × p Q, which costs more than the factorization on a tall
+    # design, is never formed. The numbers differ from the explicit-Q route in the last bits.
+    # None when R's rule drops a column: the general route decides which, as it always has.
+    p = xw.shape[1]
+    aug = np.empty((xw.shape[0], p + 1), order="F")
+    aug[:, :p], aug[:, p] = xw, yw
+    r_aug = np.linalg.qr(aug, mode="r")
+    del aug
+    r = r_aug[:p, :p]
+    kept = _kept_from_r(xw, r)
+    if not kept.all():
+        return None
+    r_inv = _triangular_inverse(r)
+    coef = r_inv @ r_aug[:p, p]
+    return LeastSquaresFit(coef=coef, kept=kept, xtx_inv=r_inv @ r_inv.T, resid=yw - xw @ coef)
 
 
 def _triangular_inverse(r: np.ndarray) -> np.ndarray:
@@ -115,33 +148,71 @@ def least_squares_many(xw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.n
     return coef, yw - coef @ xw.T
 
 
+PAIRS_LIMIT = 4_000_000  # entries of the n × p(p+1)/2 product table (32 MB) a single fit may build
+
+
 class WeightedSolver:
     """Weighted least squares for many weight vectors on one design ``xw``, set up once.
 
     Normal equations built with one matrix product over all trials; columns are equilibrated
     first, so the error stays near machine precision for the well-scaled designs of this domain
     (QR per trial is fifty times slower at T = 1000). The design's column products are formed
-    here, once, because IRWLS solves on the same design at every iteration.
+    here, once, because IRWLS solves on the same design at every iteration, for ``trials``
+    responses at a time (None: any number).
+
+    That table has p(p+1)/2 columns: 78 for p = 12, 624 MB at a million rows, and for a single
+    fit it is read once per iteration, so it costs more than it saves. A single fit whose table
+    would pass :data:`PAIRS_LIMIT` entries builds each Gram matrix from blocks of rows instead
+    (``X̃ᵀ diag(w) X̃`` block by block): the same sums, added in another order, so its numbers
+    differ from the table's in the last bits.
     """
 
-    def __init__(self, xw: np.ndarray) -> None:
+    def __init__(self, xw: np.ndarray, trials: int | None = None) -> None:
         scale = np.linalg.norm(xw, axis=0)
         scale[scale == 0] = 1.0
         self.scale = scale
         self.xs = xw / scale
-        p = xw.shape[1]
+        n, p = xw.shape
         self.upper = np.triu_indices(p)  # the Gram matrix is symmetric: build its upper half, mirror it
-        self.pairs = self.xs[:, self.upper[0]] * self.xs[:, self.upper[1]]
+        self.pairs: np.ndarray | None = None
+        if trials is None or trials > 1 or n * len(self.upper[0]) <= PAIRS_LIMIT:
+            self.pairs = np.empty((n, len(self.upper[0])), order="F")  # the layout the fancy-indexed product had
+            for k, (i, j) in enumerate(zip(*self.upper)):  # column by column: no n × p(p+1)/2 temporaries
+                np.multiply(self.xs[:, i], self.xs[:, j], out=self.pairs[:, k])
 
-    def solve(self, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:
-        """Coefficients (T × p) for weights and responses (T × n); singular trials come back as NaN rows."""
+    def solve(self, weights: np.ndarray, yw: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+        """Coefficients (T × p) for weights and responses (T × n); singular trials come back as NaN rows.
+
+        ``scratch``, a T × n array the caller no longer needs, takes the weighted responses instead of
+        a fresh array.
+        """
+        if self.pairs is None:
+            gram, rhs = self._normal_equations_by_rows(weights, yw)
+            return _solve_spd_many(gram, rhs) / self.scale
         p = self.xs.shape[1]
         half = weights @ self.pairs
         gram = np.empty((weights.shape[0], p, p))
         gram[:, self.upper[0], self.upper[1]] = half
         gram[:, self.upper[1], self.upper[0]] = half
-        rhs = (weights * yw) @ self.xs
+        rhs = np.multiply(weights, yw, out=scratch) @ self.xs
         return _solve_spd_many(gram, rhs) / self.scale
+
+    def _normal_equations_by_rows(self, weights: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, p = self.xs.shape
+        t = weights.shape[0]
+        gram, rhs = np.zeros((t, p, p)), np.zeros((t, p))
+        block = np.empty((min(ROW_BLOCK, n), p))
+        for start in range(0, n, ROW_BLOCK):
+            xs = self.xs[start:start + ROW_BLOCK]
+            wx = block[: len(xs)]
+            for k in range(t):
+                np.multiply(xs, weights[k, start:start + ROW_BLOCK, None], out=wx)
+                gram[k] += xs.T @ wx  # this order runs as one GEMM; wx.T @ xs took three times as long
+                rhs[k] += yw[k, start:start + ROW_BLOCK] @ wx
+        return gram, rhs
+
+
+ROW_BLOCK = 8_192  # rows per block of a single large fit's Gram matrix: 0.8 MB at p = 12, so a block stays in cache
 
 
 def weighted_solve_many(xw: np.ndarray, weights: np.ndarray, yw: np.ndarray) -> np.ndarray:

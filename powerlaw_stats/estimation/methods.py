@@ -407,16 +407,16 @@ def m_fit(psi: str) -> Callable[[Problem], ArrayFit]:
         norm = make_norm(psi, settings.tuning)
         wh = whiten_or_count(problem.x, problem.prior_weights, settings.weight_type)
         yw, case = wh.response(problem.y), wh.case
-        start = least_squares(wh.xw * np.sqrt(case)[:, None], yw * np.sqrt(case)) if case is not None \
-            else least_squares(wh.xw, yw)
+        # X·sqrt(w) for either weight type: the start's design, and the one summary.rlm inverts
+        xtilde = wh.xw * wh.root[:, None] if case is not None else wh.xw
+        start = least_squares(xtilde, yw * wh.root) if case is not None else least_squares(xtilde, yw)
         _full_rank(start.kept, problem, psi)
         res = irwls(wh.xw, yw[None], norm, case_weights=case, control=settings.irwls, start=start.coef[None])
         _warn_if_not_converged(psi, res.converged[0], int(res.n_iter[0]), settings.irwls.acc)
         p = wh.xw.shape[1]
         if settings.vcov == "classic":
             sigma = float(rlm_sigma(res.resid, res.scale, norm, p, case)[0])
-            xtilde = problem.x * wh.root[:, None]
-            cov = sigma**2 * least_squares(xtilde, np.zeros(len(xtilde))).xtx_inv
+            cov = sigma**2 * start.xtx_inv  # full rank, so the start's (X̃ᵀX̃)⁻¹ is over every column
         else:
             cov = sandwich_many(wh.xw, *_m_scores(res.resid, res.scale, norm), settings.vcov, problem.cluster_codes())[0]
         coef = res.coef[0]

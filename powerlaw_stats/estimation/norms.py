@@ -31,9 +31,9 @@ class Huber:
 
     k: float = 1.345
 
-    def weight(self, u: np.ndarray) -> np.ndarray:
-        """The IRWLS weight ``psi(u) / u``."""
-        out = np.abs(u)  # in place on one scratch array: this runs on T x n every iteration
+    def weight(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The IRWLS weight ``psi(u) / u`` (into ``out``, which may be ``u`` itself, when given)."""
+        out = np.abs(u, out=out)  # in place on one scratch array: this runs on T x n every iteration
         with np.errstate(divide="ignore"):
             np.divide(self.k, out, out=out)
         return np.minimum(out, 1.0, out=out)
@@ -59,11 +59,11 @@ class Bisquare:
 
     c: float = 4.685
 
-    def weight(self, u: np.ndarray) -> np.ndarray:
-        """The IRWLS weight ``(1 - (u/c)^2)^2`` inside ``±c``, 0 outside."""
+    def weight(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The IRWLS weight ``(1 - (u/c)^2)^2`` inside ``±c``, 0 outside (into ``out``, which may be ``u``, when given)."""
         # (1 - (u/c)^2)^2 inside |u| < c, else 0; max(., 0) is that mask, bit for bit, since
         # |u| >= c gives (u/c)^2 >= 1 in floating point and |u| < c never gives more than 1
-        t = np.divide(u, self.c)
+        t = np.divide(u, self.c, out=out)
         np.multiply(t, t, out=t)
         np.subtract(1.0, t, out=t)
         np.fmax(t, 0.0, out=t)  # fmax, not maximum: NaN gets weight 0 as np.where gave it

@@ -269,23 +269,69 @@ def _config_rows(cell: pd.DataFrame, design: Design) -> pd.DataFrame:
     keep = np.concatenate([new[new >= smallest * (1 - 1e-9)][::-1], sizes[sizes >= smallest * (1 - 1e-9)]])
     if keep.size == 0:
         raise OptionError(f"smallest size {smallest:g} is above every pilot size of a configuration (largest {sizes[-1]:g})")
-    return pd.concat([_size_rows(cell, s, pool, design) for s in keep], ignore_index=True)
+    columns = _CellColumns.of(cell)
+    picks = [_size_picks(columns, s, pool, design) for s in keep]
+    # every size's rows in one pick: a DataFrame pick costs milliseconds whatever its size
+    out = cell.iloc[np.concatenate([p.rows for p in picks])].reset_index(drop=True)
+    out["trial"] = np.concatenate([p.trial for p in picks])
+    out["split"] = np.concatenate([p.split for p in picks])
+    counts = [len(p.rows) for p in picks]
+    sizes_out = [p.size for p in picks]
+    dtype = cell["train_size"].dtype if all(isinstance(v, np.ndarray) for v in sizes_out) else np.dtype(float)
+    out["train_size"] = np.repeat(np.array([float(v) for v in sizes_out]).astype(dtype), counts)
+    out["n_splits"] = np.repeat([p.n_splits for p in picks], counts)
+    out["trials"] = np.repeat([p.trials for p in picks], counts)
+    return out
 
 
-def _size_rows(cell: pd.DataFrame, size: float, pool: float, design: Design) -> pd.DataFrame:
-    logs = np.log2(cell["train_size"].to_numpy(float))
-    at = cell.iloc[np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))]
+@dataclass(frozen=True, slots=True)
+class _SizePicks:
+    """One size's rebuilt runs: rows of the configuration's cell, their trial and split, and the size's counts."""
+
+    rows: np.ndarray
+    trial: np.ndarray
+    split: np.ndarray
+    size: np.ndarray | float  # an array of the pilot's size dtype when the size is a whole number
+    n_splits: int
+    trials: int
+
+
+@dataclass(frozen=True, slots=True)
+class _CellColumns:
+    """The columns of a configuration's cell that every size reads, taken out of the frame once."""
+
+    logs: np.ndarray
+    train_size: np.ndarray
+    trials: np.ndarray
+    trial_codes: np.ndarray | None  # trial values as codes in sorted order (-1: missing), None without the column
+
+    @classmethod
+    def of(cls, cell: pd.DataFrame) -> _CellColumns:
+        """The columns of ``cell``."""
+        codes = pd.factorize(cell["trial"], sort=True)[0] if "trial" in cell.columns else None
+        return cls(logs=np.log2(cell["train_size"].to_numpy(float)), train_size=cell["train_size"].to_numpy(),
+                   trials=cell["trials"].to_numpy(), trial_codes=codes)
+
+
+def _size_picks(cell: _CellColumns, size: float, pool: float, design: Design) -> _SizePicks:
+    logs = cell.logs
+    at = np.flatnonzero(np.isclose(logs, logs[np.argmin(np.abs(logs - math.log2(size)))]))
     n = max(1, int(round(pool / size)))
-    observed = np.isclose(at["train_size"].iloc[0], size)
-    k = int(at["trials"].iloc[0]) if design.min_trials is None and observed else int(runs_per_size(n, design.min_trials or 1))
+    observed = np.isclose(cell.train_size[at[0]], size)
+    k = int(cell.trials[at[0]]) if design.min_trials is None and observed else int(runs_per_size(n, design.min_trials or 1))
     k = k if design.max_trials is None else min(k, design.max_trials)
-    # one row per (run, evaluation row of the template): runs cycle over the template's runs
-    runs = at.groupby("trial", sort=True) if "trial" in at.columns else [(0, at)]
-    templates = [rows for _, rows in runs]
-    out = pd.concat([templates[j % len(templates)].assign(trial=j, split=split_of(j, n)) for j in range(k)], ignore_index=True)
-    dtype = cell["train_size"].dtype
-    return out.assign(train_size=np.asarray(size).astype(dtype) if np.isclose(size, round(size)) else size,
-                      n_splits=n, trials=k)
+    # one row per (run, evaluation row of the template): runs cycle over the template's runs, the
+    # template's rows in sorted trial order (a row without a trial is no template)
+    if cell.trial_codes is not None:
+        codes = cell.trial_codes[at]
+        templates = [at[codes == c] for c in np.unique(codes[codes >= 0])]
+    else:
+        templates = [at]
+    chosen = [templates[j % len(templates)] for j in range(k)]
+    counts = [len(rows) for rows in chosen]
+    whole = np.asarray(size).astype(cell.train_size.dtype) if np.isclose(size, round(size)) else size
+    return _SizePicks(rows=np.concatenate(chosen), trial=np.repeat(np.arange(k), counts),
+                      split=np.repeat(split_of(np.arange(k), n), counts), size=whole, n_splits=n, trials=k)
 
 
 # ----------------------------------------------------------------------------- cost
