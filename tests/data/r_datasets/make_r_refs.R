@@ -165,6 +165,16 @@ s <- suppressWarnings(summary(lm(y ~ x, const)))
 refs$constant_response <- list(data = const, r_squared = s$r.squared, sigma = s$sigma,
                                note = "summary.lm warns 'essentially perfect fit'; its R-squared is rounding noise or NaN")
 
+# case weights in least squares are frequency weights: the fit of the table with each row repeated
+expanded <- mtcars_csv[rep(seq_len(nrow(mtcars_csv)), mtcars_csv$cyl), ]
+refs$mtcars_case_weights <- list(formula = "mpg ~ wt", weights = "cyl, as case (frequency) weights",
+                                 lm = lm_ref(lm(mpg ~ wt, expanded), hc = FALSE))
+
+# ---- notebook: summary() prints R's text -------------------------------------------------------
+fit <- lm(mpg ~ wt + qsec, mtcars_csv)
+refs$mtcars_summary <- list(formula = "mpg ~ wt + qsec", lm = lm_ref(fit),
+                            summary_text = capture.output(print(summary(fit))))
+
 refs$versions <- list(R = R.version.string, MASS = as.character(packageVersion("MASS")),
                       sandwich = as.character(packageVersion("sandwich")), lmtest = as.character(packageVersion("lmtest")),
                       robustbase = as.character(packageVersion("robustbase")),
