@@ -11,6 +11,7 @@ MODULES = [
     "powerlaw_stats.norms", "powerlaw_stats.estimators", "powerlaw_stats.inference", "powerlaw_stats.diagnostics",
     "powerlaw_stats.formula", "powerlaw_stats.data", "powerlaw_stats.results", "powerlaw_stats.fitting",
     "powerlaw_stats.distributions", "powerlaw_stats.datasets", "powerlaw_stats.datasets.synthetic", "powerlaw_stats.files",
+    "powerlaw_stats.expressions", "powerlaw_stats.mm", "powerlaw_stats.plots",
 ]
 
 
