@@ -218,3 +218,17 @@ def test_weights_series_with_another_index_is_refused_or_aligned():
         return
     ref = ps.fit("y ~ x", BASE, weights=np.arange(1.0, 9.0))
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_a_regressor_in_extreme_units_is_not_silently_aliased(factor):
+    # x * 1e300 made the column norm overflow: the slope came back NaN ("aliased") with no word said
+    scaled = BASE.assign(x=BASE["x"] * factor)
+    try:
+        res = ps.fit("y ~ x", scaled)
+    except PowerlawStatsError:
+        return
+    ref = ps.fit("y ~ x", BASE)
+    assert res.aliased == ()
+    np.testing.assert_allclose(res.params["x"] * factor, ref.params["x"], rtol=1e-9)
+    np.testing.assert_allclose(res.tvalues.to_numpy(), ref.tvalues.to_numpy(), rtol=1e-9)
