@@ -6,6 +6,7 @@ each message says what went wrong, where, and what to do about it.
     PowerlawStatsError
     ├── DataError            the table: missing file, empty file, missing column, NA policy
     ├── FormulaError         the formula: syntax, unknown names, non-finite values, one-level factors
+    │   └── ExpressionError  a formula, --weights, --let or --where expression outside the allow-list
     ├── WeightsError         prior weights: missing, negative, NaN, non-numeric, all zero
     ├── OptionError          an option outside its allowed values
     └── SingularDesignError  a design the chosen estimator cannot fit
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ConvergenceWarning",
     "DataError",
+    "ExpressionError",
     "FormulaError",
     "OptionError",
     "PowerlawStatsError",
@@ -34,6 +36,14 @@ class DataError(PowerlawStatsError):
 
 class FormulaError(PowerlawStatsError):
     """The formula cannot be parsed or evaluated on the data."""
+
+
+class ExpressionError(FormulaError):
+    """A user expression uses a construct it may not, or cannot be parsed.
+
+    Attribute access, a call of an unlisted function, ...: found on its syntax tree before
+    anything is evaluated.
+    """
 
 
 class WeightsError(PowerlawStatsError):

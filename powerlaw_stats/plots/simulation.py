@@ -22,7 +22,7 @@ from ..errors import OptionError
 from ..estimation.methods import label_words
 from ..files import write_atomic
 from ..formula import find_term
-from .fit import FORMATS, _figure, to_bytes
+from .fit import FORMATS, HIST_HEADROOM, _figure, to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -62,11 +62,14 @@ def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, s
     bins = int(np.clip(np.sqrt(max(len(values), 1)) * 1.2, 10, 50))
     from matplotlib.ticker import MaxNLocator
 
-    ax.hist(values, bins=bins, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
+    heights, _, _ = ax.hist(values, bins=bins, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
     ax.xaxis.set_major_locator(MaxNLocator(5))
     for x, colour, label in lines:
         ax.axvline(x, color=colour, lw=1.8, label=label)
-    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    # a band above the tallest bar holds the legend, so it never hides a bar (the vertical lines run through it)
+    top = float(np.max(heights)) if len(heights) else 1.0
+    ax.set_ylim(0, (HIST_HEADROOM + 0.1 * max(len(lines) - 2, 0)) * (top if top > 0 else 1.0))
+    ax.legend(loc="upper center", fontsize=7.5, frameon=False, borderaxespad=0.2)
     ax.title.set_fontsize(9.5)
 
 
