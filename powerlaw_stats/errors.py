@@ -17,13 +17,31 @@ from __future__ import annotations
 __all__ = [
     "ConvergenceWarning",
     "DataError",
+    "DroppedRowsWarning",
     "ExpressionError",
     "FormulaError",
     "OptionError",
     "PowerlawStatsError",
     "SingularDesignError",
     "WeightsError",
+    "shown",
 ]
+
+NAME_LIMIT = 60  # characters of a user's name or expression a message repeats
+
+
+def shown(text: object, limit: int = NAME_LIMIT) -> str:
+    """``repr(text)`` cut to ``limit`` characters: a message never echoes a 100,000-character name whole.
+
+    Examples
+    --------
+    >>> shown("Solar.R"), shown("Q" * 100, 12)
+    ("'Solar.R'", "'QQQQQQQQ...' (100 characters)")
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:max(limit - 4, 1)]!r}"[:-1] + "...' (" + f"{len(text):,} characters)"
 
 
 class PowerlawStatsError(Exception):
@@ -60,3 +78,7 @@ class SingularDesignError(PowerlawStatsError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative fit stopped at its iteration limit before meeting its tolerance."""
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows were left out because the formula made a value NaN there (R's ``na.omit`` after ``log(-1)``)."""

@@ -197,13 +197,14 @@ class CheckedExpression:
 
 
 def check_expression(text: str, *, allowed_names: Collection[str] | None, context: str,
-                     offset: int = 0, source: str | None = None) -> CheckedExpression:
+                     offset: int = 0, source: str | None = None, label: str | None = None) -> CheckedExpression:
     """Parse ``text`` and check every node against ``context``'s allow-list; nothing is evaluated.
 
     ``allowed_names``: the names the expression may read (columns, constants); ``None`` allows any
     plain name that is not a dunder (the columns are not known yet). ``context`` is one of
     :data:`CONTEXTS`: ``"formula"`` (one factor of a formula), ``"--weights"``, ``"--let"``,
-    ``"--where"``. ``offset`` and ``source`` place the text inside a longer one for messages.
+    ``"--where"``. ``offset`` and ``source`` place the text inside a longer one for messages;
+    ``label`` names the expression in them (default: the context).
 
     Examples
     --------
@@ -219,7 +220,7 @@ def check_expression(text: str, *, allowed_names: Collection[str] | None, contex
         raise ValueError(f"unknown expression context {context!r}")
     python, where = _translate(text, boolean_words=context == "--where")
     whole = text if source is None else source
-    checker = _Checker(CONTEXTS[context], context, whole, where, offset, allowed_names)
+    checker = _Checker(CONTEXTS[context], label or context, whole, where, offset, allowed_names)
     if not python.strip():
         checker.fail("an empty expression", 0, "write a value, e.g. 1/trials")
     if "@" in _outside_quotes(python):
@@ -510,7 +511,8 @@ def query_mask(query: str, frame, namespace: Mapping[str, object] | None = None)
 # ----------------------------------------------------------------------------- evaluation without eval
 
 
-def evaluate(text: str, frame, namespace: Mapping[str, object] | None = None, *, context: str = "--weights"):
+def evaluate(text: str, frame, namespace: Mapping[str, object] | None = None, *, context: str = "--weights",
+             label: str | None = None):
     """The value of a checked ``--weights``/``--let`` expression over the columns of ``frame``.
 
     The tree is checked (names: the frame's columns and ``namespace``) and then walked node by node
@@ -525,13 +527,15 @@ def evaluate(text: str, frame, namespace: Mapping[str, object] | None = None, *,
     """
     namespace = dict(namespace or {})
     columns = [str(c) for c in frame.columns]
-    checked = check_expression(text, allowed_names=set(columns) | set(namespace), context=context)
+    checked = check_expression(text, allowed_names=set(columns) | set(namespace), context=context, label=label)
     values = {name: (frame[name].to_numpy() if name in columns else namespace[name]) for name in checked.names}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         try:
             return _Evaluator(values, {c: frame[c].to_numpy() for c in checked.columns}).run(checked.tree.body)
         except (TypeError, ValueError, ArithmeticError) as exc:
-            raise ExpressionError(f"{context} {text!r} cannot be evaluated: {str(exc).splitlines()[0]}") from None
+            shown = text if len(text) <= 200 else text[:197] + "..."
+            raise ExpressionError(f"{label or context} {shown!r} cannot be evaluated: {str(exc).splitlines()[0]}"
+                                  ) from None
 
 
 _BINARY: dict[type, Callable] = {
