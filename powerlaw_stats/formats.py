@@ -104,8 +104,10 @@ def _numpy_scalar(obj: Any) -> Any:
 
 
 def _significant(x: float, digits: int) -> tuple[int, int]:
-    """R's ``scientific()``: the decimal exponent of ``x`` rounded to ``digits`` significant digits, and
-    how many of those digits are needed (trailing zeros dropped)."""
+    """R's ``scientific()``: the exponent of ``x`` at ``digits`` significant digits, and how many are needed.
+
+    Trailing zeros are not needed: 0.2650 at four digits needs three.
+    """
     mantissa, exponent = f"{abs(x):.{digits - 1}e}".split("e")
     return int(exponent), max(1, len(mantissa.replace(".", "").rstrip("0")))
 
@@ -196,17 +198,17 @@ SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 �
 
 def coefficient_lines(names: list[str], est: Any, se: Any, t: Any, p: Any | None, digits: int = 4,
                       header: tuple[str, ...] = ("Estimate", "Std. Error", "t value", "Pr(>|t|)")) -> list[str]:
-    """A coefficient matrix as R's ``printCoefmat`` prints it (``summary.lm``'s "Coefficients:" block).
+    r"""A coefficient matrix as R's ``printCoefmat`` prints it (``summary.lm``'s "Coefficients:" block).
 
     Examples
     --------
-    >>> print("\\n".join(coefficient_lines(["(Intercept)", "wt", "qsec"], [19.74622, -5.04798, 0.92917],
+    >>> print("\n".join(coefficient_lines(["(Intercept)", "wt", "qsec"], [19.74622, -5.04798, 0.92917],
     ...                                     [5.25206, 0.48404, 0.26500], [3.7597, -10.4289, 3.5064],
     ...                                     [0.000765, 2.52e-11, 0.0015004])))
-                Estimate Std. Error t value Pr(>|t|)    
+                Estimate Std. Error t value Pr(>|t|)
     (Intercept)  19.7462     5.2521   3.760 0.000765 ***
     wt           -5.0480     0.4840 -10.429 2.52e-11 ***
-    qsec          0.9292     0.2650   3.506 0.001500 ** 
+    qsec          0.9292     0.2650   3.506 0.001500 **
     """
     est, se, t = np.asarray(est, dtype=float), np.asarray(se, dtype=float), np.asarray(t, dtype=float)
     both = np.concatenate([est, se])

@@ -189,7 +189,7 @@ def parse(formula: str) -> ParsedFormula:
 
 
 def _code(python: str) -> str:
-    """patsy's normalised code of a factor (its name in the design): ``I(hp**2)`` → ``I(hp ** 2)``."""
+    """Return patsy's normalised code of a factor (its name in the design): ``I(hp**2)`` → ``I(hp ** 2)``."""
     return patsy.EvalFactor(python).code
 
 

@@ -42,7 +42,7 @@ class Equilibration:
     >>> x = np.column_stack([np.ones(3), np.array([1.0, 2.0, 4.0]) * 1e300])
     >>> e = equilibration(x, np.array([1.0, 2.0, 3.0]), None)
     >>> e.columns.tolist(), e.response, bool(np.isfinite(e.apply(x, np.ones(3), None)[0] ** 2).all())
-    ([0, -997], 0, True)
+    ([0, -999], 0, True)
     """
 
     columns: np.ndarray
