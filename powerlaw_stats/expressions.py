@@ -306,8 +306,8 @@ class _Checker:
             self.fail(f"the function {name!r} without a call", self.at(node), f"call it, e.g. {name}(x)")
         if self.allowed is not None and name not in self.allowed:
             close = _close(name, self.allowed)
-            self.fail(f"the unknown name {name!r}", self.at(node),
-                      f"did you mean {close}?" if close else "use a column of the table or define it with --let")
+            self.fail(f"no column {name!r} in the data", self.at(node),
+                      f"did you mean {close}?" if close else "use a column of the table or define it with --let", verb="")
         self.names.add(name)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
@@ -420,8 +420,8 @@ def check_formula(formula: str, *, allowed_names: Collection[str] | None = None)
     except patsy.PatsyError as exc:
         col = exc.origin.start if getattr(exc, "origin", None) is not None else 0
         shown = formula if len(formula) <= 200 else formula[:197] + "..."
-        raise ExpressionError(f"formula {shown!r}: {str(exc).splitlines()[0]} (column {where[min(col, len(where) - 1)] + 1})"
-                              ) from None
+        raise ExpressionError(f"formula syntax error in {shown!r}: {str(exc).splitlines()[0]} "
+                              f"(column {where[min(col, len(where) - 1)] + 1})") from None
     out = []
     for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
         for factor in term.factors:

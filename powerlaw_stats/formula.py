@@ -362,6 +362,11 @@ def model_design(parsed: ParsedFormula, mf: ModelFrame) -> tuple[DesignMatrices,
         if n == len(nan_rows):
             raise FormulaError(f"{names[col]} is NaN in every row (data rows {row_numbers(mf.frame.index, nan_rows)}); "
                                f"{_nonfinite_hint(names[col], mf.frame.iloc[0])}")
+        if mf.na == "fail":  # R's na.fail refuses what na.omit would drop
+            first = int(np.flatnonzero(nan_rows)[0])
+            raise FormulaError(f"{names[col]} is NaN in {n} row{'s' if n > 1 else ''} (data row{'s' if n > 1 else ''} "
+                               f"{row_numbers(mf.frame.index, nan_rows)}); {_nonfinite_hint(names[col], mf.frame.iloc[first])}"
+                               "; or use --na drop to omit them")
         warnings.warn(f"{n} row{'s' if n > 1 else ''} dropped because the formula gives NaN there ({names[col]}: data "
                       f"row{'s' if n > 1 else ''} {row_numbers(mf.frame.index, nan_rows)}); R's na.omit drops them too",
                       DroppedRowsWarning, stacklevel=3)

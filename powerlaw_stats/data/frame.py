@@ -201,6 +201,7 @@ class ModelFrame:
     dropped: dict[str, int] = field(default_factory=dict)
     source_rows: int = 0
     labels: pd.Index | None = None
+    na: NaPolicy = "drop"  # what the formula's own NaN (log of a negative) meets: dropped, or refused
 
     @property
     def dropped_rows(self) -> int:
@@ -281,7 +282,7 @@ def model_frame(inputs: Inputs, variables: Sequence[str], extra_columns: Sequenc
     labels = None if isinstance(raw.index, pd.RangeIndex) and raw.index.equals(pd.RangeIndex(len(raw))) \
         else raw.index[kept.index.to_numpy()]
     return ModelFrame(frame=kept, namespace=namespace, weights=w, weights_expr=weights if isinstance(weights, str) else None,
-                      weight_type=inputs.weight_type, dropped=dropped, source_rows=len(raw), labels=labels)
+                      weight_type=inputs.weight_type, dropped=dropped, source_rows=len(raw), labels=labels, na=inputs.na)
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -306,8 +307,8 @@ def _check_numbers_in_text(raw: pd.DataFrame, columns: Sequence[str]) -> None:
     """
     for name in columns:
         col = raw[name]
-        if col.dtype != object:
-            continue
+        if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+            continue  # numbers, booleans, categories: read as such
         present = col.notna().to_numpy()
         numeric = pd.to_numeric(col.where(col.notna()), errors="coerce").notna().to_numpy()
         bad = present & ~numeric
@@ -358,7 +359,8 @@ def _drop_na(frame: pd.DataFrame, used: list[str], w, na) -> tuple[pd.DataFrame,
         counts["NA in the weights"] = int(w_na.sum())
     if na == "fail":
         detail = ", ".join(f"{k[6:]} ({v})" for k, v in counts.items())
-        raise DataError(f"{int(bad.sum())} rows have missing values in {detail}, first data rows "
+        n_bad = int(bad.sum())
+        raise DataError(f"{n_bad} row{'s have' if n_bad > 1 else ' has'} missing values in {detail}, first data rows "
                         f"{row_numbers(frame.index, bad)}; use --na drop to omit them or fill them in")
     if bad.all():
         detail = ", ".join(f"{k[6:]} ({v})" for k, v in counts.items())

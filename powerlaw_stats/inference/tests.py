@@ -149,6 +149,18 @@ class TestResult:
                 f"<td>{self.pvalue:.4g}</td></tr></table></div>")
 
 
+def _unit_scale(x: np.ndarray) -> np.ndarray:
+    """``x`` times the power of two that brings its largest magnitude into [0.5, 1).
+
+    Both Breusch–Pagan statistics are unchanged by rescaling the residuals, and squaring residuals
+    near 1e300 (or 1e-300) would overflow (or underflow) to a NaN statistic; a power of two is exact.
+    """
+    top = np.max(np.abs(x), initial=0.0)
+    if not np.isfinite(top) or top == 0.0:
+        return x
+    return np.ldexp(x, -int(np.frexp(top)[1]))
+
+
 def bp_statistic(z: np.ndarray, resid: np.ndarray, w0: np.ndarray, studentize: bool, whitened: bool) -> TestResult:
     """Breusch–Pagan on residuals ``resid`` (original scale) of a fit with prior weights ``w0``.
 
@@ -164,6 +176,7 @@ def bp_statistic(z: np.ndarray, resid: np.ndarray, w0: np.ndarray, studentize: b
     """
     pos = w0 > 0
     z, resid, w0 = z[pos], resid[pos], w0[pos]
+    resid = _unit_scale(resid)
     n = len(resid)
     if whitened:
         e2 = w0 * resid**2
