@@ -32,7 +32,7 @@ from ..estimation.methods import (
     method,
     whiten_all,
 )
-from ..formats import jsonable
+from ..formats import html_table, jsonable, short_repr
 from ..formula import DesignMatrices, ParsedFormula, design_matrices, find_term, parse, same_term
 from ..inference.covariance import sandwich_many
 from ..inference.tests import t_quantile
@@ -87,6 +87,17 @@ class SimulationResult:
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     prior_weights: np.ndarray | None = None
     df_resid: float = float("nan")
+
+    def __repr__(self) -> str:
+        """One line: trials, seed, models, estimators and terms; never the trials' arrays."""
+        return short_repr("SimulationResult", formula=self.formula, n_trials=self.n_trials, seed=self.seed,
+                          residuals=self.residuals, design=self.design, estimators=", ".join(self.estimators),
+                          terms=", ".join(self.terms))
+
+    def _repr_html_(self) -> str:
+        """The summary rows as a table, with what was simulated."""
+        return html_table(self.summary, f"Simulation: {self.formula}",
+                          [f"{self.n_trials} trials, seed {self.seed}", self.residuals_description, self.design_description])
 
     def row(self, estimator: str, term: str) -> pd.Series:
         """The summary row of ``estimator`` and ``term`` (white space in the term ignored)."""
