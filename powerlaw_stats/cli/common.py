@@ -42,6 +42,8 @@ def boundary(func: Callable) -> Callable:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was written") from None
+        except MemoryError:
+            raise fail("out of memory; nothing was written: ask for less (fewer trials, rows or factor levels)") from None
         except OSError as exc:  # the file system refused a read or a write the checks up front could not foresee
             raise fail(os_message(exc)) from None
 

@@ -48,7 +48,7 @@ from ..options import (
     split_names,
 )
 from .designs import TEMPLATE, DesignSpec, SimRows, design_spec, noise_factor, rebuild_trials, rebuilt_rows
-from .engine import Draws, Progress, run_chunks
+from .engine import Draws, Progress, check_memory, memory_available, run_chunks
 from .residuals import RESIDUAL_MODELS, residual_model, residual_source
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -359,6 +359,10 @@ def _design_sentence(spec: DesignSpec, rows: SimRows, obs_mf: ModelFrame) -> str
 
 def _run(rows: SimRows, draws: Draws, setup: _Setup, idx, keep_responses: bool, progress: Progress | None):
     total = setup.n_trials
+    per_trial = len(setup.labels) * (2 * 8 * len(idx) + 1) + (8 * len(rows.x) if keep_responses else 0)
+    most = max(int(memory_available() / 2 // per_trial), 2)
+    check_memory(total * per_trial, f"{total:,} trials", f"use at most {most:,} trials (10,000 measure a 95 % coverage to ±0.4 %)"
+                 ", or fewer estimators or terms (--coef)")
     out = {e: (np.full((total, len(idx)), np.nan), np.full((total, len(idx)), np.nan), np.zeros(total, bool))
            for e in setup.labels}
     responses = np.empty((total, len(rows.x))) if keep_responses else None
