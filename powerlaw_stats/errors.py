@@ -5,6 +5,7 @@ each message says what went wrong, where, and what to do about it.
 
     PowerlawStatsError
     ├── DataError            the table: missing file, empty file, missing column, NA policy
+    │   └── MissingColumnError   a name in an expression that is no column (also an ExpressionError)
     ├── FormulaError         the formula: syntax, unknown names, non-finite values, one-level factors
     │   └── ExpressionError  a formula, --weights, --let or --where expression outside the allow-list
     ├── WeightsError         prior weights: missing, negative, NaN, non-numeric, all zero
@@ -20,6 +21,7 @@ __all__ = [
     "DroppedRowsWarning",
     "ExpressionError",
     "FormulaError",
+    "MissingColumnError",
     "OptionError",
     "PowerlawStatsError",
     "SingularDesignError",
@@ -62,6 +64,10 @@ class ExpressionError(FormulaError):
     Attribute access, a call of an unlisted function, ...: found on its syntax tree before
     anything is evaluated.
     """
+
+
+class MissingColumnError(DataError, ExpressionError):
+    """An expression names a column the data does not have (a data problem found on the expression's tree)."""
 
 
 class WeightsError(PowerlawStatsError):

@@ -49,7 +49,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .errors import ExpressionError
+from .errors import ExpressionError, MissingColumnError
 
 __all__ = [
     "CONTEXTS", "FORMULA_FUNCTIONS", "VALUE_FUNCTIONS", "CheckedExpression", "check_expression", "check_formula",
@@ -264,12 +264,13 @@ class _Checker:
         self.shift = 0
 
     # one line: what, where, what to do
-    def fail(self, construct: str, col: int, hint: str = "", verb: str = "is not allowed") -> NoReturn:
+    def fail(self, construct: str, col: int, hint: str = "", verb: str = "is not allowed",
+             error: type[ExpressionError] = ExpressionError) -> NoReturn:
         pos = self.where[min(max(col, 0), len(self.where) - 1)] + self.offset + 1
         shown = self.source if len(self.source) <= 200 else self.source[:197] + "..."
         hint = hint or ("allowed: column names, numbers, + - * / ** // %, comparisons, parentheses and the "
                         "functions in docs/formulas.md")
-        raise ExpressionError(f"{self.context} {shown!r}: {construct}{' ' + verb if verb else ''} (column {pos}); {hint}")
+        raise error(f"{self.context} {shown!r}: {construct}{' ' + verb if verb else ''} (column {pos}); {hint}")
 
     def at(self, node: ast.AST) -> int:
         if isinstance(node, ast.Attribute) and node.end_col_offset is not None:
@@ -307,7 +308,8 @@ class _Checker:
         if self.allowed is not None and name not in self.allowed:
             close = _close(name, self.allowed)
             self.fail(f"no column {name!r} in the data", self.at(node),
-                      f"did you mean {close}?" if close else "use a column of the table or define it with --let", verb="")
+                      f"did you mean {close}?" if close else "use a column of the table or define it with --let", verb="",
+                      error=MissingColumnError)
         self.names.add(name)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
