@@ -225,9 +225,6 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame, namespace: dict) ->
         raise FormulaError(f"the response {parsed.r_name(parsed.response)!r} is not numeric (its values are "
                            f"levels such as {_level_of(y)}); a linear model needs a numeric response, as R's lm does: "
                            "recode it as numbers, or model the numeric column instead")
-    if x.shape[1] == 0:
-        raise FormulaError(f"formula {shown(parsed.text, 200)} has no coefficients to estimate; add a term or "
-                           "the intercept (y ~ 1)")
     return _r_ordered(parsed, np.asarray(y)[:, 0], x, rhs_terms)
 
 
@@ -353,6 +350,9 @@ def model_design(parsed: ParsedFormula, mf: ModelFrame) -> tuple[DesignMatrices,
     """
     _check_levels(parsed, mf)
     design = build_design(parsed, mf.frame, mf.namespace)
+    if not design.column_names:  # a law's parameter fixed at zero has none; a model to fit needs one
+        raise FormulaError(f"formula {shown(parsed.text, 200)} has no coefficients to estimate; add a term or "
+                           "the intercept (y ~ 1)")
     values = np.column_stack([design.y, design.x])
     nan_rows = np.isnan(values).any(axis=1)
     if nan_rows.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import sys
@@ -45,6 +46,8 @@ def boundary(func: Callable) -> Callable:
         except MemoryError:
             raise fail("out of memory; nothing was written: ask for less (fewer trials, rows or factor levels)") from None
         except OSError as exc:  # the file system refused a read or a write the checks up front could not foresee
+            if exc.errno == errno.EPIPE:  # `| head` closed the pipe: typer ends quietly, as a pipe's reader expects
+                raise
             raise fail(os_message(exc)) from None
 
     return wrapper

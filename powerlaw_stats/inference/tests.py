@@ -83,7 +83,7 @@ def ls_summary(yw: np.ndarray, root: np.ndarray, resid_w: np.ndarray, rank: int,
     --------
     >>> yw = np.array([2.0, 2.0, 2.0, 2.0])
     >>> s = ls_summary(yw, np.ones(4), np.zeros(4), 2, 2.0, True)
-    >>> np.isnan(s.rsquared) or 0 <= s.rsquared <= 1
+    >>> bool(np.isnan(s.rsquared) or 0 <= s.rsquared <= 1)
     True
     """
     rss = resid_w @ resid_w
