@@ -13,7 +13,6 @@ under the package, so importing a submodule never hides a function.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from .errors import PowerlawStatsError
@@ -53,7 +52,9 @@ def __getattr__(name: str) -> Any:
     """Import a lazily loaded public name on first access and keep it."""
     if name not in _LAZY:
         raise AttributeError(f"module 'powerlaw_stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    from importlib import import_module  # here, so that the namespace holds no importlib
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
     globals()[name] = value
     return value
 

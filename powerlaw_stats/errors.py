@@ -5,7 +5,9 @@ each message says what went wrong, where, and what to do about it.
 
     PowerlawStatsError
     ├── DataError            the table: missing file, empty file, missing column, NA policy
+    │   └── MissingColumnError   a name in an expression that is no column (also an ExpressionError)
     ├── FormulaError         the formula: syntax, unknown names, non-finite values, one-level factors
+    │   └── ExpressionError  a formula, --weights, --let or --where expression outside the allow-list
     ├── WeightsError         prior weights: missing, negative, NaN, non-numeric, all zero
     ├── OptionError          an option outside its allowed values
     └── SingularDesignError  a design the chosen estimator cannot fit
@@ -16,13 +18,33 @@ from __future__ import annotations
 __all__ = [
     "ConvergenceWarning",
     "DataError",
+    "DroppedRowsWarning",
+    "ExpressionError",
     "FormulaError",
     "IdentificationWarning",
+    "MissingColumnError",
     "OptionError",
     "PowerlawStatsError",
     "SingularDesignError",
     "WeightsError",
+    "shown",
 ]
+
+NAME_LIMIT = 60  # characters of a user's name or expression a message repeats
+
+
+def shown(text: object, limit: int = NAME_LIMIT) -> str:
+    """``repr(text)`` cut to ``limit`` characters: a message never echoes a 100,000-character name whole.
+
+    Examples
+    --------
+    >>> shown("Solar.R"), shown("Q" * 100, 12)
+    ("'Solar.R'", "'QQQQQQQQ...' (100 characters)")
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:max(limit - 4, 1)]!r}"[:-1] + "...' (" + f"{len(text):,} characters)"
 
 
 class PowerlawStatsError(Exception):
@@ -35,6 +57,18 @@ class DataError(PowerlawStatsError):
 
 class FormulaError(PowerlawStatsError):
     """The formula cannot be parsed or evaluated on the data."""
+
+
+class ExpressionError(FormulaError):
+    """A user expression uses a construct it may not, or cannot be parsed.
+
+    Attribute access, a call of an unlisted function, ...: found on its syntax tree before
+    anything is evaluated.
+    """
+
+
+class MissingColumnError(DataError, ExpressionError):
+    """An expression names a column the data does not have (a data problem found on the expression's tree)."""
 
 
 class WeightsError(PowerlawStatsError):
@@ -55,3 +89,7 @@ class ConvergenceWarning(UserWarning):
 
 class IdentificationWarning(UserWarning):
     """A law's floor and slope cannot be told apart by the data (the numbers are in the message)."""
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows were left out because the formula made a value NaN there (R's ``na.omit`` after ``log(-1)``)."""

@@ -21,14 +21,14 @@ import pandas as pd
 from .data.frame import Inputs, ModelFrame, NaPolicy, WeightsLike, model_frame
 from .errors import OptionError
 from .estimation.irwls import IrwlsControl
-from .estimation.least_squares import least_squares
+from .estimation.least_squares import Equilibration, equilibration, least_squares
 from .estimation.methods import MASS, TIGHT, ArrayFit, Method, Problem, Settings, check_settings, method
 from .estimation.mixed_terms import has_random_effects
-from .estimation.mm import MMControl
-from .formula import DesignMatrices, design_matrices, parse
+from .estimation.mm import R_DEFAULT_CONTROL, MMControl
+from .formula import DesignMatrices, model_design, parse
 from .inference.bootstrap import wild_bootstrap
 from .inference.tests import TestResult, bp_statistic, t_tests
-from .options import BootWeights, ScaleEst, VcovKind, WeightType, check_level, check_option, split_names
+from .options import BootWeights, ScaleEst, VcovKind, WeightType, check_level, check_option, check_seed, split_names
 from .results import FitResult
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def fit_options(method_name: str = "ols", *, weight_type: WeightType = "inv.var"
     irwls = IrwlsControl(maxit=defaults.maxit if maxit is None else maxit, acc=defaults.acc if acc is None else acc,
                          scale_est=scale_est)
     settings = Settings(weight_type=weight_type, vcov=kind, tuning=tuning, irwls=irwls,  # type: ignore[arg-type]
-                        mm=_mm_control(maxit, acc, r_defaults), seed=int(seed))
+                        mm=_mm_control(maxit, acc, r_defaults), seed=check_seed(seed))
     return FitOptions(method=m, settings=settings, cluster=clusters, level=level)
 
 
@@ -226,8 +226,10 @@ def fit_fixed(
     inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let), na=na)
     parsed = parse(formula)
     mf = model_frame(inputs, parsed.variables, extra_columns=opts.cluster)
-    design = design_matrices(parsed, mf)
-    result = named_result(formula, opts, mf, design, opts.method.fit(problem_of(design, mf, opts)))
+    design, mf = model_design(parsed, mf)
+    scaling = equilibration(design.x, design.y, mf.weights, weight_type)
+    fitted = opts.method.fit(problem_of(design, mf, opts, scaling))
+    result = named_result(formula, opts, mf, design, fitted, scaling)
     if not bootstrap:
         return result
     boot = wild_bootstrap(result, int(bootstrap), bootstrap_weights, seed=opts.settings.seed)
@@ -235,39 +237,60 @@ def fit_fixed(
 
 
 def _mm_control(maxit: int | None, acc: float | None, r_defaults: bool) -> MMControl:
-    # robustbase's lmrob stops its M-step at max.it 50, rel.tol 1e-7; ours iterate to a tight optimum
-    default = MMControl(maxit=50, acc=1e-7) if r_defaults else MMControl()
+    # robustbase's lmrob (max.it 50, rel.tol and refine.tol 1e-7, its stopping rules); ours iterate to a tight optimum
+    default = R_DEFAULT_CONTROL if r_defaults else MMControl()
     return dataclasses.replace(default, maxit=default.maxit if maxit is None else int(maxit),
                                acc=default.acc if acc is None else float(acc))
 
 
-def problem_of(design: DesignMatrices, mf: ModelFrame, opts: FitOptions) -> Problem:
-    """The arrays a method fits: design, response, prior weights, cluster columns and settings."""
-    return Problem(x=design.x, y=design.y, prior_weights=mf.weights, column_names=design.column_names,
+def problem_of(design: DesignMatrices, mf: ModelFrame, opts: FitOptions, scaling: Equilibration | None = None) -> Problem:
+    """The arrays a method fits: design, response, prior weights, cluster columns and settings.
+
+    With ``scaling`` (data near the ends of the double range) the columns, the response and the
+    inverse-variance weights are scaled by powers of two first; :func:`named_result` undoes it.
+    """
+    x, y, w = (design.x, design.y, mf.weights) if scaling is None else scaling.apply(design.x, design.y, mf.weights)
+    return Problem(x=x, y=y, prior_weights=w, column_names=design.column_names,
                    intercept=design.intercept, settings=opts.settings,
                    clusters={name: mf.frame[name].to_numpy() for name in opts.cluster})
 
 
-def named_result(formula: str, opts: FitOptions, mf: ModelFrame, design: DesignMatrices, fit: ArrayFit) -> FitResult:
-    """Put R's term names on a method's numbers, with the t tests and intervals at ``opts.level``."""
+def named_result(formula: str, opts: FitOptions, mf: ModelFrame, design: DesignMatrices, fit: ArrayFit,
+                 scaling: Equilibration | None = None) -> FitResult:
+    """Put R's term names on a method's numbers, with the t tests and intervals at ``opts.level``.
+
+    ``resid``, ``fittedvalues`` and ``weights`` become Series on the data's index (the rows used).
+    """
     names = list(design.column_names)
     kept = fit.kept
     bse = np.full(len(names), np.nan)
     bse[kept] = np.sqrt(np.diag(fit.cov))
-    tt = t_tests(fit.coef, bse, fit.df, opts.level)
+    tt = t_tests(fit.coef, bse, fit.df, opts.level)  # t and p are scale-free: taken before undoing any scaling
     full_cov = np.full((len(names), len(names)), np.nan)
     full_cov[np.ix_(kept, kept)] = fit.cov
+    sc = scaling or Equilibration.none(len(names))
+    coef, bse, full_cov = sc.coef(fit.coef), sc.coef(bse), sc.cov(full_cov)
+    fitted = sc.fitted(fit.fitted)
+    prior = mf.weights if opts.method.name == "ols" and mf.weights is not None else None
+    rows = mf.index
 
     def series(v: np.ndarray) -> pd.Series:
         return pd.Series(v, index=names, dtype=float)
 
+    def on_rows(v: np.ndarray) -> pd.Series:
+        arr = np.asarray(v, dtype=float).copy()
+        arr.flags.writeable = False
+        return pd.Series(arr, index=rows, dtype=float, copy=False)
+
     return FitResult(
-        method=opts.method.name, formula=formula, params=series(fit.coef), bse=series(bse), tvalues=series(tt.tvalues),
+        method=opts.method.name, formula=formula, params=series(coef), bse=series(bse), tvalues=series(tt.tvalues),
         pvalues=series(tt.pvalues), cov_params=pd.DataFrame(full_cov, index=names, columns=names),
-        resid=design.y - fit.fitted, fittedvalues=fit.fitted, weights=np.asarray(fit.weights, dtype=float).copy(),
-        nobs=fit.nobs, df_resid=float(fit.df), scale=fit.scale, converged=fit.converged, n_iter=fit.n_iter,
+        resid=on_rows(design.y - fitted), fittedvalues=on_rows(fitted),
+        weights=on_rows(fit.weights if prior is None else prior),
+        nobs=fit.nobs, df_resid=float(fit.df), scale=sc.scale(fit.scale), converged=fit.converged, n_iter=fit.n_iter,
         level=opts.level, settings=opts.settings, cluster=opts.cluster, tuning=fit.tuning,
-        aliased=tuple(n for n, k in zip(names, kept) if not k), ls_summary=fit.ls_summary, s_estimate=fit.s_coef,
+        aliased=tuple(n for n, k in zip(names, kept) if not k), ls_summary=fit.ls_summary,
+        s_estimate=None if fit.s_coef is None else sc.coef(fit.s_coef),
         model=mf, design=design,
     )
 

@@ -18,14 +18,50 @@ from .errors import OptionError
 from .estimation.irwls import IrwlsControl
 from .estimation.methods import METHODS, Settings
 from .estimation.mm import MMControl
-from .formats import ci_labels, json_float
+from .formats import (
+    SIGNIF_LEGEND,
+    ci_labels,
+    coefficient_lines,
+    html_table,
+    json_float,
+    num,
+    r_format,
+    r_format_pval,
+    short_repr,
+)
 from .formula import DesignMatrices, find_term
 from .inference.tests import LeastSquaresSummary, TestResult, t_quantile
 from .options import SortBy, check_level, check_option
 
-__all__ = ["BootstrapResult", "Coefficient", "FitResult", "LeastSquaresSummary", "TestResult"]
+__all__ = ["BootstrapResult", "Coefficient", "FitResult", "LeastSquaresSummary", "RText", "TestResult"]
 
 TABLE_COLUMNS = ("Estimate", "{lo}", "{hi}", "Std. Error", "t value", "Pr(>|t|)")
+NULL_NOTE = "{n} numbers are NaN or infinite (an aliased term's NA, say) and are written as null"
+
+
+class RText(str):
+    """Text printed as it reads (``summary()``): its ``repr`` is the text itself, so a notebook shows R's layout."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        """The text, unquoted."""
+        return str(self)
+
+
+class _Nulls:
+    """JSON numbers with a count of those written as null (NaN, infinities)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, x: object) -> float | None:
+        value = json_float(x)
+        self.count += value is None
+        return value
+
+    def notes(self) -> list[str]:
+        return [NULL_NOTE.format(n=self.count)] if self.count else []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +106,14 @@ class BootstrapResult:
         """Freeze the replicates."""
         self.draws.flags.writeable = False
 
+    def __repr__(self) -> str:
+        """One line: replications, weights, seed; never the replicates."""
+        return short_repr("BootstrapResult", n_boot=self.n_boot, weights=self.weights, seed=self.seed,
+                          cluster=self.cluster, studentized_by=self.studentized_by, n_failed=self.n_failed)
+
+    def _repr_html_(self) -> str:
+        return html_table(self.table(), f"Wild bootstrap: {self.n_boot} replications, {self.weights} weights")
+
     def table(self) -> pd.DataFrame:
         """One row per coefficient: estimate, both intervals, both p-values, bootstrap SE."""
         lo, hi = self.ci_percentile.columns
@@ -81,16 +125,17 @@ class BootstrapResult:
 
     def to_dict(self) -> dict:
         """JSON-ready: settings and one entry per term."""
-        num = json_float
+        num = _Nulls()
         terms = [{
             "term": t, "estimate": num(self.params[t]), "boot_se": num(self.boot_se[t]),
             "ci_percentile": [num(v) for v in self.ci_percentile.loc[t]],
             "ci_studentized": [num(v) for v in self.ci_studentized.loc[t]],
             "p_percentile": num(self.pvalues_percentile[t]), "p_studentized": num(self.pvalues_studentized[t]),
         } for t in self.params.index]
-        return {"n_boot": self.n_boot, "weights": self.weights, "seed": self.seed, "level": self.level,
-                "cluster": self.cluster, "studentized_by": self.studentized_by, "n_failed": self.n_failed,
-                "coefficients": terms}
+        out = {"n_boot": self.n_boot, "weights": self.weights, "seed": self.seed, "level": self.level,
+               "cluster": self.cluster, "studentized_by": self.studentized_by, "n_failed": self.n_failed,
+               "coefficients": terms}
+        return {**out, "notes": num.notes()} if num.count else out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +150,11 @@ class FitResult:
     covariance kind, tuning, typed iteration controls, seed); ``cluster`` the cluster columns of a
     CR1/CR3 covariance; ``model`` the rows and prior weights it was fitted to, ``design`` its model
     matrices; ``s_estimate`` the S-estimate an MM fit started from; ``bootstrap`` a wild bootstrap,
-    when asked for.
+    when asked for. ``resid``, ``fittedvalues`` and ``weights`` are Series on the data's index
+    (the rows used).
+
+    In a notebook: ``repr`` is one line, ``_repr_html_`` the coefficient table, ``summary()`` R's
+    ``summary.lm`` text, ``tidy()`` one row per term.
     """
 
     method: str
@@ -115,9 +164,9 @@ class FitResult:
     tvalues: pd.Series
     pvalues: pd.Series
     cov_params: pd.DataFrame
-    resid: np.ndarray
-    fittedvalues: np.ndarray
-    weights: np.ndarray
+    resid: pd.Series
+    fittedvalues: pd.Series
+    weights: pd.Series
     nobs: int
     df_resid: float
     scale: float
@@ -137,8 +186,31 @@ class FitResult:
     def __post_init__(self) -> None:
         """Make the arrays read-only."""
         for arr in (self.resid, self.fittedvalues, self.weights, self.prior_weights):
-            if isinstance(arr, np.ndarray):
+            if isinstance(arr, np.ndarray):  # the Series are built on read-only arrays (fitting.named_result)
                 arr.flags.writeable = False
+
+    def __repr__(self) -> str:
+        """One line: method, formula, rows, and the first coefficients; never the arrays."""
+        shown = dict(list(self.params.items())[:6])
+        more = f" (+{len(self.params) - 6} more)" if len(self.params) > 6 else ""
+        return short_repr("FitResult", method=self.method, formula=self.formula, nobs=self.nobs,
+                          vcov=self.vcov, params=shown)[:-1] + more + ">"
+
+    def _repr_html_(self) -> str:
+        """The coefficient table as a notebook shows it, with the fit's footer."""
+        title = f"{METHODS[self.method].words.title}: {self.formula}"
+        return html_table(self.table("none"), title, self._footer())
+
+    def _footer(self) -> list[str]:
+        lines = [f"n = {self.nobs}, residual df = {self.df_resid:g}, scale = {num(self.scale, 5)}, vcov {self.vcov}"]
+        if self.ls_summary is not None:
+            s = self.ls_summary
+            lines.append(f"R² = {num(s.rsquared)}, adjusted R² = {num(s.rsquared_adj)}, F = {num(s.fvalue)}")
+        if self.dropped_rows:
+            lines.append(f"{self.dropped_rows} rows of the data were left out")
+        if self.aliased:
+            lines.append(f"not defined because of singularities: {', '.join(self.aliased)}")
+        return lines
 
     # -- what the fit was given ------------------------------------------------------------------
 
@@ -164,8 +236,8 @@ class FitResult:
 
     @property
     def dropped_rows(self) -> int:
-        """How many rows of the table were left out."""
-        return sum(self.dropped_reasons.values())
+        """How many rows of the table were left out (each row once, whatever its reasons)."""
+        return self.model.dropped_rows
 
     @property
     def vcov_kind(self) -> str:
@@ -202,8 +274,24 @@ class FitResult:
 
     # -- statsmodels-style accessors ------------------------------------------------------------
 
-    def conf_int(self, level: float | None = None) -> pd.DataFrame:
-        """Confidence intervals from Student t with ``df_resid`` degrees of freedom (R's confint)."""
+    def conf_int(self, alpha: float | None = None, *, level: float | None = None) -> pd.DataFrame:
+        """Confidence intervals from Student t with ``df_resid`` degrees of freedom (R's confint).
+
+        ``alpha`` as statsmodels means it: ``conf_int(0.05)`` is the 95 % interval; or give
+        ``level=0.95``; neither gives the fit's own level.
+
+        Examples
+        --------
+        >>> import powerlaw_stats as ps
+        >>> list(ps.fit("log_err ~ log2(TS)").conf_int(0.10).columns)
+        ['5 %', '95 %']
+        """
+        if alpha is not None and level is not None:
+            raise OptionError("give conf_int either alpha (0.05 for a 95 % interval) or level, not both")
+        if alpha is not None:
+            if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1):
+                raise OptionError(f"alpha must be between 0 and 1 (0.05 for a 95 % interval), got {alpha!r}")
+            level = 1.0 - float(alpha)
         level = self.level if level is None else level
         check_level(level)
         q = t_quantile(level, self.df_resid)
@@ -233,7 +321,7 @@ class FitResult:
         Aliased terms keep their row, with NaN throughout, as R prints NA.
         """
         check_option(sort, SortBy, "sort")
-        ci = self.conf_int(level)
+        ci = self.conf_int(level=level)
         out = pd.DataFrame({
             "Estimate": self.params, ci.columns[0]: ci.iloc[:, 0], ci.columns[1]: ci.iloc[:, 1],
             "Std. Error": self.bse, "t value": self.tvalues, "Pr(>|t|)": self.pvalues,
@@ -243,9 +331,78 @@ class FitResult:
             out = out.iloc[order]
         return out
 
+    def tidy(self, level: float | None = None) -> pd.DataFrame:
+        """One row per term in the model's order: term, estimate, std_error, t_value, p_value, conf_low, conf_high.
+
+        Examples
+        --------
+        >>> import powerlaw_stats as ps
+        >>> list(ps.fit("log_err ~ log2(TS)").tidy().columns)
+        ['term', 'estimate', 'std_error', 't_value', 'p_value', 'conf_low', 'conf_high']
+        """
+        ci = self.conf_int(level=level)
+        return pd.DataFrame({
+            "term": list(self.params.index), "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
+            "t_value": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy(),
+            "conf_low": ci.iloc[:, 0].to_numpy(), "conf_high": ci.iloc[:, 1].to_numpy(),
+        })
+
+    to_frame = tidy
+
+    def summary(self) -> RText:
+        """R's printed summary: ``summary.lm`` for least squares, the same layout for the robust fits.
+
+        Examples
+        --------
+        >>> import powerlaw_stats as ps
+        >>> "Coefficients:" in ps.fit("log_err ~ log2(TS)").summary()
+        True
+        """
+        resid = np.asarray(self.resid)
+        weighted = self.is_weighted and self.method == "ols"
+        lines = ["", "Call:", f"fit(formula = {self.formula}, method = \"{self.method}\")", "",
+                 f"{'Weighted ' if weighted else ''}Residuals:"]
+        if weighted:
+            resid = resid * np.sqrt(np.asarray(self.prior_weights))
+        if len(resid) > 5:
+            q = r_format(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1.0]), 4)
+            labels = ["Min", "1Q", "Median", "3Q", "Max"]
+            width = max(len(t) for t in q + labels)
+            lines += [" ".join(label.rjust(width) for label in labels), " ".join(t.rjust(width) for t in q)]
+        else:
+            lines.append(" ".join(r_format(resid, 4)))
+        if self.aliased:
+            lines += ["", f"Coefficients: ({len(self.aliased)} not defined because of singularities)"]
+        else:
+            lines += ["", "Coefficients:"]
+        lines += coefficient_lines(list(self.params.index), self.params, self.bse, self.tvalues, self.pvalues)
+        lines += ["---", SIGNIF_LEGEND, ""]
+        lines += self._summary_footer()
+        return RText("\n".join(lines) + "\n")
+
+    def _summary_footer(self) -> list[str]:
+        label = "Residual standard error" if self.method == "ols" else f"Robust residual standard error ({self.scale_est})"
+        lines = [f"{label}: {r_format([self.scale], 4)[0]} on {self.df_resid:g} degrees of freedom"]
+        if self.dropped_rows:
+            lines[0] += f"\n  ({self.dropped_rows} observations deleted due to missingness or --where)"
+        s = self.ls_summary
+        if s is not None:
+            lines.append(f"Multiple R-squared:  {num(s.rsquared)},\tAdjusted R-squared:  {num(s.rsquared_adj)} ")
+            if s.f_df[0] > 0:
+                p = r_format_pval([s.f_pvalue], 4)[0]
+                lines.append(f"F-statistic: {num(s.fvalue)} on {s.f_df[0]:g} and {s.f_df[1]:g} DF,  p-value: {p}")
+        elif self.control is not None:
+            lines.append(f"{'Converged' if self.converged else 'Did NOT converge'} in {self.n_iter} iterations; "
+                         f"standard errors: {self.vcov}")
+        return lines
+
     def to_dict(self, sort: SortBy = "t", breusch_pagan: TestResult | None = None) -> dict:
-        """The JSON document of ``powerlaw-stats fit --format json``."""
-        num = json_float
+        """The JSON document of ``powerlaw-stats fit --format json``.
+
+        NaN and infinities (an aliased term's NA, an overflow) are written as null, and ``notes``
+        says how many.
+        """
+        num = _Nulls()
         tab = self.table(sort)
         rows = [
             {"term": term, "estimate": num(r.iloc[0]), "std_error": num(r.iloc[3]), "t_value": num(r.iloc[4]),
@@ -268,6 +425,9 @@ class FitResult:
             out["cluster"] = list(self.cluster)
         if self.bootstrap is not None:
             out["bootstrap"] = self.bootstrap.to_dict()
+        notes = num.notes() + (breusch_pagan.notes() if breusch_pagan is not None else [])
+        if notes:
+            out["notes"] = notes
         return out
 
     def control_dict(self) -> dict:

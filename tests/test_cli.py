@@ -154,14 +154,15 @@ ERRORS = {
     "weights column missing": (lambda t: [t(), "--formula", "log_err ~ TS", "--weights", "wt"], "no column 'wt'"),
     "weights negative": (lambda t: [modified(t, trials=lambda d: -d.trials), "--formula", "log_err ~ TS", "--weights", "trials"],
                          "negative"),
+    # R's na.fail (--na fail) refuses what na.omit (the default, tested below) drops
     "weights NaN": (lambda t: [modified(t, wt=lambda d: np.where(d.index == 3, np.nan, 1.0)), "--formula", "log_err ~ TS",
-                               "--weights", "wt"], "NaN or infinite"),
+                               "--weights", "wt", "--na", "fail"], "missing values in the weights"),
     "weights non-numeric": (lambda t: [t(), "--formula", "log_err ~ TS", "--weights", "train_set"], "not numeric"),
     "weights all zero": (lambda t: [t(), "--formula", "log_err ~ TS", "--weights", "0*trials"], "all zero"),
     "log of zero": (lambda t: [modified(t, error=lambda d: np.where(d.index < 3, 0.0, d.error)), "--formula",
                                "log_err ~ I(log2(TS)-IXMin)"], "--where \"error > 0\""),
     "log of negative": (lambda t: [modified(t, train_size=lambda d: np.where(d.index == 5, -1, d.train_size)), "--formula",
-                                   "log_err ~ log2(train_size)"], "train_size = -1"),
+                                   "log_err ~ log2(train_size)", "--na", "fail"], "train_size = -1"),
     "one-level factor": (lambda t: [t(), "--formula", "log_err ~ TS + CinicTr", "--where", "train_set == 'cifar10'"],
                          "has one level"),
     "singular robust": (lambda t: [t(), "--formula", "log_err ~ TS + I(2*TS)", "--method", "huber"], "singular"),
@@ -186,6 +187,18 @@ def test_errors_are_one_line_exit_1_nothing_written(case, table, tmp_path):
     assert "Traceback" not in res.output
     assert not out.exists()
     assert not list(tmp_path.glob(".out.json.*"))
+
+
+@pytest.mark.parametrize("change, formula, words", [
+    ({"wt": lambda d: np.where(d.index == 3, np.nan, 1.0)}, "log_err ~ TS", "NA in the weights: 1"),
+    ({"train_size": lambda d: np.where(d.index == 5, -1, d.train_size)}, "log_err ~ log2(train_size)", "NaN from the formula: 1"),
+], ids=["NA weight", "log of negative"])
+def test_rows_r_drops_are_dropped_and_counted(table, change, formula, words):
+    # R's default na.omit: lm drops a row with an NA weight, and a row where log() gives NaN (with a warning)
+    args = [modified(table, **change), "--formula", formula] + (["--weights", "wt"] if "wt" in change else [])
+    res = run("fit", *args)
+    assert res.exit_code == 0, res.output
+    assert f"rows dropped: 1 ({words})" in res.stdout, res.stdout
 
 
 @pytest.mark.parametrize("content", ["", "run_id,train_set,eval_set,train_size,error\n"], ids=["empty", "header only"])

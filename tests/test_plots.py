@@ -52,7 +52,7 @@ def test_drawing_into_a_given_axes_returns_its_figure(fits, kind):
 def test_learning_curves_lines_are_the_fitted_power_laws_in_data_units(fits):
     res = fits["ols"]
     ax = plots.learning_curves(res, effect=EFFECT).axes[0]
-    assert (ax.get_xscale(), ax.get_yscale(), ax.get_xlabel(), ax.get_ylabel()) == ("log", "log", "TS", "error")
+    assert (ax.get_xscale(), ax.get_yscale(), ax.get_xlabel(), ax.get_ylabel()) == ("log", "log", "training-set size", "error")
     lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
     assert len(lines) == 8  # 4 groups (CinicTr x CinicEv) x 2 levels of mix
     assert len({ln.get_color() for ln in lines}) == 4 and {ln.get_linestyle() for ln in lines} == {"-", "--"}

@@ -240,3 +240,35 @@ def test_checks_catch_a_broken_page(browser, report_dir, tmp_path):
     assert any("console error: boom" in x for x in lines), lines
     assert any("section 'extra' is empty" in x for x in lines), lines
     assert any("page scrolls sideways" in x for x in lines), lines
+
+
+TABLE_CHECKS = """(() => JSON.stringify(Array.from(document.querySelectorAll('.table-wrap')).map(w => ({
+  caption: (w.querySelector('caption') || {innerText: ''}).innerText.slice(0, 60),
+  header: Array.from(w.querySelectorAll('thead th')).map(h => h.innerText),
+  client: w.clientWidth, scroll: w.scrollWidth, overflowX: getComputedStyle(w).overflowX,
+  attachment: getComputedStyle(w).backgroundAttachment}))))()"""
+
+
+def coefficient_tables(tools: DevTools, url: str, width: int) -> list[dict]:
+    session, _ = open_page(tools, url, width)
+    result = tools.call("Runtime.evaluate", session, expression=TABLE_CHECKS, returnByValue=True)
+    tables = json.loads(result["result"]["value"])
+    return [t for t in tables if "Pr(>|t|)" in t["header"]]
+
+
+def test_coefficient_tables_fit_a_desktop_window(browser, report_dir):
+    # issue 12: at 1280 px the t value and Pr(>|t|) columns were cut off inside a scroll box
+    tables = coefficient_tables(browser, (report_dir / "index.html").as_uri(), 1280)
+    assert len(tables) >= 4  # least squares, Huber, bisquare, MM
+    cut = [f"{t['caption']!r}: {t['scroll']} px in {t['client']} px" for t in tables if t["scroll"] > t["client"] + 1]
+    assert cut == []
+
+
+def test_coefficient_tables_scroll_visibly_on_a_phone(browser, report_dir):
+    # at 390 px a seven-column table cannot fit: it must scroll inside its box (the page itself does
+    # not), with edge shadows (background-attachment local + scroll) saying there is more to see
+    tables = coefficient_tables(browser, (report_dir / "index.html").as_uri(), 390)
+    assert tables
+    for t in tables:
+        assert t["overflowX"] == "auto", t
+        assert "local" in t["attachment"] and "scroll" in t["attachment"], t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import sys
@@ -14,12 +15,13 @@ import typer
 
 from ..data import datasets
 from ..errors import PowerlawStatsError
-from ..files import write_atomic
+from ..files import check_output_file, write_atomic, write_together
 from ..formats import to_json
 from ..options import OutputFormat, check_option, choices
 
 FORMATS: tuple[str, ...] = choices(OutputFormat)
-__all__ = ["FORMATS", "boundary", "check_choice", "emit", "example_weights", "fail", "render", "table_width", "to_json"]
+__all__ = ["FORMATS", "boundary", "check_choice", "emit", "emit_with_files", "example_weights", "fail", "os_message", "render",
+           "table_width", "to_json"]
 
 
 def fail(message: str) -> typer.Exit:
@@ -41,8 +43,20 @@ def boundary(func: Callable) -> Callable:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was written") from None
+        except MemoryError:
+            raise fail("out of memory; nothing was written: ask for less (fewer trials, rows or factor levels)") from None
+        except OSError as exc:  # the file system refused a read or a write the checks up front could not foresee
+            if exc.errno == errno.EPIPE:  # `| head` closed the pipe: typer ends quietly, as a pipe's reader expects
+                raise
+            raise fail(os_message(exc)) from None
 
     return wrapper
+
+
+def os_message(exc: OSError) -> str:
+    """An operating-system error in one line: the file, what went wrong, and that nothing was left half-written."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}; nothing was written"
 
 
 def example_weights(data: Path | None, formula: str | None, weights: str | None) -> str | None:
@@ -66,10 +80,16 @@ def emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    output = Path(output)
-    if not output.parent.exists():
-        raise PowerlawStatsErrorOption(f"--output {output}: folder {output.parent} does not exist")
-    write_atomic(output, text)
+    write_atomic(check_output_file(output, "--output"), text)
+
+
+def emit_with_files(text: str, output: Path | None, files: dict[Path, bytes]) -> None:
+    """Write ``files`` (figures) and ``text`` (to ``output`` or standard output) so that all land or none does."""
+    if output is not None:
+        write_together({**files, check_output_file(output, "--output"): text})
+        return
+    write_together(files)
+    emit(text, None)
 
 
 def table_width(header: list[str], rows: list[list[str]]) -> int:

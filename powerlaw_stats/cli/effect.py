@@ -8,6 +8,7 @@ import typer
 
 from ..data import datasets
 from ..estimation.methods import label_words
+from ..files import check_output_file
 from ..formats import ci_labels, num, pval
 from ..options import NaPolicy, WeightType, check_option
 from ..results import FitResult
@@ -55,6 +56,8 @@ def effect_command(
 ) -> None:
     """Write the effect model (reuse it with `fit`), fit it, and report the factor's change to intercept and slope."""
     check_choice(output_format, EFFECT_FORMATS, "--format")
+    if output is not None:
+        check_output_file(output, "--output")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
     from ..scaling.effect import effect  # on use: `fit` does not load the other commands' modules
 

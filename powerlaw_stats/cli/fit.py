@@ -12,6 +12,7 @@ import typer
 from ..data import datasets
 from ..errors import ConvergenceWarning
 from ..estimation.methods import label_words
+from ..files import check_output_file
 from ..fitting import breusch_pagan, fit
 from ..formats import num, pval
 from ..inference.tests import TestResult
@@ -76,6 +77,8 @@ def fit_command(
     check_choice(bootstrap_weights, choices(BootWeights), "--bootstrap-weights")
     if bootstrap < 0 or bootstrap == 1:
         raise OptionErr(f"--bootstrap {bootstrap}: give 0 (none) or at least 2 replications, e.g. 9999")
+    if output is not None:
+        check_output_file(output, "--output")  # before the fit, not after it
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(resolve_formula(data, formula), data, method=method, weights=example_weights(data, formula, weights),
@@ -251,7 +254,7 @@ def render_csv(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]
 def render_json(result: FitResult, bp: TestResult, sort: SortBy, notes: list[str]) -> str:
     """The JSON of ``fit --format json``, with the Breusch–Pagan test and the notes."""
     doc = result.to_dict(sort, breusch_pagan=bp)
-    doc["notes"] = notes
+    doc["notes"] = notes + doc.get("notes", [])  # the command's notes first, then what the result says of its nulls
     return to_json(doc)
 
 

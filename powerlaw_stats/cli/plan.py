@@ -9,12 +9,13 @@ import typer
 
 from ..data import datasets
 from ..estimation.methods import METHODS
+from ..files import check_output_file
 from ..formats import num
 from ..options import NaPolicy, ResidualName, WeightType, check_option
 from . import app
 from . import options as law_options  # plan --law (cli/law_power.py)
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, example_weights, render, to_json
+from .common import boundary, check_choice, emit_with_files, example_weights, render, to_json
 from .options import DATA_HELP, LET, NA, OUTPUT, QUIET, RESIDUALS, WEIGHT_TYPE, WHERE
 from .progress import ProgressBar
 
@@ -69,10 +70,12 @@ def plan_command(
 ) -> None:
     """Simulate the power of candidate designs and recommend the cheapest one reaching it."""
     check_choice(output_format, PLAN_FORMATS, "--format")
-    if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
-    if output is not None and not output.parent.exists():
-        raise OptErr(f"--output {output}: folder {output.parent} does not exist")
+    if plot is not None:
+        check_output_file(plot, "--plot")
+    if output is not None:
+        check_output_file(output, "--output")
     from ..scaling.plan import plan  # on use: `fit` does not load the other commands' modules
 
     if law is not None or param:  # a law's power: the same candidates and output (cli/law_power.py)
@@ -94,12 +97,13 @@ def plan_command(
                       progress=progress)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
+    figures = {}
     if plot is not None:
-        from ..plots.fit import save
+        from ..plots.fit import to_bytes
         from ..plots.scaling import power_cost
 
-        save(power_cost(result), plot)
-    emit(text, output)
+        figures[plot] = to_bytes(power_cost(result), plot.suffix.lower().lstrip("."))
+    emit_with_files(text, output, figures)  # the figure and the output land together or not at all
 
 
 def header_lines(result: PlanResult) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..data import datasets
-from ..files import write_atomic
+from ..files import check_output_file, write_atomic
 from ..fitting import fit_fixed
 from ..options import PlotKind, choices
 from . import app
@@ -37,11 +38,11 @@ def plot_command(
     plot_kind: PlotKind = check_choice(kind, choices(PlotKind), "--kind")
     if out.suffix.lower() not in (".png", ".svg"):
         raise OptionErr(f"--out {out}: name the file .png or .svg (the extension picks the format)")
-    if not out.parent.exists():
-        raise OptionErr(f"--out {out}: folder {out.parent} does not exist")
+    check_output_file(out, "--out")
     example = data is None and formula is None
     weights = example_weights(data, formula, weights)
     effect = effect if effect or not example else datasets.EXAMPLE_EFFECT
     result = fit_fixed(resolve_formula(data, formula), data, method=method, weights=weights, where=where, let=let or [])
     fig = plots.plot(plot_kind, result, **({"effect": effect} if plot_kind == "curves" else {}))
     write_atomic(out, plots.to_bytes(fig, out.suffix.lower().lstrip(".")))
+    sys.stdout.write(f"wrote {out}\n")

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..data import datasets
+from ..files import check_output_file
 from ..formats import num, pval
 from ..options import Adjust, NaPolicy, Side, check_option
 from . import app
 from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, render, to_json
+from .common import boundary, check_choice, emit_with_files, render, to_json
 from .options import DATA, LET, NA, OUTPUT, WHERE
 
 if TYPE_CHECKING:
@@ -44,8 +45,12 @@ def region_command(
 ) -> None:
     """Lack-of-fit F test and one-break fit per group; flag sizes outside the power law, recommend a minimum size."""
     check_choice(output_format, REGION_FORMATS, "--format")
-    if plot is not None and (plot.suffix.lower() not in (".png", ".svg") or not plot.parent.exists()):
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise OptErr(f"--plot {plot}: name a .png or .svg file in an existing folder")
+    if plot is not None:
+        check_output_file(plot, "--plot")
+    if output is not None:
+        check_output_file(output, "--output")
     group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
     from ..scaling.region import region  # on use: `fit` does not load the other commands' modules
 
@@ -54,12 +59,13 @@ def region_command(
                     let=let or [], na=check_option(na, NaPolicy, "na"), floor=floor)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
+    figures = {}
     if plot is not None:
-        from ..plots.fit import save
+        from ..plots.fit import to_bytes
         from ..plots.scaling import region_figure
 
-        save(region_figure(result), plot)
-    emit(text, output)
+        figures[plot] = to_bytes(region_figure(result), plot.suffix.lower().lstrip("."))
+    emit_with_files(text, output, figures)  # the figure and the output land together or not at all
 
 
 def _ci(group) -> str:

@@ -9,12 +9,12 @@ import typer
 
 from ..data import datasets
 from ..estimation.methods import METHODS, label_words
+from ..files import check_output_file, check_output_folder
 from ..formats import num
 from ..options import FigureFormat, NaPolicy, ResidualName, SeLabel, WeightType, check_option, choices
 from . import app
 from . import options as law_options  # simulate --law (cli/law_power.py)
-from .common import PowerlawStatsErrorOption as OptErr
-from .common import boundary, check_choice, emit, example_weights, render, table_width, to_json
+from .common import boundary, check_choice, emit_with_files, example_weights, render, table_width, to_json
 from .fit import resolve_formula
 from .options import CLUSTER, DATA, FORMULA, LET, NA, OUTPUT, QUIET, R_DEFAULTS, RESIDUALS, WEIGHT_TYPE, WEIGHTS, WHERE
 from .progress import ProgressBar
@@ -67,10 +67,10 @@ def simulate_command(
     check_choice(output_format, SIM_FORMATS, "--format")
     check_choice(plot_format, choices(FigureFormat), "--plot-format")
     names = tuple(e.strip() for e in estimators.split(",") if e.strip())
-    if output is not None and not output.parent.exists():
-        raise OptErr(f"--output {output}: folder {output.parent} does not exist")
-    if plots is not None and not plots.parent.exists():
-        raise OptErr(f"--plots {plots}: folder {plots.parent} does not exist")
+    if output is not None:
+        check_output_file(output, "--output")
+    if plots is not None:
+        check_output_folder(plots, "--plots")
     from ..simulation.simulate import simulate  # on use: `fit` does not load the other commands' modules
 
     with ProgressBar(quiet) as progress:
@@ -81,13 +81,18 @@ def simulate_command(
                           where=where, let=let or [], na=check_option(na, NaPolicy, "na"), progress=progress,
                           resample_within=within, r_defaults=r_defaults, vcov=vcov, cluster=cluster or None)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
-    if plots is not None:
-        from ..plots.simulation import write_figures
+    emit_with_files(RENDERERS[output_format](result, notes), output, _figures(result, plots, plot_format))
 
-        plots.mkdir(exist_ok=True)
-        for term in result.terms:  # one folder per term when several were simulated
-            write_figures(result, plots / _slug(term) if len(result.terms) > 1 else plots, plot_format, term)
-    emit(RENDERERS[output_format](result, notes), output)
+
+def _figures(result: SimulationResult, plots: Path | None, plot_format: str) -> dict[Path, bytes]:
+    """Every figure ``--plots`` asks for, drawn in memory: one folder per term when several were simulated."""
+    if plots is None:
+        return {}
+    from ..plots.simulation import figure_files
+
+    several = len(result.terms) > 1
+    return {(plots / _slug(term) if several else plots) / name: data
+            for term in result.terms for name, data in figure_files(result, plot_format, term).items()}
 
 
 def _slug(term: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, shown
 
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".csv": lambda p: pd.read_csv(p),
@@ -32,15 +33,40 @@ def read_table(path: str | Path) -> pd.DataFrame:
     ext = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     if ext not in _READERS:
         raise DataError(f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .tsv or .parquet")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a table; give the file inside it")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path")
     try:
         frame = _READERS[ext](path)
+        if ext in _TEXT:
+            _check_header(path, _TEXT[ext])
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; expected a header line and data rows") from None
-    except (OSError, ValueError, ImportError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read it as {ext[1:]}: {str(exc).splitlines()[0]}") from None
+    except (EOFError, zlib.error) as exc:  # a cut-off or corrupt .gz
+        raise DataError(f"{path}: the compressed file is damaged or cut short ({_first_line(exc)}); "
+                        "copy or download it again") from None
+    except (OSError, ValueError, ImportError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot read it as {ext[1:]}: {_first_line(exc)}") from None
     if frame.empty:
         raise DataError(f"{path}: the table has a header but no data rows")
     return frame
+
+
+_TEXT: dict[str, str] = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """Refuse a header that names a column twice: pandas would silently rename the second ``x`` to ``x.1``."""
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{path}: the header names column {shown(name)} twice; rename one so each name is unique")
+        seen.add(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return shown(lines[0], 200)[1:-1] if lines else type(exc).__name__
 

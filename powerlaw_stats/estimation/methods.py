@@ -297,6 +297,22 @@ def _full_rank(kept: np.ndarray, problem: Problem, method: str) -> None:
                                   "full rank: remove those terms or use method 'ols', which reports them as NA")
 
 
+def enough_rows(n: int, p: int, method: str) -> None:
+    """Refuse a fit with no more rows than coefficients: it has no residual degrees of freedom.
+
+    Examples
+    --------
+    >>> try:
+    ...     enough_rows(3, 3, "huber")
+    ... except SingularDesignError as exc:
+    ...     print(str(exc).split(";")[0])
+    3 rows for 3 coefficients leave no residual degrees of freedom
+    """
+    if n <= p:
+        raise SingularDesignError(f"{n} rows for {p} coefficients leave no residual degrees of freedom; {method} needs "
+                                  "more rows than coefficients: add data or drop terms")
+
+
 def _warn_if_not_converged(method: str, converged: bool, n_iter: int, acc: float) -> None:
     if not converged:
         warnings.warn(f"{method} IRWLS did not converge in {n_iter} iterations (acc {acc:g}); "
@@ -337,22 +353,30 @@ def _sandwich_se(xw: np.ndarray, clusters: Clusters | None, kind: VcovKind,
 
 
 def ls_fit(problem: Problem) -> ArrayFit:
-    """R's ``lm`` with prior weights: aliased columns are NA, the covariance classic, HC or CR."""
+    """R's ``lm`` with prior weights: aliased columns are NA, the covariance classic, HC or CR.
+
+    Case weights are frequency weights: the fit of the table with each row repeated that many
+    times (the same coefficients, ``sum(w) - p`` residual degrees of freedom), as ``lm`` gives it.
+    """
     w0, settings = problem.prior_weights, problem.settings
     wh = whiten_all(problem.x, w0)
     yw = wh.response(problem.y)
     ls = least_squares(wh.xw, yw)
-    n = int(np.count_nonzero(wh.root))
+    case = w0 is not None and settings.weight_type == "case"
+    n = float(np.sum(w0)) if case else int(np.count_nonzero(wh.root))
     df = n - ls.rank
     if df <= 0:
-        raise SingularDesignError(f"{n} rows for {ls.rank} coefficients leave no residual degrees of freedom")
+        raise SingularDesignError(f"{n:g} rows for {ls.rank} coefficients leave no residual degrees of freedom; "
+                                  "a fit needs more rows than coefficients: add data or drop terms")
     if settings.vcov == "classic":
         cov = classic_cov(ls.xtx_inv, ls.resid, df)
     else:
-        cov = sandwich_many(wh.xw[:, ls.kept], ls.resid[None], None, settings.vcov, problem.cluster_codes())[0]
+        cov = sandwich_many(wh.xw[:, ls.kept], ls.resid[None], None, settings.vcov, problem.cluster_codes(),
+                            bread_inv=ls.xtx_inv)[0]
     weights = np.ones(len(yw)) if w0 is None else w0
+    nobs = int(round(n)) if case else int(np.count_nonzero(weights))
     return ArrayFit(coef=ls.coef, kept=ls.kept, cov=cov, df=float(df), fitted=problem.x[:, ls.kept] @ ls.coef[ls.kept],
-                    scale=float(np.sqrt(ls.resid @ ls.resid / df)), weights=weights, nobs=int(np.count_nonzero(weights)),
+                    scale=float(np.sqrt(ls.resid @ ls.resid / df)), weights=weights, nobs=nobs,
                     ls_summary=ls_summary(yw, wh.root, ls.resid, ls.rank, df, problem.intercept))
 
 
@@ -368,7 +392,8 @@ def ls_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: S
     """
     wh = whiten_all(x, w0)
     coef, resid = least_squares_many(wh.xw, wh.response(y))
-    df = np.count_nonzero(wh.root) - x.shape[1]
+    rows = float(np.sum(w0)) if w0 is not None and settings.weight_type == "case" else np.count_nonzero(wh.root)
+    df = rows - x.shape[1]
     if df <= 0:
         raise DataError(f"{np.count_nonzero(wh.root)} rows for {x.shape[1]} coefficients leave no residual degrees of freedom")
     se = np.sqrt(np.einsum("tn,tn->t", resid, resid)[:, None] / df * _xtx_inv_diag(wh.xw))
@@ -407,6 +432,7 @@ def m_fit(psi: str) -> Callable[[Problem], ArrayFit]:
         norm = make_norm(psi, settings.tuning)
         wh = whiten_or_count(problem.x, problem.prior_weights, settings.weight_type)
         yw, case = wh.response(problem.y), wh.case
+        enough_rows(int(np.count_nonzero(wh.root)) if case is None else int(np.count_nonzero(case)), wh.xw.shape[1], psi)
         # X·sqrt(w) for either weight type: the start's design, and the one summary.rlm inverts
         xtilde = wh.xw * wh.root[:, None] if case is not None else wh.xw
         start = least_squares(xtilde, yw * wh.root) if case is not None else least_squares(xtilde, yw)
@@ -490,6 +516,7 @@ def mm_fit(problem: Problem) -> ArrayFit:
     wh = whiten_positive(problem.x, problem.prior_weights, settings.weight_type)
     xw, yw, rows = wh.xw, wh.response(problem.y)[0], wh.rows
     assert rows is not None  # whiten_positive always marks the rows it keeps
+    enough_rows(int(rows.sum()), xw.shape[1], "mm")
     _full_rank(least_squares(xw, yw).kept, problem, "mm")
     fit = mm_estimate(xw, yw[None], settings.mm, settings.seed)
     _warn_if_not_converged("mm", bool(fit.converged[0]), int(fit.n_iter[0]), settings.mm.acc)
@@ -556,7 +583,7 @@ _ROBUST_VCOV: tuple[VcovKind, ...] = ("classic", "HC0", "HC1", "CR1", "CR3")
 OLS = Method(
     name="ols", words=MethodWords(title="Least squares", prose="least squares", figure="least squares"),
     weighting=INVERSE_VARIANCE, vcov_kinds=("classic", "HC0", "HC1", "HC3", "CR1", "CR3"), classic_label="classic",
-    fit=ls_fit, fit_many=ls_fit_many, resample=ls_resample,
+    fit=ls_fit, fit_many=ls_fit_many, resample=ls_resample, sandwich_weights=("inv.var",),
 )
 HUBER = Method(
     name="huber", words=MethodWords(title="Huber M-estimation (IRWLS)", prose="Huber", figure="Huber IRWLS"),
@@ -625,7 +652,8 @@ def check_settings(m: Method, settings: Settings, cluster: tuple[str, ...]) -> N
     if cluster and vcov not in CLUSTER_KINDS:
         raise OptionError(f"--cluster needs vcov CR1 or CR3, not {vcov!r}")
     if vcov != "classic" and settings.weight_type not in m.sandwich_weights:
-        raise OptionError("sandwich covariances of M-estimates take inverse-variance weights; use --weight-type inv.var")
+        raise OptionError(f"sandwich covariances of {m.words.prose} take inverse-variance weights; "
+                          "use --weight-type inv.var")
 
 
 def batched(m: Method) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None, Settings], BatchFit]:

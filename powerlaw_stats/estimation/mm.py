@@ -21,6 +21,7 @@ depend on the seed unless the data have several S-minima of nearly equal scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -34,6 +35,9 @@ S_BREAKDOWN = 0.5  # robustbase bb
 SUBSET_TOL = 1e-7  # a p-row subset counts as singular below this reciprocal condition (robustbase solve.tol)
 MAD_FACTOR = 1.4826
 FAST_ELEMENTS = 2_000_000  # candidates x rows held at once in the fast-S stage
+ROBUSTBASE_K_MAX = 200  # lmrob.control()$k.max: refinement steps of the S-estimate
+Stopping = Literal["tight", "robustbase"]
+STOPPING: tuple[str, ...] = ("tight", "robustbase")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +47,17 @@ class MMControl:
     ``n_resample`` p-row subsets, ``k_fast`` local steps on each, ``best_r`` refined fully;
     ``acc`` is the relative change in the coefficients that ends an iteration (robustbase: 1e-7,
     here 1e-12 so that any two correct implementations agree to the digits tests compare).
+
+    ``stopping`` says how the iterations stop. ``"tight"`` (ours): each S refinement step solves
+    the M-scale of its residuals exactly and both steps stop on the relative change of the
+    coefficients, so a fit converges to the optimum whatever the tolerance. ``"robustbase"``
+    follows lmrob's C code step for step, so that R's defaults give R's numbers, not just the
+    same optimum: the S refinement moves the scale by one fixed-point step per iteration
+    (``s <- s sqrt(mean chi(r/s) / b)``, before the weights) and stops when
+    ``||b_new - b_old||_2 <= acc max(acc, ||b_old||_2)`` or after k.max = 200 steps, returning
+    that unconverged scale; the M-step stops when ``||b_new - b_old||_1 <= acc max(acc,
+    ||b_new||_1)`` and makes at most ``maxit - 1`` steps (``while(!conv && ++it < max_it)``).
+    :data:`R_DEFAULT_CONTROL` is lmrob's default control in this form.
     """
 
     n_resample: int = 500
@@ -54,6 +69,7 @@ class MMControl:
     s_tuning: float = S_TUNING
     m_tuning: float = MM_TUNING
     breakdown: float = S_BREAKDOWN
+    stopping: Stopping = "tight"
 
     def __post_init__(self) -> None:
         """Refuse settings the S and M steps cannot run with."""
@@ -61,6 +77,17 @@ class MMControl:
             raise OptionError("MM control: n_resample, best_r and maxit must be positive and acc > 0")
         if not 0 < self.breakdown <= 0.5:
             raise OptionError(f"MM breakdown point must be in (0, 0.5], got {self.breakdown!r}")
+        if self.stopping not in STOPPING:
+            raise OptionError(f"MM stopping must be one of {', '.join(STOPPING)}, got {self.stopping!r}")
+
+    @property
+    def robustbase(self) -> bool:
+        """Whether the S and M steps stop by lmrob's rules rather than on the tight tolerance."""
+        return self.stopping == "robustbase"
+
+
+# robustbase 0.95's lmrob.control(): max.it 50, rel.tol and refine.tol 1e-7, k.max 200, with its stopping rules
+R_DEFAULT_CONTROL = MMControl(maxit=50, acc=1e-7, stopping="robustbase")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,9 +173,14 @@ def _subsets(xw: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray
     and keep a row when it is not (nearly) in the span of the rows kept so far. Random p-row draws
     would mostly be singular on factor designs; this loop runs over row positions, all candidates
     at once, and usually ends after a few dozen positions.
+
+    The rank test runs on the design with its columns scaled to unit norm (robustbase equilibrates
+    too), so it does not depend on the units of a column: with ``x`` near 1e6 the rows of
+    ``(1, x, x^2)`` all point along ``x^2`` and would look singular unscaled (NIST's Pontius).
     """
     n, p = xw.shape
     order = np.argsort(rng.random((count, n)), axis=1)
+    xw = xw / column_scale(xw)
     norms = np.linalg.norm(xw, axis=1)
     basis = np.zeros((count, p, p))
     chosen = np.zeros((count, p), dtype=int)
@@ -171,6 +203,18 @@ def _subsets(xw: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray
         raise SingularDesignError("no nonsingular subset of p rows found for the S-estimate; "
                                   "the design is singular: remove aliased terms or use method 'ols'")
     return chosen[k == p]
+
+
+def column_scale(xw: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each column (1 for an all-zero column): divide by it to equilibrate.
+
+    Examples
+    --------
+    >>> column_scale(np.array([[1.0, 0.0, 3e6], [1.0, 0.0, 4e6]]))
+    array([1.41421356e+00, 1.00000000e+00, 5.00000000e+06])
+    """
+    scale = np.linalg.norm(xw, axis=0)
+    return np.where(scale > 0, scale, 1.0)
 
 
 def _relative_change(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -204,6 +248,35 @@ def _s_steps(xw, yrows, coef, scale, control, steps, full) -> tuple[np.ndarray, 
     return coef, scale, converged, n_iter
 
 
+def _s_refine_robustbase(xw, yrows, coef, scale, control) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run robustbase's ``refine_fast_s(conv = TRUE)`` on rows of candidates, step for step.
+
+    Each step first moves the scale by one fixed-point step on the current residuals, then
+    reweights and solves; it stops when ``||b_new - b_old||_2 <= acc max(acc, ||b_old||_2)`` and
+    returns the scale of that last step, not a solved M-scale, exactly as lmrob does.
+    """
+    df = xw.shape[0] - xw.shape[1]
+    c, b, tol = control.s_tuning, control.breakdown, control.acc
+    weight = Bisquare(c).weight
+    converged = np.zeros(len(coef), dtype=bool)
+    n_iter = np.zeros(len(coef), dtype=int)
+    active = np.arange(len(coef))
+    solver = WeightedSolver(xw)
+    for _ in range(ROBUSTBASE_K_MAX):
+        if active.size == 0:
+            break
+        r = yrows[active] - coef[active] @ xw.T
+        s = scale[active] * np.sqrt(chi(r / scale[active, None], c).sum(axis=1) / (df * b))
+        new = solver.solve(weight(r / s[:, None]), yrows[active])
+        old_norm = np.linalg.norm(coef[active], axis=1)
+        done = np.linalg.norm(new - coef[active], axis=1) <= tol * np.maximum(tol, old_norm)
+        coef[active], scale[active] = new, s
+        n_iter[active] += 1
+        converged[active[done]] = True
+        active = active[~done & np.isfinite(s) & (s > 0)]
+    return coef, scale, converged, n_iter
+
+
 def s_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl(),
                rng: np.random.Generator | int | None = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fast-S for each row of ``yw`` (T × n): coefficients (T × p), S scale (T,), converged (T,).
@@ -229,21 +302,46 @@ def s_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl(),
     found = [_best_candidates(xw, yw[b:b + block], idx, best_r, control) for b in range(0, t, block)]
     cand, scale = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
     # the best candidates of every response are refined together, one batch
-    coef, scale, conv, _ = _s_steps(xw, np.repeat(yw, best_r, axis=0), cand, scale, control, control.maxit, full=True)
+    yrows = np.repeat(yw, best_r, axis=0)
+    if control.robustbase:
+        # lmrob refines from each candidate's solved M-scale (find_scale, scale.tol 1e-10)
+        scale = m_scale(yrows - cand @ xw.T, control.s_tuning, control.breakdown, xw.shape[0] - xw.shape[1],
+                        start=scale, acc=control.scale_acc)
+        coef, scale, conv, _ = _s_refine_robustbase(xw, yrows, cand, scale, control)
+    else:
+        coef, scale, conv, _ = _s_steps(xw, yrows, cand, scale, control, control.maxit, full=True)
     pick = np.argmin(np.nan_to_num(scale.reshape(t, best_r), nan=np.inf), axis=1)
     sel = pick + np.arange(t) * best_r
     return coef[sel], scale[sel], conv[sel]
+
+
+def _k_fast_robustbase(xw, yrows, cand, scale, control) -> np.ndarray:
+    """Run robustbase's ``refine_fast_s(conv = FALSE)``: k_fast steps of scale step, then weights, then solve."""
+    df = xw.shape[0] - xw.shape[1]
+    c, b = control.s_tuning, control.breakdown
+    weight = Bisquare(c).weight
+    solver = WeightedSolver(xw)
+    for _ in range(int(control.k_fast)):
+        r = yrows - cand @ xw.T
+        scale = scale * np.sqrt(chi(r / scale[:, None], c).sum(axis=1) / (df * b))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cand = solver.solve(weight(r / scale[:, None]), yrows)
+    return cand
 
 
 def _best_candidates(xw, yw, idx, best_r, control) -> tuple[np.ndarray, np.ndarray]:
     """Exact fits to the subsets, ``k_fast`` IRWLS steps each, and the ``best_r`` smallest scales per response."""
     t, n = yw.shape
     m, p = idx.shape
-    cand = np.linalg.solve(xw[idx][None], yw[:, idx][..., None])[..., 0].reshape(t * m, p)
+    col = column_scale(xw)  # solve on equilibrated columns: a subset of (1, x, x^2) at x ~ 1e6 is otherwise near singular
+    cand = (np.linalg.solve((xw / col)[idx][None], yw[:, idx][..., None])[..., 0] / col).reshape(t * m, p)
     yrows = np.repeat(yw, m, axis=0)
     scale = np.median(np.abs(yrows - cand @ xw.T), axis=1) * MAD_FACTOR
     scale = np.where(scale > 0, scale, 1e-300)
-    cand, scale, _, _ = _s_steps(xw, yrows, cand, scale, control, control.k_fast, full=False)
+    if control.robustbase:
+        cand = _k_fast_robustbase(xw, yrows, cand, scale, control)
+    else:
+        cand, scale, _, _ = _s_steps(xw, yrows, cand, scale, control, control.k_fast, full=False)
     # ranking needs the scales to a few digits only
     scale = m_scale(yrows - cand @ xw.T, control.s_tuning, control.breakdown, n - p, start=scale, acc=1e-4)
     keep = np.argsort(np.nan_to_num(scale.reshape(t, m), nan=np.inf), axis=1, kind="stable")[:, :best_r]
@@ -265,17 +363,26 @@ def m_step(xw: np.ndarray, yw: np.ndarray, start: np.ndarray, scale: np.ndarray,
     active = np.flatnonzero(scale > 0)
     converged[scale <= 0] = True  # an exact fit: nothing to reweight
     solver = WeightedSolver(xw)
-    for _ in range(int(control.maxit)):
+    # robustbase's rwls() counts `while(!converged && ++iterations < max_it)`: max_it - 1 steps
+    steps = int(control.maxit) - 1 if control.robustbase else int(control.maxit)
+    for _ in range(steps):
         if active.size == 0:
             break
         w = weight((yw[active] - coef[active] @ xw.T) / scale[active, None])
         new = solver.solve(w, yw[active])
-        done = _relative_change(coef[active], new) <= control.acc
+        done = _m_step_done(coef[active], new, control)
         coef[active] = new
         n_iter[active] += 1
         converged[active[done]] = True
         active = active[~done & np.isfinite(new).all(axis=1)]
     return coef, converged, n_iter
+
+
+def _m_step_done(old: np.ndarray, new: np.ndarray, control: MMControl) -> np.ndarray:
+    if not control.robustbase:
+        return _relative_change(old, new) <= control.acc
+    tol = control.acc  # rwls(): ||b0 - b1||_1 <= eps max(eps, ||b1||_1)
+    return np.abs(new - old).sum(axis=1) <= tol * np.maximum(tol, np.abs(new).sum(axis=1))
 
 
 def mm_estimate(xw: np.ndarray, yw: np.ndarray, control: MMControl = MMControl(),
@@ -315,6 +422,8 @@ def mm_covariance(xw: np.ndarray, resid: np.ndarray, s_resid: np.ndarray, scale:
     (robustbase's "posdefify").
     """
     resid, s_resid = np.atleast_2d(resid), np.atleast_2d(s_resid)
+    col = column_scale(xw)  # every product below is formed on unit-norm columns and scaled back at the end,
+    xw = xw / col  # so a column in units of 1e6 costs no digits in the inverse
     n = xw.shape[0]
     u, u0 = resid / scale[:, None], s_resid / scale[:, None]
     psi_norm = Bisquare(control.m_tuning)
@@ -330,7 +439,8 @@ def mm_covariance(xw: np.ndarray, resid: np.ndarray, s_resid: np.ndarray, scale:
     u1 = n * bread @ meat @ bread
     u23 = a[:, :, None] * v[:, None, :]
     u4 = ((chi0**2).mean(axis=1) - 0.5**2)[:, None, None] * a[:, :, None] * a[:, None, :]
-    return _posdefify((u1 - u23 - np.swapaxes(u23, 1, 2) + u4) / n)
+    cov = _posdefify((u1 - u23 - np.swapaxes(u23, 1, 2) + u4) / n)
+    return cov / col[None, :, None] / col[None, None, :]
 
 
 def _posdefify(cov: np.ndarray) -> np.ndarray:

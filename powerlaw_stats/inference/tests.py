@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..estimation.least_squares import least_squares
+from ..formats import json_float
 from ..options import check_level
 from .distributions import chi2_sf, f_sf, t_ppf, t_sf2
 
@@ -72,17 +73,31 @@ class LeastSquaresSummary:
 
 def ls_summary(yw: np.ndarray, root: np.ndarray, resid_w: np.ndarray, rank: int, df: float,
                intercept: bool) -> LeastSquaresSummary:
-    """R², adjusted R² and the overall F test of a (weighted) least-squares fit, as ``summary.lm`` gives them."""
+    """R², adjusted R² and the overall F test of a (weighted) least-squares fit, as ``summary.lm`` gives them.
+
+    As R does, from the model sum of squares of the fitted values: ``R² = mss / (mss + rss)``, so a
+    constant response gives NaN or rounding noise in [0, 1] (R warns "essentially perfect fit"),
+    never -inf.
+
+    Examples
+    --------
+    >>> yw = np.array([2.0, 2.0, 2.0, 2.0])
+    >>> s = ls_summary(yw, np.ones(4), np.zeros(4), 2, 2.0, True)
+    >>> bool(np.isnan(s.rsquared) or 0 <= s.rsquared <= 1)
+    True
+    """
     rss = resid_w @ resid_w
+    fitted_w = yw - resid_w
     if intercept:
-        center = (root @ yw) / (root @ root)  # weighted mean of y
-        tss = np.sum((yw - root * center) ** 2)
+        center = (root @ fitted_w) / (root @ root)  # R: m <- sum(w * f / sum(w))
+        mss = np.sum((fitted_w - root * center) ** 2)
     else:
-        tss = yw @ yw
+        mss = fitted_w @ fitted_w
     df_int = int(intercept)
-    r2 = 1 - rss / tss
-    numdf = rank - df_int
-    fvalue = ((tss - rss) / numdf) / (rss / df) if numdf > 0 else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = mss / (mss + rss)
+        numdf = rank - df_int
+        fvalue = (mss / numdf) / (rss / df) if numdf > 0 else np.nan
     return LeastSquaresSummary(
         rsquared=float(r2), rsquared_adj=float(1 - (1 - r2) * (df + rank - df_int) / df),
         fvalue=float(fvalue), f_df=(float(numdf), float(df)),
@@ -112,8 +127,38 @@ class TestResult:
     method: str
 
     def to_dict(self) -> dict:
-        """The test as ``fit --format json`` and results.json hold it."""
-        return {"statistic": self.statistic, "df": self.df, "p_value": self.pvalue, "method": self.method}
+        """The test as ``fit --format json`` and results.json hold it (NaN as null)."""
+        return {"statistic": json_float(self.statistic), "df": json_float(self.df), "p_value": json_float(self.pvalue),
+                "method": self.method}
+
+    def notes(self) -> list[str]:
+        """What the JSON cannot say by itself: a statistic that could not be computed is written as null."""
+        if np.isfinite(self.statistic) and np.isfinite(self.pvalue):
+            return []
+        return [f"the {self.method} could not be computed on these values (NaN); its numbers are written as null"]
+
+    def __repr__(self) -> str:
+        """One line, as lmtest prints a test."""
+        return f"<TestResult {self.method}: statistic={self.statistic:.4g}, df={self.df:g}, p-value={self.pvalue:.4g}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<div><table><tr><th>test</th><th>statistic</th><th>df</th><th>p-value</th></tr><tr>"
+                f"<td>{html.escape(self.method)}</td><td>{self.statistic:.4g}</td><td>{self.df:g}</td>"
+                f"<td>{self.pvalue:.4g}</td></tr></table></div>")
+
+
+def _unit_scale(x: np.ndarray) -> np.ndarray:
+    """``x`` times the power of two that brings its largest magnitude into [0.5, 1).
+
+    Both Breusch–Pagan statistics are unchanged by rescaling the residuals, and squaring residuals
+    near 1e300 (or 1e-300) would overflow (or underflow) to a NaN statistic; a power of two is exact.
+    """
+    top = np.max(np.abs(x), initial=0.0)
+    if not np.isfinite(top) or top == 0.0:
+        return x
+    return np.ldexp(x, -int(np.frexp(top)[1]))
 
 
 def bp_statistic(z: np.ndarray, resid: np.ndarray, w0: np.ndarray, studentize: bool, whitened: bool) -> TestResult:
@@ -131,6 +176,7 @@ def bp_statistic(z: np.ndarray, resid: np.ndarray, w0: np.ndarray, studentize: b
     """
     pos = w0 > 0
     z, resid, w0 = z[pos], resid[pos], w0[pos]
+    resid = _unit_scale(resid)
     n = len(resid)
     if whitened:
         e2 = w0 * resid**2

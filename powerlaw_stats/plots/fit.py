@@ -40,6 +40,22 @@ SIZE_NAMES: tuple[str, ...] = ("TS", "train_size")  # preferred x of a learning 
 LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "^", "s", "D")
 DODGE = 0.035  # log2 units: points of different effect levels at one size are nudged apart to stay visible
+DPI = 150  # raster figures: sharp on a high-density screen and in print; SVG has no resolution
+HIST_HEADROOM = 1.45  # the histogram's y axis reaches this times its tallest bar or curve: the legend sits above them
+
+# how a learning-curve legend says a column's value in words: the schema's names (docs/schema.md)
+AXIS_WORDS = {"TS": "training-set size", "train_size": "training-set size", "param": "parameters",
+              "params": "parameters"}
+_LEVEL_WORDS: dict[str, Callable[[str], str]] = {
+    "TrainSet": "trained on {}".format, "train_set": "trained on {}".format,
+    "EvalSet": "evaluated on {}".format, "eval_set": "evaluated on {}".format,
+    "CinicTr": lambda v: "trained on CINIC-10" if v in ("1", "True") else "trained on CIFAR-10",
+    "CinicEv": lambda v: "evaluated on CINIC-10" if v in ("1", "True") else "evaluated on CIFAR-10",
+    "mix": lambda v: "with mixup" if v in ("1", "True") else "without mixup",
+    "mixup": lambda v: "with mixup" if v in ("1", "True") else "without mixup",
+    "param": "{} parameters".format, "params": "{} parameters".format,
+    "width": "width {}".format,
+}
 
 # a response in logs is drawn back in its data units: name or pattern -> (label, inverse)
 _NAMED_LOGS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
@@ -62,7 +78,7 @@ def _figure(ax: Axes | None, size: tuple[float, float] = (6.0, 4.2)) -> tuple[Fi
     return fig, fig.add_subplot()
 
 
-def to_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
+def to_bytes(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
     r"""The figure encoded as PNG or SVG.
 
     Examples
@@ -79,7 +95,7 @@ def to_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+def save(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     """Write the figure to ``path``; the extension (``.png`` or ``.svg``) picks the format."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -173,16 +189,18 @@ def residual_histogram(result: FitResult, ax: Axes | None = None, *, weighted: b
     """
     fig, ax = _figure(ax, (4.6, 4.2))
     r = weighted_residuals(result) if weighted else np.asarray(result.resid)
-    ax.hist(r, bins=bins or int(np.clip(np.sqrt(len(r)) * 1.5, 10, 60)), density=True, color="#9ecae1", edgecolor="#4a7fb0",
-            linewidth=0.5, label="residuals")
+    heights, _, _ = ax.hist(r, bins=bins or int(np.clip(np.sqrt(len(r)) * 1.5, 10, 60)), density=True, color="#9ecae1",
+                            edgecolor="#4a7fb0", linewidth=0.5, label="residuals")
     mu, sd = float(np.mean(r)), float(np.std(r, ddof=1))
     grid = np.linspace(r.min() - 0.5 * sd, r.max() + 0.5 * sd, 300)
-    ax.plot(grid, np.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), color="#d62728", lw=1.3,
-            label=f"normal (mean {mu:.2g}, SD {sd:.2g})")
+    curve = np.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    ax.plot(grid, curve, color="#d62728", lw=1.3, label=f"normal (mean {mu:.2g}, SD {sd:.2g})")
     ax.set(xlabel="weighted residual" if weighted else "residual", ylabel="density",
            title=f"Residuals ({_method_label(result)})")
     ax.title.set_fontsize(10)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    # the legend goes in a band above the tallest bar and the curve's peak, so it never hides a bar
+    ax.set_ylim(0, HIST_HEADROOM * float(np.nanmax([np.max(heights), np.max(curve)])))
+    ax.legend(loc="upper center", fontsize=8, frameon=False, ncols=1, borderaxespad=0.3)
     return fig
 
 
@@ -355,7 +373,7 @@ def learning_curves(result: FitResult, ax: Axes | None = None, *, effect: str | 
     >>> res = ps.fit(datasets.EXAMPLE_FORMULA, weights=datasets.EXAMPLE_WEIGHTS)
     >>> fig = learning_curves(res, effect=datasets.EXAMPLE_EFFECT)
     >>> fig.axes[0].get_xscale(), fig.axes[0].get_xlabel()
-    ('log', 'TS')
+    ('log', 'training-set size')
     """
     lay = curve_layout(result, effect, x)
     frame = _frame(result)
@@ -372,13 +390,27 @@ def learning_curves(result: FitResult, ax: Axes | None = None, *, effect: str | 
     return fig
 
 
+def level_words(column: str, value: object) -> str:
+    """A column's value as a legend says it: in words for the schema's columns, ``column value`` otherwise.
+
+    Examples
+    --------
+    >>> level_words("TrainSet", "cinic10"), level_words("mix", 1), level_words("seed", 3)
+    ('trained on cinic10', 'with mixup', 'seed 3')
+    """
+    text = str(value)
+    words = _LEVEL_WORDS.get(column)
+    return words(text) if words else f"{column} {text}"
+
+
 def _group_keys(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     if not columns:
         return pd.Series("all runs", index=frame.index)
-    parts = [columns[0] + "=" + frame[columns[0]].astype(str)]
-    for c in columns[1:]:
-        parts.append(", " + c + "=" + frame[c].astype(str))
-    return pd.concat(parts, axis=1).sum(axis=1) if len(parts) > 1 else parts[0]
+    parts = [frame[c].map(lambda v, c=c: level_words(c, v)) for c in columns]
+    out = parts[0].astype(str)
+    for part in parts[1:]:
+        out = out + ", " + part.astype(str)
+    return out
 
 
 def _palette(keys) -> dict[str, str]:
@@ -409,7 +441,7 @@ def _style_curve_axes(ax: Axes, lay: CurveLayout, xs: np.ndarray) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
     ax.tick_params(axis="both", labelsize=8)
-    ax.set(xlabel=lay.x, ylabel=lay.y_label, title="Learning curves: runs and fitted power laws")
+    ax.set(xlabel=AXIS_WORDS.get(lay.x, lay.x), ylabel=lay.y_label, title="Learning curves: runs and fitted power laws")
     ax.grid(True, which="major", alpha=0.25)
 
 
@@ -417,7 +449,7 @@ def _curve_legends(ax: Axes, colours: dict[str, str], styles: dict[str, int], la
     from matplotlib.lines import Line2D
 
     groups = [Line2D([], [], color=c, lw=2, label=k) for k, c in colours.items()]
-    first = ax.legend(handles=groups, loc="lower left", fontsize=7.5, title="group", title_fontsize=8, framealpha=0.85)
+    first = ax.legend(handles=groups, loc="lower left", fontsize=7.5, title="runs", title_fontsize=8, framealpha=0.85)
     if lay.effect:
         ax.add_artist(first)
         handles = [Line2D([], [], color="0.2", ls=LINE_STYLES[i % 4], marker=MARKERS[i % 4], ms=4, label=lvl)

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..errors import OptionError
 from ..estimation.methods import label_words
-from ..files import write_atomic
+from ..files import check_output_folder, write_together
 from ..formula import find_term
-from .fit import FORMATS, _figure, to_bytes
+from .fit import FORMATS, HIST_HEADROOM, _figure, to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 TRUTH_COLOUR = "#2ca02c"  # green: what the estimator should hit (truth; the measured SE)
 MEAN_COLOUR = "#d62728"  # red: what it hit on average (mean estimate; mean estimated SE)
 ESTIMATOR_MARKERS = ("o", "s", "^", "D", "v")
-__all__ = ["FORMATS", "estimate_histogram", "estimator_panels", "panel_files", "se_histogram", "summary_figure",
+__all__ = ["FORMATS", "estimate_histogram", "estimator_panels", "figure_files", "panel_files", "se_histogram", "summary_figure",
            "to_bytes", "write_figures"]
 
 
@@ -62,11 +62,14 @@ def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, s
     bins = int(np.clip(np.sqrt(max(len(values), 1)) * 1.2, 10, 50))
     from matplotlib.ticker import MaxNLocator
 
-    ax.hist(values, bins=bins, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
+    heights, _, _ = ax.hist(values, bins=bins, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
     ax.xaxis.set_major_locator(MaxNLocator(5))
     for x, colour, label in lines:
         ax.axvline(x, color=colour, lw=1.8, label=label)
-    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    # a band above the tallest bar holds the legend, so it never hides a bar (the vertical lines run through it)
+    top = float(np.max(heights)) if len(heights) else 1.0
+    ax.set_ylim(0, (HIST_HEADROOM + 0.1 * max(len(lines) - 2, 0)) * (top if top > 0 else 1.0))
+    ax.legend(loc="upper center", fontsize=7.5, frameon=False, borderaxespad=0.2)
     ax.title.set_fontsize(9.5)
 
 
@@ -197,18 +200,19 @@ def panel_files(sim: SimulationResult, fmt: str = "png", term: str | None = None
     return files
 
 
+def figure_files(sim: SimulationResult, fmt: str = "png", term: str | None = None) -> dict[str, bytes]:
+    """The panels and the summary figure of ``term``, encoded: file name -> bytes."""
+    files = panel_files(sim, fmt, term)
+    files[f"summary_{sim.residuals}_{sim.design}.{fmt}"] = to_bytes(summary_figure([sim], term), fmt)
+    return files
+
+
 def write_figures(sim: SimulationResult, directory: str | Path, fmt: str = "png", term: str | None = None) -> list[Path]:
     """Write the panels and the summary figure into ``directory`` (created if its parent exists).
 
-    Each file is written to a temporary name and renamed, so none is ever left half-written.
+    All figures are drawn before any is written, and they land together or not at all
+    (:func:`powerlaw_stats.files.write_together`).
     """
     directory = Path(directory)
-    if not directory.parent.exists():
-        raise OptionError(f"--plots {directory}: folder {directory.parent} does not exist")
-    files = panel_files(sim, fmt, term)
-    files[f"summary_{sim.residuals}_{sim.design}.{fmt}"] = to_bytes(summary_figure([sim], term), fmt)
-    directory.mkdir(exist_ok=True)
-    written = []
-    for name, data in files.items():
-        written.append(write_atomic(directory / name, data))
-    return written
+    check_output_folder(directory, "--plots")
+    return write_together({directory / name: data for name, data in figure_files(sim, fmt, term).items()})

@@ -30,7 +30,7 @@ from .analysis import (
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
 from .check import DESIGN_NAMES, REALISTIC, SimulationCheck
 
-DPI = 100
+DPI = plots.DPI  # raster figures at 150 dpi: sharp on high-density screens and in print
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,9 @@ def curves_section(an: Analysis) -> Section:
     fig = plots.learning_curves(res, effect=an.effect)
     lay = plots.curve_layout(res, an.effect)
     style = (f"line style and marker the level of `{lay.effect}`" if lay.effect else "one line style (no effect factor)")
+    x_words = plots.AXIS_WORDS.get(lay.x, lay.x)
     caption = (f"Each point is a run; lines are the {label_words('ols', 'figure')} fit's power laws, one per group. "
-               f"Colour marks the group, {style}. Both axes are logarithmic in the data's units ({lay.x}, "
+               f"Colour marks the group, {style}. Both axes are logarithmic in the data's units ({x_words}, "
                f"{lay.y_label}); points of different effect levels are nudged apart sideways to stay visible.")
     para = Para("A power law is a straight line on log-log axes. The model gives every group its own intercept and "
                 "slope, except where terms are shared across groups — which is how one coefficient, the effect, is "

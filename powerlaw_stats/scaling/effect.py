@@ -27,7 +27,7 @@ from ..data.schema import SCHEMA_FACTORS
 from ..errors import DataError, OptionError, PowerlawStatsError
 from ..estimation.mixed_terms import component_names, varcorr_rows
 from ..fitting import fit
-from ..formats import json_float
+from ..formats import html_table, json_float, short_repr
 from ..formula import same_term
 from ..inference.distributions import chi2_sf
 from ..options import DependenceMode, VcovKind, WeightType, check_option, split_names
@@ -93,6 +93,24 @@ class EffectResult:
     def estimates(self) -> tuple[EffectEstimate, ...]:
         """The intercept changes, then the slope changes."""
         return self.intercept + self.slope
+
+    def __repr__(self) -> str:
+        """One line: the factor, the groups and the changes; never the fit's arrays."""
+        changes = {f"{e.kind}[{e.level}]": e.estimate for e in self.estimates}
+        return short_repr("EffectResult", factor=self.factor, formula=self.formula, n_groups=self.n_groups,
+                          nobs=self.fit.nobs, changes=changes)
+
+    def table(self) -> pd.DataFrame:
+        """One row per change (intercept, then slope): the fit's coefficient row with its meaning."""
+        rows = [{"change": e.kind, "level": e.level, **e.to_dict()} for e in self.estimates]
+        frame = pd.DataFrame(rows, columns=["term", "change", "level", "estimate", "std_error", "t_value", "p_value",
+                                            "ci_low", "ci_high"])
+        return frame.set_index("term")
+
+    def _repr_html_(self) -> str:
+        """The changes as a table, with the model written."""
+        return html_table(self.table(), f"Effect of {self.factor}: {self.formula}",
+                          [f"{self.fit.nobs} rows, {self.n_groups} groups, {self.fit.method}, vcov {self.fit.vcov}"])
 
     def to_dict(self) -> dict:
         """The JSON of ``powerlaw-stats effect --format json``."""

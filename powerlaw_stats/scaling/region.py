@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, model_frame
 from ..errors import DataError, OptionError
-from ..formats import jsonable
+from ..formats import html_table, jsonable, short_repr
 from ..inference.distributions import f_sf, t_ppf
 from ..options import Adjust, Side, check_level, check_option
 
@@ -162,6 +162,23 @@ class RegionResult:
     def flagged(self) -> tuple[GroupRegion, ...]:
         """The groups with sizes outside the power-law region."""
         return tuple(g for g in self.groups if g.flagged_sizes)
+
+    def __repr__(self) -> str:
+        """One line: groups, how many are flagged, the recommended sizes; never the rows."""
+        return short_repr("RegionResult", groups=len(self.groups), flagged=len(self.flagged), size=self.size,
+                          response=self.response, recommended_min_size=self.recommended_min_size,
+                          recommended_max_size=self.recommended_max_size)
+
+    def table(self) -> pd.DataFrame:
+        """One row per group: rows, the adjusted lack-of-fit p-value, the verdict and the region's ends."""
+        return pd.DataFrame([{"group": g.label, "n": g.n, "p (adjusted)": g.pvalue_adjusted, "in region": g.in_region,
+                              "flagged sizes": ", ".join(f"{s:g}" for s in g.flagged_sizes), "min size": g.min_size,
+                              "max size": g.max_size} for g in self.groups]).set_index("group")
+
+    def _repr_html_(self) -> str:
+        """The groups as a table, with the recommendation."""
+        return html_table(self.table(), f"Power-law region of {self.response} over {self.size}",
+                          [f"recommended sizes: {self.recommended_min_size:g} to {self.recommended_max_size:g}"])
 
     def to_dict(self) -> dict:
         """The JSON of ``powerlaw-stats region --format json``."""

@@ -13,14 +13,17 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import itertools
 import os
+import resource
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from .residuals import ResidualModel
 
 CHUNK = 250  # trials per batch: the T x n working arrays stay in cache, and random streams are per chunk
@@ -55,15 +58,77 @@ def run_chunks(n_trials: int, work: Callable[[int, int, int], Any], progress: Pr
     chunks finish; ``progress(done, n_trials)`` hears of each finished chunk.
     """
     keep_freed_memory()
-    starts = list(range(0, n_trials, CHUNK))
+    starts = list(enumerate(range(0, n_trials, CHUNK)))
+    workers = _workers(len(starts))
     done = 0
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=_workers(len(starts))) as pool:
-        jobs = {pool.submit(work, b, s, min(s + CHUNK, n_trials)): min(s + CHUNK, n_trials) - s for b, s in enumerate(starts)}
-        for job in as_completed(jobs):
-            job.result()
-            done += jobs[job]
-            if progress is not None:
-                progress(done, n_trials)
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        with one_blas_thread():
+            # a few chunks in flight, not all of them queued: Ctrl-C then waits for the running ones only
+            pending: dict[Future, int] = {}
+            queue = iter(starts)
+            for b, s in itertools.islice(queue, 2 * workers):
+                pending[pool.submit(work, b, s, min(s + CHUNK, n_trials))] = min(s + CHUNK, n_trials) - s
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for job in finished:
+                    job.result()
+                    done += pending.pop(job)
+                    if progress is not None:
+                        progress(done, n_trials)
+                for b, s in itertools.islice(queue, len(finished)):
+                    pending[pool.submit(work, b, s, min(s + CHUNK, n_trials))] = min(s + CHUNK, n_trials) - s
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # the chunks running finish; nothing new starts
+        raise
+    pool.shutdown(wait=True)
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Refuse, before any work, a run whose results would take more than half the memory it may use.
+
+    The memory it may use is the smaller of what the system has available and what the process's
+    address-space limit (``ulimit -v``) leaves. ``fix`` says what to do instead.
+    """
+    budget = memory_available() / 2
+    if nbytes > budget:
+        raise OptionError(f"{what} would hold about {_size(nbytes)} in memory, more than half of the {_size(2 * budget)} "
+                          f"available; {fix}")
+
+
+def memory_available() -> float:
+    """Bytes this process can still allocate: the system's available memory, within the address-space limit."""
+    avail = _meminfo("MemAvailable") or float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        avail = min(avail, max(soft - (_status("VmSize") or 0.0), 0.0))
+    return avail
+
+
+def _meminfo(key: str) -> float | None:
+    return _kib_field("/proc/meminfo", key)
+
+
+def _status(key: str) -> float | None:
+    return _kib_field("/proc/self/status", key)
+
+
+def _kib_field(path: str, key: str) -> float | None:
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
 
 
 @functools.cache

@@ -42,6 +42,11 @@ class ResidualSource:
     leverage: np.ndarray
     groups: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        """Hold arrays, not Series (a fit's ``resid`` is a Series on the data's index)."""
+        object.__setattr__(self, "resid", np.asarray(self.resid, dtype=float))
+        object.__setattr__(self, "leverage", np.asarray(self.leverage, dtype=float))
+
     @property
     def standardized(self) -> np.ndarray:
         """Residuals over sigma * sqrt(1 - h): R's ``rstandard`` on the whitened problem."""
@@ -57,6 +62,7 @@ def unit_pool(values: np.ndarray) -> np.ndarray:
     >>> float(p.mean()).__round__(12), float(p.std()).__round__(12)
     (0.0, 1.0)
     """
+    values = np.asarray(values, dtype=float)  # a fit's resid is a Series on the data's index
     centred = values - values.mean()
     sd = centred.std()
     if not sd > 0:
@@ -66,12 +72,14 @@ def unit_pool(values: np.ndarray) -> np.ndarray:
 
 def sample_skewness(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Moment skewness g1 = m3 / m2^1.5 (the sign says which tail is heavier)."""
+    values = np.asarray(values, dtype=float)
     c = values - values.mean(axis=axis, keepdims=True)
     return (c**3).mean(axis=axis) / (c**2).mean(axis=axis) ** 1.5
 
 
 def excess_kurtosis(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Moment excess kurtosis m4 / m2^2 - 3 (0 for the normal)."""
+    values = np.asarray(values, dtype=float)
     c = values - values.mean(axis=axis, keepdims=True)
     return (c**4).mean(axis=axis) / (c**2).mean(axis=axis) ** 2 - 3.0
 

@@ -32,7 +32,7 @@ from ..estimation.methods import (
     method,
     whiten_all,
 )
-from ..formats import jsonable
+from ..formats import html_table, jsonable, short_repr
 from ..formula import DesignMatrices, ParsedFormula, design_matrices, find_term, parse, same_term
 from ..inference.covariance import sandwich_many
 from ..inference.tests import t_quantile
@@ -48,7 +48,7 @@ from ..options import (
     split_names,
 )
 from .designs import TEMPLATE, DesignSpec, SimRows, design_spec, noise_factor, rebuild_trials, rebuilt_rows
-from .engine import Draws, Progress, run_chunks
+from .engine import Draws, Progress, check_memory, memory_available, run_chunks
 from .residuals import RESIDUAL_MODELS, residual_model, residual_source
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -87,6 +87,17 @@ class SimulationResult:
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     prior_weights: np.ndarray | None = None
     df_resid: float = float("nan")
+
+    def __repr__(self) -> str:
+        """One line: trials, seed, models, estimators and terms; never the trials' arrays."""
+        return short_repr("SimulationResult", formula=self.formula, n_trials=self.n_trials, seed=self.seed,
+                          residuals=self.residuals, design=self.design, estimators=", ".join(self.estimators),
+                          terms=", ".join(self.terms))
+
+    def _repr_html_(self) -> str:
+        """The summary rows as a table, with what was simulated."""
+        return html_table(self.summary, f"Simulation: {self.formula}",
+                          [f"{self.n_trials} trials, seed {self.seed}", self.residuals_description, self.design_description])
 
     def row(self, estimator: str, term: str) -> pd.Series:
         """The summary row of ``estimator`` and ``term`` (white space in the term ignored)."""
@@ -348,6 +359,10 @@ def _design_sentence(spec: DesignSpec, rows: SimRows, obs_mf: ModelFrame) -> str
 
 def _run(rows: SimRows, draws: Draws, setup: _Setup, idx, keep_responses: bool, progress: Progress | None):
     total = setup.n_trials
+    per_trial = len(setup.labels) * (2 * 8 * len(idx) + 1) + (8 * len(rows.x) if keep_responses else 0)
+    most = max(int(memory_available() / 2 // per_trial), 2)
+    check_memory(total * per_trial, f"{total:,} trials", f"use at most {most:,} trials (10,000 measure a 95 % coverage to ±0.4 %)"
+                 ", or fewer estimators or terms (--coef)")
     out = {e: (np.full((total, len(idx)), np.nan), np.full((total, len(idx)), np.nan), np.zeros(total, bool))
            for e in setup.labels}
     responses = np.empty((total, len(rows.x))) if keep_responses else None
