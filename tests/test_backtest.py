@@ -121,6 +121,6 @@ def test_cli_backtest(tmp_path):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 3 * 2 * 4
     out = CliRunner().invoke(app, [*args, "--format", "json"])
     assert json.loads(out.output)["n_curves"] == 3
-    for bad in (["--cutoffs", "x"], ["--backend", "ray"], ["--laws", "nope"]):
+    for bad in (["--cutoffs", "x"], ["--backend", "dask"], ["--laws", "nope"], ["--address", "127.0.0.1:1"]):
         out = CliRunner().invoke(app, ["backtest", str(data), "--groups", "curve_id", *bad])
         assert out.exit_code == 1 and "Traceback" not in out.output, out.output

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 BACKTEST_FORMATS: tuple[str, ...] = ("table", "csv", "json")
 LAWS_HELP = "comma-separated laws (default: loglinear, saturating and LCDB's pow3 pow4 mmf4 wbl4 exp3 vap3 log2 last1)"
+JOBS_HELP = "worker processes (--backend processes) or CPUs of the local Ray (--backend ray); default: all cores"
 RESULTS_HELP = "append each finished (curve, law, cutoff) here as JSON lines; rerun with the same file to resume"
 
 
@@ -37,8 +38,9 @@ def backtest_command(
     cutoffs: Annotated[str, typer.Option(help="fractions of each curve's sizes the fit sees")] = "0.05,0.1,0.2,0.4,0.8",
     groups: Annotated[str | None, typer.Option(help="comma-separated columns, one curve each (default: those that vary)")] = None,
     level: Annotated[float, typer.Option(help="coverage of the prediction intervals")] = 0.95,
-    backend: Annotated[str, typer.Option(help="serial | processes")] = "serial",
-    jobs: Annotated[int | None, typer.Option(help="worker processes with --backend processes (default: all cores)")] = None,
+    backend: Annotated[str, typer.Option(help="serial | processes | ray")] = "serial",
+    jobs: Annotated[int | None, typer.Option(help=JOBS_HELP)] = None,
+    address: Annotated[str | None, typer.Option(help="a Ray cluster's host:port (--backend ray; default: a local Ray)")] = None,
     results: Annotated[Path | None, typer.Option(help=RESULTS_HELP)] = None,
     predictions: Annotated[Path | None, typer.Option(help="write the per-size forecasts here as CSV")] = None,
     output_format: Annotated[str, typer.Option("--format", help=" | ".join(BACKTEST_FORMATS))] = "table",
@@ -47,7 +49,9 @@ def backtest_command(
 ) -> None:
     """Rank the laws by how well they forecast each curve's held-out larger sizes (LCDB's protocol)."""
     check_choice(output_format, BACKTEST_FORMATS, "--format")
+    from ..extrapolation.backends import Backend
     from ..extrapolation.backtest import DEFAULT_LAWS, backtest
+    from ..options import choices
 
     law_list = DEFAULT_LAWS if laws is None else tuple(x.strip() for x in laws.split(",") if x.strip())
     group_list = None if groups is None else [g.strip() for g in groups.split(",") if g.strip()]
@@ -55,7 +59,7 @@ def backtest_command(
         raise PowerlawStatsErrorOption(f"--predictions {predictions}: folder {predictions.parent} does not exist")
     with ProgressBar(quiet, "backtesting") as bar:
         res = backtest(data, laws=law_list, cutoffs=_floats(cutoffs, "--cutoffs"), level=level, groups=group_list,
-                       backend=check_choice(backend, ("serial", "processes"), "--backend"), jobs=jobs,
+                       backend=check_choice(backend, choices(Backend), "--backend"), jobs=jobs, address=address,
                        results=results, progress=bar)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     if predictions is not None:

@@ -10,8 +10,8 @@ interval for one new run, and the backtest reports how often the held-out runs f
 
 Each (curve, law, cutoff) is one task; its rows are appended to a results file (JSON lines) as
 soon as it finishes, so a killed run restarted with the same file skips what is done and gives
-every task exactly once. Tasks run in this process or in a pool of worker processes; the numbers
-do not depend on which.
+every task exactly once. Tasks run in this process, in a pool of worker processes or as Ray tasks
+(:mod:`~powerlaw_stats.extrapolation.backends`); the numbers do not depend on which.
 """
 
 from __future__ import annotations
@@ -19,21 +19,19 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, OptionError, PowerlawStatsError
 from ..options import check_level, check_option
+from .backends import Backend, map_tasks
 from .intervals import forecast_curve
 from .ranking import RankTest, friedman_nemenyi
 
-Backend = Literal["serial", "processes"]
 CUTOFFS = (0.05, 0.1, 0.2, 0.4, 0.8)  # LCDB's buckets of the curve seen
 DEFAULT_LAWS = ("loglinear", "saturating", "pow3", "pow4", "mmf4", "wbl4", "exp3", "vap3", "log2", "last1")
 LCDB_GROUPS = ("train_set", "learner", "outer_seed", "inner_seed")
@@ -136,7 +134,8 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _curve_tasks(args: tuple[Curve, Sequence[str], Sequence[float], float, set]) -> list[tuple[tuple, list[dict]]]:
+def curve_tasks(args: tuple[Curve, Sequence[str], Sequence[float], float, set]) -> list[tuple[tuple, list[dict]]]:
+    """Every (law, cutoff) task of one curve not in the set of done keys: ``[(key, rows), ...]``."""
     curve, laws, cutoffs, level, done = args
     return [((curve.label, law, cutoff), run_task(curve, law, cutoff, level))
             for law in laws for cutoff in cutoffs if (curve.label, law, cutoff) not in done]
@@ -163,17 +162,24 @@ def _append(handle, key: tuple, rows: list[dict]) -> None:
 
 
 def run_tasks(curves: list[Curve], laws: Sequence[str], cutoffs: Sequence[float], level: float, *,
-              backend: Backend = "serial", jobs: int | None = None, results: Path | None = None,
+              backend: Backend = "serial", jobs: int | None = None, address: str | None = None,
+              results: Path | None = None,
               progress: Callable[[int, int], None] | None = None) -> dict[tuple, list[dict]]:
     """Every (curve, law, cutoff) task not already in ``results``, appended there as each finishes."""
     done = read_results(results) if results is not None else {}
     total = len(curves) * len(laws) * len(cutoffs)
-    todo = [(c, tuple(laws), tuple(cutoffs), level, set(done)) for c in curves]
+    done_of: dict[str, set] = {}
+    for key in done:  # each curve's job carries its own done keys, not the whole file's
+        if key[1] in laws and key[2] in cutoffs:
+            done_of.setdefault(key[0], set()).add(key)
+    todo = [(c, tuple(laws), tuple(cutoffs), level, done_of.get(c.label, set())) for c in curves]
+    todo = [t for t in todo if len(t[4]) < len(laws) * len(cutoffs)]
+    batches = map_tasks(backend, curve_tasks, todo, jobs=jobs, address=address)  # a Ray cluster is reached here
     handle = open(results, "a") if results is not None else None  # noqa: SIM115  (closed below)
     try:
         if results is not None and handle is not None and handle.tell() > 0:
             _repair_tail(results, handle)
-        for batch in _map(backend, jobs, todo):
+        for batch in batches:
             for key, rows in batch:
                 if key in done:
                     continue
@@ -195,20 +201,6 @@ def _repair_tail(path: Path, handle) -> None:
         if f.read(1) != b"\n":
             handle.write("\n")
             handle.flush()
-
-
-def _map(backend: Backend, jobs: int | None, todo: list) -> Iterable[list]:
-    if backend == "serial" or (jobs or 0) == 1:
-        return map(_curve_tasks, todo)
-    return _pooled(jobs or os.cpu_count() or 1, todo)
-
-
-def _pooled(workers: int, todo: list) -> Iterable[list]:
-    # one curve per job, written as each finishes (not in order), so a kill loses only running curves;
-    # summarize sorts the tasks, so the table does not depend on the order
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for job in as_completed([pool.submit(_curve_tasks, t) for t in todo]):
-            yield job.result()
 
 
 def summarize(done: dict[tuple, list[dict]], laws: Sequence[str], cutoffs: Sequence[float], level: float,
@@ -248,7 +240,8 @@ def summarize(done: dict[tuple, list[dict]], laws: Sequence[str], cutoffs: Seque
 def backtest(data: str | Path | pd.DataFrame | None = None, *, laws: Sequence[str] = DEFAULT_LAWS,
              cutoffs: Sequence[float] = CUTOFFS, level: float = 0.95, groups: Sequence[str] | None = None,
              size: str = "TS", error: str = "error", backend: Backend = "serial", jobs: int | None = None,
-             results: str | Path | None = None, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+             address: str | None = None, results: str | Path | None = None,
+             progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Fit each law on the smallest sizes of each curve, forecast the larger ones, rank the laws.
 
     Parameters
@@ -260,7 +253,10 @@ def backtest(data: str | Path | pd.DataFrame | None = None, *, laws: Sequence[st
     groups : columns that tell curves apart (default: those of train_set, eval_set, width, mixup,
         learner, outer_seed, inner_seed that vary).
     size, error : the size and error columns.
-    backend : "serial" (this process) or "processes" (``jobs`` worker processes, all cores by default).
+    backend : "serial" (this process), "processes" (``jobs`` worker processes, all cores by default)
+        or "ray" (one Ray task per curve: on the cluster at ``address``, else on a local Ray of ``jobs``
+        CPUs, all cores by default, started and stopped here). The numbers do not depend on it.
+    address : a Ray cluster's address (``host:port``, ``ray://host:port`` or ``auto``); backend "ray" only.
     results : a JSON-lines file the tasks are appended to; rerunning with it resumes.
     progress : called with (tasks done, tasks in all) as curves finish.
 
@@ -294,5 +290,6 @@ def backtest(data: str | Path | pd.DataFrame | None = None, *, laws: Sequence[st
     path = None if results is None else Path(results)
     if path is not None and not path.parent.exists():
         raise OptionError(f"results file {path}: folder {path.parent} does not exist")
-    done = run_tasks(curves, laws, cutoffs, level, backend=backend, jobs=jobs, results=path, progress=progress)
+    done = run_tasks(curves, laws, cutoffs, level, backend=backend, jobs=jobs, address=address, results=path,
+                     progress=progress)
     return summarize(done, laws, cutoffs, level, len(curves))
