@@ -26,7 +26,7 @@ from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict
 from powerlaw_stats.report.check import data_design
 
 DATA = Path(__file__).parent / "data"
-SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "floor", "conclusion"]
+SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "floor", "trust", "conclusion"]
 METHODS = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 SIMULATED = ("ols", "huber", "bisquare")  # what the simulation checks unless told otherwise
 SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here

@@ -59,6 +59,7 @@ from .sections import (
     least_squares_section,
     simulation_section,
 )
+from .trust import add_trust, curve_columns, trust_check
 
 REPORT_FILES: tuple[str, ...] = ("index.html", "report.md", "results.json")
 
@@ -323,7 +324,7 @@ def build_report(
     >>> from powerlaw_stats.report import build_report
     >>> rep = build_report(trials=0)
     >>> [s.id for s in rep.sections]
-    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'floor', 'conclusion']
+    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'floor', 'trust', 'conclusion']
     >>> from powerlaw_stats.data import datasets
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
@@ -352,6 +353,8 @@ def build_report(
     if floor_an is not None:  # the section before the conclusion, its sentence after the answer
         sections = add_floor(sections, floor_an, an.data.x, an.data.groups, an.data.effect_factor, answer)
         answer = add_floor_results(results, floor_an)
+    trust = trust_check(inputs.formula, frame, curve_columns(an.data.groups, an.data.effect_factor), inputs.level)
+    sections, results["trust"] = add_trust(sections, trust), trust.to_dict()  # section 7: the backtest of these curves
     return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
                   command=inputs.command(), answer=answer)
 
