@@ -46,14 +46,17 @@ from .analysis import (
 )
 from .blocks import Note, Section, table_of_contents
 from .check import REALISTIC, Progress, SimulationCheck, run_check
+from .dependence import dependence_check, dependence_section, with_dependence
 from .floor import FloorCheck, add_floor, add_floor_results, floor_check
 from .sections import (
     Analysis,
     answer_line,
+    believed,
     conclusion_section,
     conclusion_words,
     curves_section,
     data_section,
+    effect_rows,
     effect_words,
     irwls_section,
     least_squares_section,
@@ -323,7 +326,7 @@ def build_report(
     >>> from powerlaw_stats.report import build_report
     >>> rep = build_report(trials=0)
     >>> [s.id for s in rep.sections]
-    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'floor', 'conclusion']
+    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'dependence', 'floor', 'conclusion']
     >>> from powerlaw_stats.data import datasets
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
@@ -334,17 +337,22 @@ def build_report(
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
-    calibrated = _calibrated(sim, verdict, fits, term, inputs.level)
+    dependence = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
+                                  where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
+                                  bootstrap=inputs.bootstrap)  # rows that depend: effect's default test
+    calibrated = None if dependence else _calibrated(sim, verdict, fits, term, inputs.level)
     an = Analysis(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
         data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
         shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
         calibrated=calibrated,
         example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
-        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC,
+        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dependence,
     )
     floor_an = _floor(inputs, frame, an, progress)
     sections = _sections(an, progress)
+    if dependence is not None and term is not None:
+        sections = with_dependence(sections, dependence_section(dependence, fits.ols.coefficient(term).to_dict(), inputs.level))
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
     subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
@@ -444,6 +452,7 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
         "residual_shape": an.shape.to_dict(), "breusch_pagan": an.bp.to_dict(),
         "simulation": None if an.simulation is None else an.simulation.to_dict(),
         "verdict": None if an.verdict is None else an.verdict.to_dict(),
+        "dependence": None if an.dependence is None else an.dependence.to_dict(),
         "conclusion": _conclusion_doc(an),
     }
 
@@ -466,10 +475,10 @@ def _bootstrap_settings(inputs: ReportInputs) -> dict | None:
 def _conclusion_doc(an: Analysis) -> dict | None:
     if an.effect is None:
         return None
-    rows = {label: r.coefficient(an.effect).to_dict() for label, r in an.fits.variants.items()}
+    rows = effect_rows(an)
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
-            "believe": an.verdict.recommended if an.verdict else None,
+            "believe": believed(an) if (an.verdict or an.dependence) else None,
             "calibrated": an.calibrated.to_dict() if an.calibrated else None,
             "bootstrap": _bootstrap_doc(an), "answer": answer_line(an, rows), "text": conclusion_words(an, rows, agree)}
 
