@@ -28,7 +28,7 @@ from ..files import current_umask
 from ..fitting import fit_options
 from ..formats import to_json
 from ..formula import parse
-from ..options import CLUSTER_KINDS, BootWeights, check_level, check_option, split_names
+from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
 from .analysis import (
     ESTIMATORS,
@@ -180,6 +180,7 @@ class ReportInputs:
     bootstrap: int = 0  # wild-bootstrap replications per estimator; 0: none
     bootstrap_weights: BootWeights = "rademacher"
     floor: bool = True  # the "Is there a floor?" section (the saturating law beside the straight line)
+    dependence: str | None = None  # "auto" | "none"; None: auto on schema data with no SE options (report/dependence.py)
 
     @property
     def is_example(self) -> bool:
@@ -207,6 +208,7 @@ class ReportInputs:
         args += [f"--bootstrap={self.bootstrap}"] if self.bootstrap else []
         args += [f"--bootstrap-weights={self.bootstrap_weights}"] if self.bootstrap_weights != "rademacher" else []
         args += [] if self.floor else ["--no-floor"]
+        args += [f"--dependence={self.dependence}"] if self.dependence else []
         return args
 
     @property
@@ -219,7 +221,8 @@ class ReportInputs:
 
 def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let,
                    sim_estimators: Sequence[str] = SIM_ESTIMATORS, cluster=None, vcov: str | None = None,
-                   bootstrap: int = 0, bootstrap_weights: str = "rademacher", floor: bool = True) -> ReportInputs:
+                   bootstrap: int = 0, bootstrap_weights: str = "rademacher", floor: bool = True,
+                   dependence: str | None = None) -> ReportInputs:
     """Fill in the example's defaults and check the options once, at the boundary."""
     example = data is None
     if formula is None and not example:
@@ -234,7 +237,8 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
                         effect=effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
                         trials=int(trials), seed=int(seed), level=float(level), where=where, let=tuple(let),
                         sim_estimators=_check_estimators(sim_estimators), cluster=cluster, vcov=vcov, bootstrap=n_boot,
-                        bootstrap_weights=boot_weights, floor=bool(floor))
+                        bootstrap_weights=boot_weights, floor=bool(floor),
+                        dependence=None if dependence is None else check_option(dependence, DependenceMode, "--dependence"))
 
 
 def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -284,6 +288,7 @@ def build_report(
     bootstrap_weights: str = "rademacher",
     progress: Progress | None = None,
     floor: bool = True,
+    dependence: str | None = None,
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
@@ -315,6 +320,12 @@ def build_report(
     floor : bool
         Add the section "Is there a floor?": the saturating law (a floor per group) beside the
         straight line, the floor test, and the effect under each (``docs/laws.md``).
+    dependence : "auto", "none" or None
+        On a schema table with runs and splits (and no ``cluster``, ``vcov`` or ``bootstrap``),
+        ``None`` and ``"auto"`` make the conclusion believe ``effect``'s default test for rows that
+        depend (the mixed model with ``(1|run_id) + (1|split_id)`` when a REML likelihood-ratio
+        test finds a split variance, else CR1 by run), with the section "When rows depend" saying
+        why in numbers; ``"none"`` takes rows as independent and believes the simulation's verdict.
 
     Returns
     -------
@@ -332,14 +343,14 @@ def build_report(
     (True, ['bisquare', 'huber', 'mm', 'ols'])
     """
     inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators,
-                            cluster, vcov, bootstrap, bootstrap_weights, floor)
+                            cluster, vcov, bootstrap, bootstrap_weights, floor, dependence)
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
     dependence = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
                                   where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
-                                  bootstrap=inputs.bootstrap)  # rows that depend: effect's default test
+                                  bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
     calibrated = None if dependence else _calibrated(sim, verdict, fits, term, inputs.level)
     an = Analysis(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..data.frame import load
+from ..errors import OptionError
 from ..formats import json_float, num, p_is, pval
 from ..mixed import MixedResult
 from ..scaling.effect import DependenceChoice, choose_dependence, has_runs
@@ -56,17 +57,26 @@ class DependenceCheck:
 
 def dependence_check(data, formula: str, term: str | None, *, weights: str | None, level: float, where: str | None,
                      let: Sequence[str], cluster: Sequence[str] = (), vcov: str | None = None,
-                     bootstrap: int = 0) -> DependenceCheck | None:
+                     bootstrap: int = 0, mode: str | None = None) -> DependenceCheck | None:
     """The dependence-aware test of ``term`` in the report's model, on the report's rows; None where it does not apply.
 
-    It applies with an effect term, no SE options (``cluster``, ``vcov``, ``bootstrap``: the user
-    chose) and the schema's runs and splits. The mixed models take the report's prior weights as
-    lme4's ``weights=``, as ``effect`` passes its own.
+    With ``mode`` None it applies where it can: an effect term, no SE options (``cluster``,
+    ``vcov``, ``bootstrap``: the user chose) and the schema's runs and splits; ``"none"`` turns
+    it off and ``"auto"`` insists (one error line where it cannot apply). The mixed models take
+    the report's prior weights as lme4's ``weights=``, as ``effect`` passes its own.
     """
-    if term is None or cluster or vcov is not None or bootstrap:
+    if mode == "none" or term is None:
+        return None
+    if cluster or vcov is not None or bootstrap:
+        if mode == "auto":
+            raise OptionError("--dependence auto chooses the standard errors itself; drop --cluster/--vcov/--bootstrap, "
+                              "or use --dependence none")
         return None
     raw = load(data)
     if not has_runs(raw):
+        if mode == "auto":
+            raise OptionError("--dependence auto needs the schema's run_id and train_set, n_splits, split "
+                              "(or split_id) columns")
         return None
     choice = choose_dependence(formula, raw, weights=weights, level=level, where=where, let=tuple(let))
     res = choice.fit
