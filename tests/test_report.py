@@ -507,7 +507,8 @@ def clustered_cr3() -> Report:
 def test_default_report_has_no_cluster_or_bootstrap(report):
     r = report.results
     assert r["covariance"] is None and r["bootstrap"] is None and r["conclusion"]["bootstrap"] is None
-    assert list(r["conclusion"]["by_estimator"]) == list(METHODS)  # one row per estimator, as before
+    # one row per estimator, as before, then the dependence-aware test the conclusion believes (test_report_dependence)
+    assert list(r["conclusion"]["by_estimator"]) == [*METHODS, "lmm"]
     assert "cluster" not in report.html() and "Wild bootstrap" not in report.html() and "+CR" not in report.json()
 
 
