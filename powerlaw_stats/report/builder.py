@@ -348,22 +348,22 @@ def build_report(
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
-    dependence = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
-                                  where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
-                                  bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
-    calibrated = None if dependence else _calibrated(sim, verdict, fits, term, inputs.level)
+    dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
+                                 where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
+                                 bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
+    calibrated = None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level)
     an = Analysis(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
         data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
         shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
         calibrated=calibrated,
         example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
-        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dependence,
+        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
     )
     floor_an = _floor(inputs, frame, an, progress)
     sections = _sections(an, progress)
-    if dependence is not None and term is not None:
-        sections = with_dependence(sections, dependence_section(dependence, fits.ols.coefficient(term).to_dict(), inputs.level))
+    if dep_check is not None and term is not None:
+        sections = with_dependence(sections, dependence_section(dep_check, fits.ols.coefficient(term).to_dict(), inputs.level))
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
     subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
