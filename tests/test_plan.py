@@ -106,14 +106,16 @@ def test_costs_count_runs_not_evaluation_rows():
 
 
 def test_recommends_the_cheapest_design_reaching_the_power():
-    res = ps.plan(CURVES, delta=-0.015, weights="w", smallest=[3125, 12500], min_trials=[1, 4, 8], n_trials=200)
+    # rows as independent: the choice among candidates is under test (the size check: test_plan_dependence)
+    res = ps.plan(CURVES, delta=-0.015, weights="w", smallest=[3125, 12500], min_trials=[1, 4, 8], n_trials=200,
+                  dependence="none")
     best = res.recommended
     assert best is not None and best.power >= 0.8
     assert all(d.power < 0.8 or d.flags for d in res.designs if d.cost < best.cost)
     assert not best.flags
     table = res.table()
     assert table["images"].is_monotonic_increasing and len(table) == 7
-    none = ps.plan(CURVES, delta=-0.001, weights="w", smallest=[12500], min_trials=[1], n_trials=50)
+    none = ps.plan(CURVES, delta=-0.001, weights="w", smallest=[12500], min_trials=[1], n_trials=50, dependence="none")
     assert none.recommended is None and not any(d.reaches for d in none.designs)
 
 
@@ -153,7 +155,7 @@ def test_cli_json_table_and_plot(tmp_path):
 
 
 def test_a_single_run_at_a_size_is_flagged_and_never_recommended():
-    res = ps.plan(CURVES, delta=-0.05, weights="w", smallest=[3125], min_trials=[1, 4], n_trials=50)
+    res = ps.plan(CURVES, delta=-0.05, weights="w", smallest=[3125], min_trials=[1, 4], n_trials=50, dependence="none")
     by_k = {d.design.min_trials: d for d in res.designs if not d.design.observed}
     assert by_k[1].flags and "1 run per configuration at size" in by_k[1].flags[0] and "50000" in by_k[1].flags[0]
     assert not by_k[4].flags and not res.designs[0].flags  # the pilot has 4 runs at every size

@@ -26,7 +26,7 @@ from powerlaw_stats.report.analysis import agreement, residual_shape, se_verdict
 from powerlaw_stats.report.check import data_design
 
 DATA = Path(__file__).parent / "data"
-SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "floor", "trust", "conclusion"]
+SECTIONS = ["data", "curves", "least-squares", "irwls", "simulation", "dependence", "floor", "trust", "conclusion"]
 METHODS = ("ols", "huber", "bisquare", "mm")  # every fit the report shows
 SIMULATED = ("ols", "huber", "bisquare")  # what the simulation checks unless told otherwise
 SIM_TRIALS = 60  # the simulation's plumbing, not its statistics, is under test here
@@ -142,10 +142,17 @@ def test_conclusion_answers_in_plain_words(seed_report):
     c = seed_report.results["conclusion"]
     ols = c["by_estimator"]["ols"]
     assert ols["estimate"] < 0 and ols["p_value"] < 1e-3  # on curves_a: -0.0338, t = -6.5
-    assert c["agreement"]["agree"] and c["believe"] is None  # no simulation: nothing to believe yet
+    assert c["agreement"]["agree"] and c["believe"] == "ols+CR1"  # runs, no split variance: CR1 by run (test_report_dependence)
     assert c["text"][0].startswith("**Yes: mixup (`mix`) changed the power-law slope** (`mix` = 1 against `mix` = 0)")
     assert "strong evidence" in c["text"][0] and "steeper" in c["text"][0]
-    assert "Without the simulation" in c["text"][2]
+    assert c["text"][2].startswith("Rows of this table depend")
+
+
+def test_without_simulation_or_dependence_nothing_is_believed():
+    rep = build_report(CURVES_A, SEED_FORMULA, weights="w", effect=SEED_EFFECT, trials=0, dependence="none")
+    c = rep.results["conclusion"]
+    assert c["believe"] is None and rep.results["dependence"] is None  # no simulation: nothing to believe yet
+    assert "Without the simulation" in c["text"][2] and "--dependence=none" in rep.results["command"]
 
 
 def test_conclusion_says_when_the_effect_is_not_shown():
@@ -213,7 +220,9 @@ def test_failure_while_writing_leaves_nothing(report, tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def simulated() -> tuple[Report, list]:
     calls: list = []
-    rep = build_report(trials=SIM_TRIALS, seed=7, progress=lambda what, done, total: calls.append((what, done, total)))
+    # rows as independent: the verdict's plumbing is under test (the dependence-aware choice: test_report_dependence)
+    rep = build_report(trials=SIM_TRIALS, seed=7, progress=lambda what, done, total: calls.append((what, done, total)),
+                       dependence="none")
     return rep, calls
 
 
@@ -498,7 +507,8 @@ def clustered_cr3() -> Report:
 def test_default_report_has_no_cluster_or_bootstrap(report):
     r = report.results
     assert r["covariance"] is None and r["bootstrap"] is None and r["conclusion"]["bootstrap"] is None
-    assert list(r["conclusion"]["by_estimator"]) == list(METHODS)  # one row per estimator, as before
+    # one row per estimator, as before, then the dependence-aware test the conclusion believes (test_report_dependence)
+    assert list(r["conclusion"]["by_estimator"]) == [*METHODS, "lmm"]
     assert "cluster" not in report.html() and "Wild bootstrap" not in report.html() and "+CR" not in report.json()
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 
 TRIALS = 30  # enough for every panel and table to have content; the numbers are not under test here
 WIDTHS = (1200, 700)  # a desktop window; a laptop screen split in two
-SECTIONS = ("data", "curves", "least-squares", "irwls", "simulation", "floor", "trust", "conclusion")
+SECTIONS = ("data", "curves", "least-squares", "irwls", "simulation", "dependence", "floor", "trust", "conclusion")
 MIN_SECTION_TEXT = 80  # characters beyond the heading: a section with less says nothing
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 IO_TIMEOUT_S = 60  # a hung browser fails the test instead of hanging it

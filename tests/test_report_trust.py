@@ -52,7 +52,7 @@ def test_the_page_shows_the_table_and_the_sentence_before_the_conclusion(report)
     assert ids.index("trust") == ids.index("conclusion") - 1
     section = next(s for s in report.sections if s.id == "trust")
     md = section.md()
-    assert section.title == "7. How far can these curves be trusted?" and report.sections[-1].title.startswith("8.")
+    assert section.title == "8. How far can these curves be trusted?" and report.sections[-1].title.startswith("9.")
     by_law = {r["law"]: r for r in report.results["trust"]["by_law"]}
     for law, name in (("loglinear", "log-linear"), ("saturating", "saturating")):
         assert f"| {name} | 8 | {by_law[law]['median_miss']:.1%} |" in md

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # ``simulate``'s and ``plan``'s options that a law's simulation has no use for
 _SIMULATE_REFUSES = ("formula", "weight_type", "residuals", "design", "min_trials", "estimators", "vcov", "cluster",
                      "truth", "within", "plots", "plot_format", "r_defaults")
-_PLAN_REFUSES = ("formula", "weight_type", "estimator", "residuals")
+_PLAN_REFUSES = ("formula", "weight_type", "estimator", "residuals", "dependence")
 SIM_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 
 
@@ -112,7 +112,7 @@ def law_planner(law: str | None, param: Sequence[str] | None) -> Callable[..., P
     _refuse(_PLAN_REFUSES, "plan")
 
     def planner(data, *, delta, effect, weights, n_trials, formula=None, weight_type=None, estimator=None,
-                residuals=None, **options) -> PlanResult:
+                residuals=None, dependence=None, **options) -> PlanResult:  # --dependence: refused above
         from ..laws.power import plan_law
 
         name, params = _law_and_params(data, law, param)

@@ -67,6 +67,9 @@ def plan_command(
     quiet: QUIET = False,
     law: law_options.LAW = None,
     param: law_options.PARAM = None,
+    dependence: Annotated[str | None, typer.Option(
+        help="auto (default on pilots with runs and splits): also simulate each design's size at delta 0 with the "
+             "pilot's run and split variances, flag sizes above 5 %; none: independent rows only")] = None,
 ) -> None:
     """Simulate the power of candidate designs and recommend the cheapest one reaching it."""
     check_choice(output_format, PLAN_FORMATS, "--format")
@@ -94,7 +97,7 @@ def plan_command(
                       group_by=[g for g in group_by.split(",") if g.strip()],
                       n_trials=trials, seed=seed, rate=rate, epochs=epochs, where=where, let=let or [],
                       na=check_option(na, NaPolicy, "na"),
-                      progress=progress)
+                      progress=progress, dependence=dependence)
     notes = [datasets.EXAMPLE_NOTE] if data is None else []
     text = render_json(result, notes) if output_format == "json" else render_table(result, notes)
     figures = {}

@@ -36,6 +36,9 @@ def report_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write; replaces an earlier report")] = Path("report"),
     quiet: QUIET = False,
     floor: Annotated[bool, typer.Option("--floor/--no-floor", help="the section \"Is there a floor?\" (saturating law)")] = True,
+    dependence: Annotated[str | None, typer.Option(
+        help="auto (default on schema tables with runs and splits, no --cluster/--vcov/--bootstrap): believe effect's "
+             "test for dependent rows; none: rows as independent")] = None,
 ) -> None:
     """Write the seed study's analysis as one HTML page: data, curves, fits, diagnostics, simulation, conclusion."""
     from ..report import build_report
@@ -46,7 +49,7 @@ def report_command(
         rep = build_report(data, formula, weights=weights, effect=effect, trials=trials, seed=seed, level=level, where=where,
                            let=let or [], sim_estimators=[e.strip() for e in sim_estimators.split(",") if e.strip()],
                            cluster=cluster or None, vcov=vcov, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights,
-                           progress=progress, floor=floor)
+                           progress=progress, floor=floor, dependence=dependence)
     rep.write(out)
     sys.stdout.write(f"wrote {out / 'index.html'}, {out / 'report.md'}, {out / 'results.json'}\n")
     for note in rep.notes:

@@ -33,14 +33,20 @@ SIM_ESTIMATORS: tuple[str, ...] = DEFAULT_SIMULATED
 # ----------------------------------------------------------------------------- estimator and covariance labels
 
 
+# the conclusion's label of the linear mixed model that dependence="auto" fits (report/dependence.py)
+MIXED_LABEL = "lmm"
+
+
 def estimator_name(label: str) -> str:
     """An estimator and its SE in the page's words.
 
     Examples
     --------
-    >>> estimator_name("ols"), estimator_name("bisquare+CR1")
-    ('least squares', 'bisquare with CR1 SEs')
+    >>> estimator_name("ols"), estimator_name("bisquare+CR1"), estimator_name("lmm")
+    ('least squares', 'bisquare with CR1 SEs', 'the linear mixed model with (1|run_id) + (1|split_id)')
     """
+    if label == MIXED_LABEL:
+        return "the linear mixed model with (1|run_id) + (1|split_id)"
     return label_words(label, "prose")
 
 

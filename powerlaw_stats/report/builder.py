@@ -28,7 +28,7 @@ from ..files import current_umask
 from ..fitting import fit_options
 from ..formats import to_json
 from ..formula import parse
-from ..options import CLUSTER_KINDS, BootWeights, check_level, check_option, split_names
+from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
 from .analysis import (
     ESTIMATORS,
@@ -46,14 +46,17 @@ from .analysis import (
 )
 from .blocks import Note, Section, table_of_contents
 from .check import REALISTIC, Progress, SimulationCheck, run_check
+from .dependence import dependence_check, dependence_section, with_dependence
 from .floor import FloorCheck, add_floor, add_floor_results, floor_check
 from .sections import (
     Analysis,
     answer_line,
+    believed,
     conclusion_section,
     conclusion_words,
     curves_section,
     data_section,
+    effect_rows,
     effect_words,
     irwls_section,
     least_squares_section,
@@ -178,6 +181,7 @@ class ReportInputs:
     bootstrap: int = 0  # wild-bootstrap replications per estimator; 0: none
     bootstrap_weights: BootWeights = "rademacher"
     floor: bool = True  # the "Is there a floor?" section (the saturating law beside the straight line)
+    dependence: str | None = None  # "auto" | "none"; None: auto on schema data with no SE options (report/dependence.py)
 
     @property
     def is_example(self) -> bool:
@@ -205,6 +209,7 @@ class ReportInputs:
         args += [f"--bootstrap={self.bootstrap}"] if self.bootstrap else []
         args += [f"--bootstrap-weights={self.bootstrap_weights}"] if self.bootstrap_weights != "rademacher" else []
         args += [] if self.floor else ["--no-floor"]
+        args += [f"--dependence={self.dependence}"] if self.dependence else []
         return args
 
     @property
@@ -217,7 +222,8 @@ class ReportInputs:
 
 def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let,
                    sim_estimators: Sequence[str] = SIM_ESTIMATORS, cluster=None, vcov: str | None = None,
-                   bootstrap: int = 0, bootstrap_weights: str = "rademacher", floor: bool = True) -> ReportInputs:
+                   bootstrap: int = 0, bootstrap_weights: str = "rademacher", floor: bool = True,
+                   dependence: str | None = None) -> ReportInputs:
     """Fill in the example's defaults and check the options once, at the boundary."""
     example = data is None
     if formula is None and not example:
@@ -232,7 +238,8 @@ def resolve_inputs(data, formula, weights, effect, trials, seed, level, where, l
                         effect=effect if (effect or not example or formula) else datasets.EXAMPLE_EFFECT,
                         trials=int(trials), seed=int(seed), level=float(level), where=where, let=tuple(let),
                         sim_estimators=_check_estimators(sim_estimators), cluster=cluster, vcov=vcov, bootstrap=n_boot,
-                        bootstrap_weights=boot_weights, floor=bool(floor))
+                        bootstrap_weights=boot_weights, floor=bool(floor),
+                        dependence=None if dependence is None else check_option(dependence, DependenceMode, "--dependence"))
 
 
 def _check_covariance(cluster, vcov: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -282,6 +289,7 @@ def build_report(
     bootstrap_weights: str = "rademacher",
     progress: Progress | None = None,
     floor: bool = True,
+    dependence: str | None = None,
 ) -> Report:
     """Fit, test, simulate and explain: the seed study's analysis as a :class:`Report`.
 
@@ -313,6 +321,12 @@ def build_report(
     floor : bool
         Add the section "Is there a floor?": the saturating law (a floor per group) beside the
         straight line, the floor test, and the effect under each (``docs/laws.md``).
+    dependence : "auto", "none" or None
+        On a schema table with runs and splits (and no ``cluster``, ``vcov`` or ``bootstrap``),
+        ``None`` and ``"auto"`` make the conclusion believe ``effect``'s default test for rows that
+        depend (the mixed model with ``(1|run_id) + (1|split_id)`` when a REML likelihood-ratio
+        test finds a split variance, else CR1 by run), with the section "When rows depend" saying
+        why in numbers; ``"none"`` takes rows as independent and believes the simulation's verdict.
 
     Returns
     -------
@@ -324,28 +338,33 @@ def build_report(
     >>> from powerlaw_stats.report import build_report
     >>> rep = build_report(trials=0)
     >>> [s.id for s in rep.sections]
-    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'floor', 'trust', 'conclusion']
+    ['data', 'curves', 'least-squares', 'irwls', 'simulation', 'dependence', 'floor', 'trust', 'conclusion']
     >>> from powerlaw_stats.data import datasets
     >>> rep.results["formula"] == datasets.EXAMPLE_FORMULA, sorted(rep.results["fits"])
     (True, ['bisquare', 'huber', 'mm', 'ols'])
     """
     inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators,
-                            cluster, vcov, bootstrap, bootstrap_weights, floor)
+                            cluster, vcov, bootstrap, bootstrap_weights, floor, dependence)
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
     sim, verdict = _simulate(inputs, frame, term, progress)
-    calibrated = _calibrated(sim, verdict, fits, term, inputs.level)
+    dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
+                                 where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
+                                 bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
+    calibrated = None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level)
     an = Analysis(
         formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
         data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
         shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
         calibrated=calibrated,
         example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
-        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC,
+        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
     )
     floor_an = _floor(inputs, frame, an, progress)
     sections = _sections(an, progress)
+    if dep_check is not None and term is not None:
+        sections = with_dependence(sections, dependence_section(dep_check, fits.ols.coefficient(term).to_dict(), inputs.level))
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
     subtitle += f" · standard errors: {fits.covariance.short()}" if fits.covariance else ""
     results = results_document(inputs, an)
@@ -354,7 +373,7 @@ def build_report(
         sections = add_floor(sections, floor_an, an.data.x, an.data.groups, an.data.effect_factor, answer)
         answer = add_floor_results(results, floor_an)
     trust = trust_check(inputs.formula, frame, curve_columns(an.data.groups, an.data.effect_factor), inputs.level)
-    sections, results["trust"] = add_trust(sections, trust), trust.to_dict()  # section 7: the backtest of these curves
+    sections, results["trust"] = add_trust(sections, trust), trust.to_dict()  # the backtest of these curves, before the conclusion
     return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
                   command=inputs.command(), answer=answer)
 
@@ -447,6 +466,7 @@ def results_document(inputs: ReportInputs, an: Analysis) -> dict:
         "residual_shape": an.shape.to_dict(), "breusch_pagan": an.bp.to_dict(),
         "simulation": None if an.simulation is None else an.simulation.to_dict(),
         "verdict": None if an.verdict is None else an.verdict.to_dict(),
+        "dependence": None if an.dependence is None else an.dependence.to_dict(),
         "conclusion": _conclusion_doc(an),
     }
 
@@ -469,10 +489,10 @@ def _bootstrap_settings(inputs: ReportInputs) -> dict | None:
 def _conclusion_doc(an: Analysis) -> dict | None:
     if an.effect is None:
         return None
-    rows = {label: r.coefficient(an.effect).to_dict() for label, r in an.fits.variants.items()}
+    rows = effect_rows(an)
     agree = agreement(rows, 1 - an.level)
     return {"term": an.effect, "by_estimator": rows, "agreement": agree.to_dict(),
-            "believe": an.verdict.recommended if an.verdict else None,
+            "believe": believed(an) if (an.verdict or an.dependence) else None,
             "calibrated": an.calibrated.to_dict() if an.calibrated else None,
             "bootstrap": _bootstrap_doc(an), "answer": answer_line(an, rows), "text": conclusion_words(an, rows, agree)}
 

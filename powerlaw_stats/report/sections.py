@@ -29,6 +29,7 @@ from .analysis import (
 )
 from .blocks import Bullets, Figure, FigureRow, Heading, Note, Para, Section, Table
 from .check import DESIGN_NAMES, REALISTIC, SimulationCheck
+from .dependence import DependenceCheck
 
 DPI = plots.DPI  # raster figures at 150 dpi: sharp on high-density screens and in print
 
@@ -50,6 +51,7 @@ class Analysis:
     calibrated: Calibrated | None  # the effect's test with the SE the simulation measured, when the reported one was too small
     example_note: str | None  # what the bundled example is, when the report runs on it
     synthetic: bool  # the data are invented, not real runs: the page warns
+    dependence: DependenceCheck | None = None  # the dependence-aware test the conclusion believes (report/dependence.py)
 
     @property
     def term(self) -> str:
@@ -379,7 +381,7 @@ def conclusion_section(an: Analysis) -> Section:
     if an.effect is None:
         return Section("conclusion", "6. Conclusion", (Note(
             "No effect term was named. Pass `--effect TERM` (one of the table's terms) for a conclusion about it.", "warn"),))
-    rows = {label: r.coefficient(an.effect).to_dict() for label, r in an.fits.variants.items()}
+    rows = effect_rows(an)
     agree = agreement({m: {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"]}
                        for m, r in rows.items()}, 1 - an.level)
     lo, hi = ci_labels(an.level)
@@ -387,14 +389,26 @@ def conclusion_section(an: Analysis) -> Section:
                   tuple((estimator_name(m), num(r["estimate"]), num(r["ci_low"]), num(r["ci_high"]), num(r["std_error"]),
                          pval(r["p_value"])) for m, r in rows.items()),
                   f"`{an.effect}` by estimator" + (" and standard error" if an.fits.covariance else ""), code_labels=False,
-                  strong_rows=tuple(i for i, m in enumerate(rows) if an.verdict and m == an.verdict.recommended))
+                  strong_rows=tuple(i for i, m in enumerate(rows) if (an.verdict or an.dependence) and m == believed(an)))
     words = conclusion_words(an, rows, agree)
     return Section("conclusion", "6. Conclusion", (table, *(Para(p) for p in words[:3]), *bootstrap_blocks(an),
                                                    *(Para(p) for p in words[3:])))
 
 
+def effect_rows(an: Analysis) -> dict[str, dict]:
+    """The effect's row by label: every fit's, then the dependence-aware test's when the report chose one."""
+    rows = {label: r.coefficient(an.term).to_dict() for label, r in an.fits.variants.items()}
+    return {**rows, an.dependence.label: an.dependence.effect} if an.dependence else rows
+
+
 def believed(an: Analysis) -> str:
-    """The label whose numbers the conclusion reports: the verdict's, else least squares with the tables' SE."""
+    """The label whose numbers the conclusion reports.
+
+    The dependence-aware test on schema data (the simulation draws rows independently, so it
+    cannot judge that), else the simulation's verdict, else least squares with the tables' SE.
+    """
+    if an.dependence:
+        return an.dependence.label
     return an.verdict.recommended if an.verdict else an.fits.label("ols")
 
 
@@ -448,7 +462,7 @@ def conclusion_words(an: Analysis, rows: dict, agree) -> list[str]:
 def _bootstrap_words(an: Analysis, best: str) -> list[str]:
     """The believed estimator's bootstrap in words, beside its t-based test."""
     method = SeLabel.parse(best).method
-    b = an.fits.results[method].bootstrap
+    b = an.fits.results[method].bootstrap if best in an.fits.variants else None  # not for the dependence-aware test
     if b is None:
         return []
     t = an.term
@@ -467,12 +481,28 @@ def _bootstrap_words(an: Analysis, best: str) -> list[str]:
 
 def _trust_words(an: Analysis) -> str:
     v = an.verdict
+    if an.dependence:
+        return _dependence_trust(an.dependence, v)
     if v is None:
         return "Without the simulation check it is not known which standard error to believe; least squares is shown."
     name = estimator_name(v.recommended)
     if v.trusted:
         return f"The simulation says to believe {name}: {v.reason}."
     return f"The simulation found no standard error honest everywhere and says to believe {name} as the least wrong: {v.reason}."
+
+
+def _dependence_trust(d: DependenceCheck, v: Verdict | None) -> str:
+    """Why the conclusion believes the dependence-aware test, in numbers, and what the simulation's pick was."""
+    c = d.choice
+    why = (f"no mixed model could be fitted ({c.error})" if c.error else
+           f"the split variance's likelihood-ratio test gave chi2 = {c.lr_stat:.3g}, {p_is(c.p_value)}; variance "
+           f"components " + ", ".join(f"{k} {num(x)}" for k, x in c.variance_components.items()))
+    text = (f"Rows of this table depend (runs and the images they trained on), so the conclusion believes "
+            f"{estimator_name(d.label)}, as `effect` does by default: {why} (section \"When rows depend\").")
+    if v is not None:
+        text += (f" The simulation, which draws rows independently, judged {estimator_name(v.recommended)} best for "
+                 "heavy tails and unequal variances; it does not see rows that move together.")
+    return text
 
 
 def answer_line(an: Analysis, rows: dict) -> str:

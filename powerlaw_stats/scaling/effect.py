@@ -259,7 +259,8 @@ def effect(
     formula += "".join(f" + (1|{g})" for g in split_names(random, "random-effect groups"))
     common: dict[str, Any] = {"weights": weights, "level": level, "where": where, "let": let, "na": na}
     if _dependence_mode(dependence, frame, method, vcov, cluster, random) == "auto":
-        formula, result, why = _auto_fit(formula, raw, common)
+        choice = choose_dependence(formula, raw, **common)
+        formula, result, why = choice.formula, choice.fit, choice.why
     else:
         result, why = fit(formula, raw, method=method, weight_type=weight_type, vcov=vcov, cluster=cluster, **common), ""
     intercept, slope = _estimates(result, fterm, sterm, shared_slope)
@@ -276,46 +277,92 @@ def _dependence_mode(dependence, frame: pd.DataFrame, method: str, vcov, cluster
         if mode == "auto" and (method != "ols" or vcov is not None or cluster is not None or random is not None):
             raise OptionError("dependence 'auto' chooses the model and the standard errors itself; "
                               "drop --method/--vcov/--cluster/--random, or use --dependence none")
-        if mode == "auto" and not _has_runs(frame):
+        if mode == "auto" and not has_runs(frame):
             raise OptionError("dependence 'auto' needs the schema's run_id and train_set, n_splits, split "
                               "(or split_id) columns")
         return mode
     plain = method == "ols" and vcov is None and cluster is None and random is None
-    return "auto" if plain and _has_runs(frame) else "none"
+    return "auto" if plain and has_runs(frame) else "none"
 
 
-def _has_runs(frame: pd.DataFrame) -> bool:
+@dataclass(frozen=True, kw_only=True)
+class DependenceChoice:
+    """What ``dependence="auto"`` chose for rows that depend, and why, in numbers.
+
+    ``model`` is ``"mixed"`` (the linear mixed model with ``(1|run_id) + (1|split_id)`` and
+    Satterthwaite t) or ``"cr1"`` (least squares with CR1 by ``run_id``); ``formula`` and ``fit``
+    are the model fitted. ``lr_stat`` and ``p_value`` are the REML likelihood-ratio test of the
+    split variance (p halved for the boundary; NaN when no mixed model could be fitted, then
+    ``error`` says why); ``variance_components`` are the full mixed model's, ``Residual`` last.
+    """
+
+    model: str
+    formula: str
+    fit: FitResult | MixedResult
+    lr_stat: float
+    p_value: float
+    variance_components: dict[str, float]
+    alpha: float = AUTO_ALPHA
+    error: str = ""
+
+    @property
+    def why(self) -> str:
+        """The choice and its reason in one sentence (``EffectResult.inference``)."""
+        if self.error:
+            return f"least squares with CR1 by run_id: no mixed model could be fitted ({self.error})"
+        test = f"REML likelihood-ratio test of the split variance: chi2 = {self.lr_stat:.3g}, p = {self.p_value:.2g}"
+        vc = self.variance_components
+        if self.model == "mixed":
+            parts = ", ".join(f"{k} {v:.3g}" for k, v in vc.items())
+            return (f"linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t: runs on the same images "
+                    f"move together ({test}; variance components {parts})")
+        return (f"least squares with CR1 by run_id: no split variance to model ({test}); "
+                f"a run's rows move together (run_id variance {vc.get('run_id', 0.0):.3g})")
+
+    def to_dict(self) -> dict:
+        """The choice as results.json holds it (non-finite numbers as null)."""
+        return {"model": self.model, "formula": self.formula, "variance_components":
+                {k: json_float(v) for k, v in self.variance_components.items()},
+                "lr_test": {"statistic": json_float(self.lr_stat), "df": 1, "p_value": json_float(self.p_value),
+                            "alpha": self.alpha, "boundary": "p halved (chi-bar-squared 50:50)"},
+                "error": self.error or None, "reason": self.why}
+
+
+def has_runs(frame: pd.DataFrame) -> bool:
+    """Whether a table has the schema's runs and the splits they trained on (what ``dependence="auto"`` needs)."""
     cols = set(frame.columns)
     return "run_id" in cols and ("split_id" in cols or {"train_set", "n_splits", "split"} <= cols)
 
 
-def _auto_fit(formula: str, raw: pd.DataFrame, common: dict[str, Any]) -> tuple[str, FitResult | MixedResult, str]:
-    """The split variance decides: the mixed model when a REML likelihood-ratio test finds it, else CR1 by run."""
+def choose_dependence(formula: str, raw: pd.DataFrame, *, weights: WeightsLike = None, level: float = 0.95,
+                      where: str | None = None, let: Sequence[str] = (), na: NaPolicy = "drop") -> DependenceChoice:
+    """The split variance decides: the mixed model when a REML likelihood-ratio test finds it, else CR1 by run.
+
+    ``formula`` is the fixed-effects model; the choice adds ``+ (1|run_id) + (1|split_id)`` or
+    clusters by ``run_id``. The rule ``effect`` and ``report`` use by default on schema data.
+    """
     from ..estimation.mixed import fit_problem
     from ..mixed import assemble, build_model  # only auto needs them
 
-    rows = {k: common[k] for k in ("weights", "where", "let", "na")}
+    rows: dict[str, Any] = {"weights": weights, "where": where, "let": let, "na": na}
     try:
         model = build_model(formula + RUN_BARS + SPLIT_BAR, raw, **rows)
         big_fit = fit_problem(model.problem)
         small = fit_problem(build_model(formula + RUN_BARS, raw, **rows).problem)  # only its criterion is needed
     except PowerlawStatsError as exc:  # e.g. one row per run: nothing to share within a run
-        ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
-        return formula, ols, f"least squares with CR1 by run_id: no mixed model could be fitted ({exc})"
+        ols = fit(formula, raw, vcov="CR1", cluster="run_id", level=level, **rows)
+        return DependenceChoice(model="cr1", formula=formula, fit=ols, lr_stat=float("nan"), p_value=float("nan"),
+                                variance_components={}, error=str(exc))
     stat = max(small.criterion - big_fit.criterion, 0.0)
     p = 0.5 * chi2_sf(stat, 1)
-    big = assemble(model, big_fit, level=common["level"]) if p < AUTO_ALPHA else None
     terms = model.problem.terms
-    vc = dict(zip(component_names(terms), (row[3] for row in varcorr_rows(terms, big_fit.theta, big_fit.sigma))))
-    parts = ", ".join(f"{k} {v:.3g}" for k, v in vc.items())
-    test = f"REML likelihood-ratio test of the split variance: chi2 = {stat:.3g}, p = {p:.2g}"
-    if big is not None:
-        return (formula + RUN_BARS + SPLIT_BAR, big,
-                f"linear mixed model with (1|run_id) + (1|split_id), Satterthwaite t: runs on the same images "
-                f"move together ({test}; variance components {parts})")
-    ols = fit(formula, raw, vcov="CR1", cluster="run_id", **common)
-    return (formula, ols, f"least squares with CR1 by run_id: no split variance to model ({test}); "
-                          f"a run's rows move together (run_id variance {vc.get('run_id', 0.0):.3g})")
+    vc = {k: float(v) for k, v in zip(component_names(terms), (row[3] for row in varcorr_rows(terms, big_fit.theta,
+                                                                                              big_fit.sigma)))}
+    if p < AUTO_ALPHA:
+        return DependenceChoice(model="mixed", formula=formula + RUN_BARS + SPLIT_BAR,
+                                fit=assemble(model, big_fit, level=level), lr_stat=stat, p_value=p, variance_components=vc)
+    ols = fit(formula, raw, vcov="CR1", cluster="run_id", level=level, **rows)
+    return DependenceChoice(model="cr1", formula=formula, fit=ols, lr_stat=stat, p_value=p, variance_components=vc)
 
 
 def _group_columns(groups: Sequence[str] | str | None) -> list[str]:

@@ -16,6 +16,13 @@ Power is the share of simulated studies whose ``level`` confidence interval for 
 distinct training runs; an evaluation set costs nothing), or GPU-hours at ``rate`` images per second.
 A candidate with a single run of a configuration at some size is flagged (:func:`size_flags`) and
 never recommended: its test cannot hold its level when runs vary, which independent draws hide.
+
+On a pilot with the schema's runs and splits the planner also simulates each candidate's size: the
+same test at ``delta = 0`` with the dependence learned from the pilot (the run and split variances
+of its mixed fit with ``(1|run_id) + (1|split_id)``, drawn as random intercepts per run and per
+split of the candidate's rows, the residual model's draws scaled to the mixed fit's residual
+variance). A candidate whose size exceeds ``1 - level`` by more than two Monte-Carlo SEs is
+flagged (:func:`size_flag`) and never recommended.
 """
 
 from __future__ import annotations
@@ -30,14 +37,14 @@ import pandas as pd
 
 from ..data.datasets import EXAMPLE_EFFECT, EXAMPLE_FORMULA
 from ..data.frame import Inputs, NaPolicy, WeightsLike, load, model_frame
-from ..data.schema import configuration_columns, runs_per_size, split_of
-from ..errors import DataError, OptionError
+from ..data.schema import configuration_columns, runs_per_size, split_of, with_split_id
+from ..errors import DataError, OptionError, PowerlawStatsError
 from ..estimation.least_squares import least_squares
 from ..estimation.methods import Settings, batched, method, whiten_all
 from ..formats import json_float
 from ..formula import DesignMatrices, ParsedFormula, design_matrices, parse
 from ..inference.tests import t_quantile
-from ..options import ResidualName, WeightType, check_count, check_level, check_option, check_seed
+from ..options import DependenceMode, ResidualName, WeightType, check_count, check_level, check_option, check_seed
 from ..simulation.designs import SimRows, noise_factor, rebuilt_rows
 from ..simulation.engine import Draws, Progress, run_chunks
 from ..simulation.residuals import RESIDUAL_MODELS, ResidualModel, residual_model, residual_source
@@ -120,6 +127,8 @@ class DesignPower:
     failures: int
     reaches: bool
     flags: tuple[str, ...] = ()  # why the level of the test cannot be trusted on this design (never recommended)
+    size: float | None = None  # the test's rejection rate at delta = 0 with the pilot's run and split variances
+    size_se: float | None = None  # its Monte-Carlo SE at the nominal level
 
     @property
     def cost(self) -> float:
@@ -135,7 +144,7 @@ class DesignPower:
                 "gpu_hours": self.gpu_hours, "power": self.power, "power_se": self.power_se,
                 "mean_estimate": json_float(self.mean_estimate), "mean_se": json_float(self.mean_se),
                 "sd_estimate": json_float(self.sd_estimate), "failures": self.failures, "reaches_power": self.reaches,
-                "flags": list(self.flags)}
+                "flags": list(self.flags), "size": self.size, "size_se": self.size_se}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,10 +204,20 @@ class _Pilot:
     namespace_lets: tuple[str, ...]
     config: list[str]
     group_by: list[str]
+    dependence: _Learned | None = None  # the pilot's run and split variances, when it has runs and splits
+
+
+@dataclass(frozen=True, slots=True)
+class _Learned:
+    """Standard deviations of the run and split intercepts, and the factor scaling the residual model's draws."""
+
+    run_sd: float
+    split_sd: float
+    row_scale: float  # sqrt(mixed residual variance / least squares' residual variance): the rest is runs and splits
 
 
 def _pilot(raw: pd.DataFrame, inputs: Inputs, parsed: ParsedFormula, effect: str, delta: float, residuals: str,
-           group_by) -> _Pilot:
+           group_by, dependence: str = "none") -> _Pilot:
     mf = model_frame(inputs, parsed.variables)
     design = design_matrices(parsed, mf)
     wh = whiten_all(design.x, mf.weights)
@@ -214,8 +233,37 @@ def _pilot(raw: pd.DataFrame, inputs: Inputs, parsed: ParsedFormula, effect: str
     used = raw.loc[mf.frame.index]
     config = [c for c in configuration_columns(used, parsed.regressors) if c not in SIZE_DEPENDENT]
     groups = [g for g in group_by if g in used.columns]
+    s2 = float(ols.resid @ ols.resid) / max(int(np.count_nonzero(wh.root)) - int(ols.kept.sum()), 1)
     return _Pilot(raw=used, design=design, weights=mf.weights, beta=beta, effect_index=j, estimate=float(ols.coef[j]),
-                  model=residual_model(residuals, source), namespace_lets=pins, config=config, group_by=groups)
+                  model=residual_model(residuals, source), namespace_lets=pins, config=config, group_by=groups,
+                  dependence=_learn_dependence(parsed, raw, inputs, s2) if dependence == "auto" else None)
+
+
+def _dependence_mode(dependence, raw: pd.DataFrame) -> str:
+    """``auto`` or ``none``: None means auto where the pilot has runs and splits; an explicit auto insists."""
+    from .effect import has_runs
+
+    if dependence is None:
+        return "auto" if has_runs(raw) else "none"
+    mode = check_option(dependence, DependenceMode, "dependence")
+    if mode == "auto" and not has_runs(raw):
+        raise OptionError("dependence 'auto' needs the schema's run_id and train_set, n_splits, split (or split_id) columns")
+    return mode
+
+
+def _learn_dependence(parsed: ParsedFormula, raw: pd.DataFrame, inputs: Inputs, s2: float) -> _Learned | None:
+    """The pilot's mixed fit with ``(1|run_id) + (1|split_id)``: its variances; None without runs and splits."""
+    from ..fitting import fit  # the mixed model's front door, only for a pilot with runs
+    from .effect import RUN_BARS, SPLIT_BAR
+
+    try:
+        res = fit(parsed.text + RUN_BARS + SPLIT_BAR, raw, weights=inputs.weights, where=inputs.where, let=inputs.let,
+                  na=inputs.na)
+    except PowerlawStatsError:  # e.g. one row per run: nothing to learn a run variance from
+        return None
+    vc = res.variance_components  # type: ignore[union-attr]
+    return _Learned(run_sd=float(np.sqrt(vc["run_id"])), split_sd=float(np.sqrt(vc["split_id"])),
+                    row_scale=float(np.sqrt(min(vc["Residual"] / s2, 1.0))) if s2 > 0 else 1.0)
 
 
 # ----------------------------------------------------------------------------- candidate tables
@@ -399,20 +447,27 @@ class _Sim:
 
 
 def effect_power(rows: SimRows, x_fit: np.ndarray, j: int, beta: np.ndarray, model: ResidualModel, sim: _Sim,
-                 progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 progress: Progress | None = None,
+                 dependence: tuple[_Learned, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimates, SEs and usable flags of coefficient ``j`` of ``x_fit`` over ``n_trials`` simulated studies.
 
     Responses are ``rows.x @ beta`` plus the residual model's whitened draws times ``rows.noise``
     (the 1/sqrt(w0) of the pilot row each row copies), drawn and fitted on simulate's engine, so
-    the pilot design reproduces simulate's trials exactly.
+    the pilot design reproduces simulate's trials exactly. With ``dependence`` (the learned
+    variances, each row's run and split index) the draws are scaled by its ``row_scale`` and every
+    run and every split adds its own normal intercept, from a stream of their own.
     """
     total = sim.n_trials
     est, se, ok = np.full(total, np.nan), np.full(total, np.nan), np.zeros(total, bool)
-    draws = Draws(mean=rows.x @ beta, x=rows.x, noise=rows.noise, model=model, seed=sim.seed)
+    scale = 1.0 if dependence is None else dependence[0].row_scale
+    draws = Draws(mean=rows.x @ beta, x=rows.x, noise=rows.noise * scale, model=model, seed=sim.seed)
     fit_many = batched(method(sim.estimator, "estimator"))
 
     def chunk(b: int, start: int, stop: int) -> None:
-        fit = fit_many(x_fit, draws.chunk(b, stop - start), rows.weights, sim.settings)
+        y = draws.chunk(b, stop - start)
+        if dependence is not None:
+            y = y + _intercepts(dependence, sim.seed, b, stop - start)
+        fit = fit_many(x_fit, y, rows.weights, sim.settings)
         good = np.asarray(fit.ok, bool)
         est[start:stop] = np.where(good, fit.coef[:, j], np.nan)
         se[start:stop] = np.where(good, fit.se[:, j], np.nan)
@@ -420,6 +475,38 @@ def effect_power(rows: SimRows, x_fit: np.ndarray, j: int, beta: np.ndarray, mod
 
     run_chunks(total, chunk, progress)
     return est, se, ok
+
+
+def _intercepts(dependence: tuple[_Learned, np.ndarray, np.ndarray], seed: int, b: int, n: int) -> np.ndarray:
+    """``n`` draws (n × rows) of each row's run intercept plus its split intercept."""
+    learned, run, split = dependence
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b, 1)))  # apart from the residual draws' stream
+    runs = rng.standard_normal((n, int(run.max()) + 1)) * learned.run_sd
+    splits = rng.standard_normal((n, int(split.max()) + 1)) * learned.split_sd
+    return runs[:, run] + splits[:, split]
+
+
+def _run_and_split(table: pd.DataFrame, config: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's run and split as 0-based indices (runs: :func:`_run_columns`; splits: the schema's ``split_id``)."""
+    run = table[_run_columns(table, config)].astype(str).agg("|".join, axis=1)
+    split = with_split_id(table)["split_id"]
+    return pd.factorize(run)[0], pd.factorize(split)[0]
+
+
+def size_flag(size: float, size_se: float, alpha: float) -> tuple[str, ...]:
+    """A flag when the simulated size exceeds ``alpha`` by more than two Monte-Carlo SEs.
+
+    Examples
+    --------
+    >>> size_flag(0.169, 0.0069, 0.05)[0].split(":")[0]
+    "size 16.9% at delta = 0 with the pilot's run and split variances (5% wanted, Monte-Carlo SE 0.7%)"
+    >>> size_flag(0.055, 0.0069, 0.05)
+    ()
+    """
+    if not size > alpha + 2 * size_se:
+        return ()
+    return (f"size {size:.1%} at delta = 0 with the pilot's run and split variances ({alpha:.0%} wanted, Monte-Carlo SE "
+            f"{size_se:.1%}): the test rejects a true null too often",)
 
 
 def _design_power(pilot: _Pilot, design: Design, inputs: Inputs, parsed: ParsedFormula, sim: _Sim, rate, epochs,
@@ -439,7 +526,17 @@ def _design_power(pilot: _Pilot, design: Design, inputs: Inputs, parsed: ParsedF
     sizes = tuple(sorted(float(s) for s in table["train_size"].unique()))
     groups = table[pilot.group_by].drop_duplicates().shape[0] if pilot.group_by else 1
     flags = size_flags(table, pilot.config)
-    return DesignPower(flags=flags, design=design, sizes=sizes, n_groups=int(groups), rows=len(rows.x), runs=runs, images=images,
+    size = size_se = None
+    if pilot.dependence is not None:
+        beta0 = pilot.beta.copy()
+        beta0[pilot.effect_index] = 0.0
+        est0, se0, ok0 = effect_power(rows, rows.x[:, kept], j, beta0, pilot.model, sim,
+                                      dependence=(pilot.dependence, *_run_and_split(table, pilot.config)))
+        size = float((np.abs(est0[ok0]) > t_quantile(sim.level, df) * se0[ok0]).mean()) if ok0.any() else float("nan")
+        size_se = float(np.sqrt((1 - sim.level) * sim.level / max(int(ok0.sum()), 1)))
+        flags += size_flag(size, size_se, 1 - sim.level)
+    return DesignPower(size=size, size_se=size_se, flags=flags, design=design,
+                       sizes=sizes, n_groups=int(groups), rows=len(rows.x), runs=runs, images=images,
                        gpu_hours=None if rate is None else images / rate / 3600.0, power=power,
                        power_se=float(np.sqrt(power * (1 - power) / max(int(ok.sum()), 1))),
                        mean_estimate=float(np.nanmean(est)), mean_se=float(np.nanmean(se)),
@@ -519,6 +616,7 @@ def plan(
     let: Sequence[str] = (),
     na: NaPolicy = "drop",
     progress: Progress | None = None,
+    dependence: DependenceMode | str | None = None,
 ) -> PlanResult:
     """Simulated power of candidate designs for detecting ``delta`` in ``effect``; the cheapest that reaches ``power``.
 
@@ -537,6 +635,9 @@ def plan(
     n_trials, seed : simulated studies per candidate and the seed (each candidate uses the same streams).
     rate : training throughput in images per second; the cost is then in GPU-hours.
     epochs : epochs per run when the pilot has no ``epochs`` column (default 1).
+    dependence : "auto" (None: where the pilot has the schema's runs and splits) simulates each
+        candidate's size at ``delta = 0`` with the pilot's run and split variances and flags a size
+        above ``1 - level`` by more than two Monte-Carlo SEs; "none" draws rows independently only.
 
     Examples
     --------
@@ -552,7 +653,7 @@ def plan(
     parsed = parse(formula)
     raw = load(data).reset_index(drop=True)
     inputs = inputs.replace(data=raw)
-    pilot = _pilot(raw, inputs, parsed, effect, delta, residuals, group_by)
+    pilot = _pilot(raw, inputs, parsed, effect, delta, residuals, group_by, _dependence_mode(dependence, raw))
     designs = candidate_designs(pilot.raw, smallest, min_trials, n_groups, include_pilot, max_trials)
     results = tuple(_design_power(pilot, d, inputs, parsed, sim, rate, epochs, power,
                                   _progress_of(progress, i * sim.n_trials, len(designs) * sim.n_trials))
