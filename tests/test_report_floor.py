@@ -124,7 +124,8 @@ def test_page_shows_the_test_the_floors_and_the_readings(report):
     section = next(s for s in report.sections if s.id == "floor")
     md = section.md()
     ft = report.results["floor"]["floor_test"]
-    assert section.title == "7. Is there a floor?" and report.sections[-1].title.startswith("9.")  # after "When rows depend"; 8: the backtest
+    # after "When rows depend" (6); the backtest is 8
+    assert section.title == "7. Is there a floor?" and report.sections[-1].title.startswith("9.")
     assert f"LR = {num(ft['statistic'])}" in md and num(ft["aic"]["saturating"], 6) in md
     assert "floor-curves.png" in md and "0 (at the bound)" in md
     for r in report.results["floor"]["readings"]:

@@ -373,7 +373,8 @@ def build_report(
         sections = add_floor(sections, floor_an, an.data.x, an.data.groups, an.data.effect_factor, answer)
         answer = add_floor_results(results, floor_an)
     trust = trust_check(inputs.formula, frame, curve_columns(an.data.groups, an.data.effect_factor), inputs.level)
-    sections, results["trust"] = add_trust(sections, trust), trust.to_dict()  # the backtest of these curves, before the conclusion
+    # the backtest of these curves, before the conclusion
+    sections, results["trust"] = add_trust(sections, trust), trust.to_dict()
     return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
                   command=inputs.command(), answer=answer)
 
