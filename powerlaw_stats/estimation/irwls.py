@@ -126,12 +126,15 @@ def irwls(
     *,
     case_weights: np.ndarray | None = None,
     control: IrwlsControl = IrwlsControl(),
-    start: np.ndarray | None = None,
+    start: np.ndarray | IrwlsStart | None = None,
+    solver: WeightedSolver | None = None,
 ) -> IrwlsFit:
     """M-estimation by iteratively reweighted least squares, MASS ``rlm`` step for step.
 
     ``yw`` holds one response per row (T × n); trials iterate together but each keeps its own
-    scale, weights and convergence, and stops changing once it has converged.
+    scale, weights and convergence, and stops changing once it has converged. ``start`` is the
+    starting coefficients (T × p; None: least squares) or an :class:`IrwlsStart` that several
+    norms share; ``solver`` a :class:`WeightedSolver` of ``xw`` set up by the caller, if any.
 
     Examples
     --------
@@ -144,9 +147,12 @@ def irwls(
     (array([[1.138 , 0.4921]]), True)
     """
     yw = np.atleast_2d(yw)
-    solver = WeightedSolver(xw, trials=yw.shape[0])
-    state = _start_state(xw, yw, case_weights, control, start, solver)
-    work = _Work(yw, state)
+    solver = WeightedSolver(xw, trials=yw.shape[0]) if solver is None else solver
+    if not isinstance(start, IrwlsStart):
+        coef = _least_squares_start(yw, case_weights, solver) if start is None else start
+        start = irwls_start(xw, yw, coef, case_weights=case_weights, scale_est=control.scale_est, own=True)
+    state = _start_state(start)
+    work = _Work(yw, start)
     for _ in range(int(control.maxit)):
         if work.size == 0:
             break
@@ -155,15 +161,51 @@ def irwls(
     return IrwlsFit(**{k: state[k] for k in ("coef", "resid", "scale", "weights", "converged", "n_iter")})
 
 
-def _start_state(xw, yw, case_weights, control, start, solver: WeightedSolver) -> dict:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IrwlsStart:
+    """Where IRWLS starts: coefficients, their working residuals and MASS's scales of them.
+
+    ``scale`` is the start's scale as MASS reports it before any step (1.4826 × the median
+    absolute residual, or the weighted MAD for case weights); ``first`` the MAD scale of the first
+    step, computed from the same median (None for Huber's proposal 2, which steps from ``scale``).
+    The Huber and bisquare fits of a batch start from the same least-squares fit, so one start
+    serves both; ``own`` says the residuals may be overwritten (a start nobody else holds).
+    """
+
+    coef: np.ndarray
+    resid: np.ndarray
+    scale: np.ndarray
+    first: np.ndarray | None
+    own: bool = False
+
+
+def irwls_start(xw: np.ndarray, yw: np.ndarray, coef: np.ndarray, *, resid: np.ndarray | None = None,
+                case_weights: np.ndarray | None = None, scale_est: ScaleEst = "MAD", own: bool = False) -> IrwlsStart:
+    """The start at ``coef`` (T × p); ``resid``, when given, must be ``yw - coef @ xw.T`` as computed here."""
+    resid = yw - coef @ xw.T if resid is None else resid
+    if case_weights is not None:
+        scale = weighted_mad(resid, case_weights)
+        return IrwlsStart(coef=coef, resid=resid, scale=scale, first=scale if scale_est == "MAD" else None, own=own)
+    # one partition gives both MASS's start scale and the first step's: np.median and row_median agree to the
+    # bit, except that np.median is NaN on a row holding a NaN, which the row's sum of squares tells
+    median = row_median(np.abs(resid))
+    scale = 1.4826 * median
+    scale[np.isnan(np.einsum("ij,ij->i", resid, resid))] = np.nan
+    return IrwlsStart(coef=coef, resid=resid, scale=scale, first=median / MAD_CONSTANT if scale_est == "MAD" else None,
+                      own=own)
+
+
+def _least_squares_start(yw, case_weights, solver: WeightedSolver) -> np.ndarray:
     t, n = yw.shape
-    if start is None:
-        w0 = np.ones((t, n)) if case_weights is None else np.broadcast_to(case_weights, (t, n))
-        start = solver.solve(np.asarray(w0, dtype=float), yw)
-    resid = yw - start @ xw.T
-    scale = 1.4826 * np.median(np.abs(resid), axis=1) if case_weights is None else weighted_mad(resid, case_weights)
+    w0 = np.ones((t, n)) if case_weights is None else np.broadcast_to(case_weights, (t, n))
+    return solver.solve(np.asarray(w0, dtype=float), yw)
+
+
+def _start_state(start: IrwlsStart) -> dict:
+    # every trial writes its resid, weights, coef and scale here when it stops, so these need no values yet
+    t, n = start.resid.shape
     return {
-        "coef": start.copy(), "resid": resid, "scale": scale, "weights": np.ones((t, n)),
+        "coef": np.empty_like(start.coef), "resid": np.empty((t, n)), "scale": np.empty(t), "weights": np.empty((t, n)),
         "converged": np.zeros(t, dtype=bool), "n_iter": np.zeros(t, dtype=int),
     }
 
@@ -176,16 +218,18 @@ class _Work:
     active trials' rows of the full arrays once some have converged, cost more than the
     arithmetic. Here the active trials' residuals and weights live in the first ``size`` rows of
     buffers that trade roles from step to step, a trial's final numbers are written to the
-    result once, when it stops, and the buffers are repacked only when trials stop. Every
-    trial's arithmetic is what it was on the full arrays, so the numbers are the same to the bit.
+    result once, when it stops, and the buffers are repacked only when trials stop, in order,
+    straight into the spare buffers. Every trial's arithmetic is what it was on the full arrays
+    (the same rows in the same order), so the numbers are the same to the bit.
     """
 
-    def __init__(self, yw: np.ndarray, state: dict) -> None:
+    def __init__(self, yw: np.ndarray, start: IrwlsStart) -> None:
         self.ids = np.arange(yw.shape[0])
-        self.y = yw  # the active trials' responses: the caller's array until a trial stops, then a packed copy
-        self.packed = False
-        self.coef, self.scale = state["coef"].copy(), state["scale"].copy()
-        self.resid, self.weights = state["resid"].copy(), state["weights"].copy()
+        self.y, self.y_spare = yw, None  # the caller's responses until a trial stops, then packed copies
+        self.coef, self.scale = start.coef, start.scale  # replaced, never written into
+        self.first = start.first  # the first step's scale, already known from the start
+        self.resid = start.resid if start.own else start.resid.copy()
+        self.weights = np.ones_like(self.resid)
         self.spare = (np.empty_like(self.resid), np.empty_like(self.resid))
 
     @property
@@ -203,7 +247,10 @@ class _Work:
         (self.weights, self.resid), self.spare = self.spare, (self.weights, self.resid)
 
     def leave(self, gone: np.ndarray, state: dict) -> None:
-        """Write the numbers of the trials in ``gone`` (a mask over the active ones) to ``state``; keep the rest."""
+        """Write the numbers of the trials in ``gone`` (a mask over the active ones) to ``state``; keep the rest.
+
+        Called between steps, when the spare buffers hold nothing needed.
+        """
         if not gone.any():
             return
         m, ids, keep = self.size, self.ids[gone], ~gone
@@ -211,14 +258,22 @@ class _Work:
                            ("weights", self.weights[:m])):
             state[key][ids] = value[gone]
         self.ids, self.coef, self.scale = self.ids[keep], self.coef[keep], self.scale[keep]
-        k = self.size
-        if k == 0:
+        if self.size == 0:
             return
-        self.resid[:k], self.weights[:k] = self.resid[:m][keep], self.weights[:m][keep]
-        if self.packed:
-            self.y[:k] = self.y[:m][keep]
+        kept = np.flatnonzero(keep)
+        weights, resid = (_take_rows(old[:m], kept, new) for old, new in zip((self.weights, self.resid), self.spare))
+        self.spare, self.weights, self.resid = (self.weights, self.resid), weights, resid
+        if self.y_spare is None:
+            packed = self.y[kept]
+            self.y, self.y_spare = packed, np.empty_like(packed)
         else:
-            self.y, self.packed = self.y[keep], True
+            self.y, self.y_spare = _take_rows(self.y[:m], kept, self.y_spare), self.y
+
+
+def _take_rows(a: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # mode "clip" writes straight into out; the default ("raise") gathers into a temporary first
+    np.take(a, rows, axis=0, out=out[: len(rows)], mode="clip")
+    return out
 
 
 def _next_scale(resid, prev, case_weights, control, n1, scratch: np.ndarray):
@@ -232,7 +287,10 @@ def _next_scale(resid, prev, case_weights, control, n1, scratch: np.ndarray):
 def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: WeightedSolver) -> None:
     resid = work.rows(work.resid)
     n1 = (xw.shape[0] if case_weights is None else case_weights.sum()) - xw.shape[1]
-    scale = _next_scale(resid, work.scale, case_weights, control, n1, work.rows(work.spare[0]))
+    if work.first is not None:  # the first step's scale came with the start
+        scale, work.first = work.first, None
+    else:
+        scale = _next_scale(resid, work.scale, case_weights, control, n1, work.rows(work.spare[0]))
     zero = scale == 0  # a perfect fit: MASS stops and calls it converged, keeping its last step
     if zero.any():
         state["converged"][work.ids[zero]] = True
@@ -269,12 +327,23 @@ def rlm_sigma(
     ``resid`` are working residuals (T × n) and ``scale`` the final s (T,). Huber's small-sample
     correction κ is included, exactly as MASS applies it.
     """
+    return rlm_sigma_of(*m_scores(resid, scale, norm), p, case_weights)
+
+
+def m_scores(resid: np.ndarray, scale: np.ndarray, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
+    """``s ψ(r/s)`` and ``ψ'(r/s)`` per trial (T × n): what MASS's covariance and a sandwich are made of.
+
+    ``s ψ(u)`` is written as MASS writes it, ``r w(u)``; the two differ in the last bit.
+    """
     resid = np.atleast_2d(resid)
     u = resid / np.asarray(scale, dtype=float).reshape(-1, 1)
-    spsi = resid * norm.weight(u)  # = s·ψ(u), written as MASS writes it
-    dpsi = norm.dpsi(u)
+    return resid * norm.weight(u), norm.dpsi(u)
+
+
+def rlm_sigma_of(spsi: np.ndarray, dpsi: np.ndarray, p: int, case_weights: np.ndarray | None = None) -> np.ndarray:
+    """:func:`rlm_sigma` from the scores of :func:`m_scores`, for a caller that needs them too."""
     if case_weights is None:
-        n = resid.shape[1]
+        n = spsi.shape[1]
         big_s = (spsi**2).sum(axis=1) / (n - p)
         m = dpsi.mean(axis=1)
         kappa = 1 + p * dpsi.var(axis=1, ddof=1) / (n * m**2)

@@ -231,11 +231,31 @@ def least_squares_many(xw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.n
     array([[0., 1.],
            [1., 0.]])
     """
-    q, r = np.linalg.qr(xw)
-    if not np.all(np.abs(np.diag(r)) > ALIAS_TOL * np.linalg.norm(xw, axis=0)):
-        raise SingularDesignError("the model matrix is rank deficient; remove aliased terms")
-    coef = (yw @ q) @ _triangular_inverse(r).T
-    return coef, yw - coef @ xw.T
+    return ManyResponses(xw).fit(yw)
+
+
+class ManyResponses:
+    """Least squares of any number of response batches on one full-rank design ``xw``, factored once.
+
+    A simulation fits chunk after chunk of responses on the same design; its QR is the same every time.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(3), np.arange(3.0)])
+    >>> ManyResponses(x).fit(np.array([[1.0, 3, 5]]))[0].round(12)
+    array([[1., 2.]])
+    """
+
+    def __init__(self, xw: np.ndarray) -> None:
+        q, r = np.linalg.qr(xw)
+        if not np.all(np.abs(np.diag(r)) > ALIAS_TOL * np.linalg.norm(xw, axis=0)):
+            raise SingularDesignError("the model matrix is rank deficient; remove aliased terms")
+        self.xw, self.q, self.r_inv_t = xw, q, _triangular_inverse(r).T
+
+    def fit(self, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients (T × p) and whitened residuals (T × n) of the responses ``yw`` (T × n)."""
+        coef = (yw @ self.q) @ self.r_inv_t
+        return coef, yw - coef @ self.xw.T
 
 
 PAIRS_LIMIT = 4_000_000  # entries of the n × p(p+1)/2 product table (32 MB) a single fit may build

@@ -18,7 +18,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -26,10 +26,11 @@ from ..errors import ConvergenceWarning, DataError, OptionError, SingularDesignE
 from ..inference.covariance import Clusters, classic_cov, make_clusters, sandwich_many
 from ..inference.tests import LeastSquaresSummary, ls_summary
 from ..options import CLUSTER_KINDS, SeLabel, VcovKind, WeightType, unknown
-from .irwls import IrwlsControl, irwls, rlm_sigma
-from .least_squares import least_squares, least_squares_many
+from .irwls import IrwlsControl, IrwlsStart, irwls, irwls_start, m_scores, rlm_sigma, rlm_sigma_of
+from .least_squares import ManyResponses, WeightedSolver, least_squares
 from .mm import MM_TUNING, MMControl, m_step, mm_covariance, mm_estimate
-from .norms import Bisquare, Norm, make_norm
+from .norms import Bisquare, make_norm
+from .shared import SharedWork
 
 WordStyle = Literal["title", "prose", "figure"]
 TIGHT = IrwlsControl()  # our IRWLS default: iterate to a tight optimum (200 steps, 1e-10)
@@ -151,6 +152,19 @@ class BatchFit:
     scores: Scores | None = None
 
 
+class FitMany(Protocol):
+    """A batched fit: one estimator on every row of ``y`` (T × n) sharing the design ``x`` and prior weights ``w0``.
+
+    ``shared``, when given, is the chunk's view of a :class:`~powerlaw_stats.estimation.shared.SharedWork`:
+    pieces that other estimators of the same chunk, or other chunks on the same design, computed already.
+    """
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings,
+                 shared: SharedWork | None = None) -> BatchFit:
+        """Fit every row of ``y``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Estimate:
     """What a resampling starts from: the fit's coefficients (NaN where aliased), scale, df and S start."""
@@ -222,7 +236,7 @@ class Method:
     vcov_kinds: tuple[VcovKind, ...]
     classic_label: str
     fit: Callable[[Problem], ArrayFit]
-    fit_many: Callable[[np.ndarray, np.ndarray, np.ndarray | None, Settings], BatchFit] | None = None
+    fit_many: FitMany | None = None
     resample: Callable[[Problem, Estimate], Resampling] | None = None
     simulated_by_default: bool = True
     sandwich_weights: tuple[WeightType, ...] = ("inv.var", "case")
@@ -327,12 +341,6 @@ def _finite(*arrays: np.ndarray) -> np.ndarray:
     return np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in arrays])
 
 
-def _m_scores(resid: np.ndarray, scale: np.ndarray, norm: Norm) -> tuple[np.ndarray, np.ndarray]:
-    # MASS writes s psi(r/s) as r w(r/s); the two differ in the last bit, so each keeps its own form
-    u = resid / scale[:, None]
-    return resid * norm.weight(u), norm.dpsi(u)
-
-
 def _mm_scores(resid: np.ndarray, scale: np.ndarray, control: MMControl) -> tuple[np.ndarray, np.ndarray]:
     # the scale is held at its S value, as robustbase's .vcov.w does
     norm = Bisquare(control.m_tuning)
@@ -380,7 +388,8 @@ def ls_fit(problem: Problem) -> ArrayFit:
                     ls_summary=ls_summary(yw, wh.root, ls.resid, ls.rank, df, problem.intercept))
 
 
-def ls_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings) -> BatchFit:
+def ls_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings,
+                shared: SharedWork | None = None) -> BatchFit:
     """(Weighted) least squares for every row of ``y``: R's ``lm`` coefficients and classic SEs.
 
     Examples
@@ -390,14 +399,27 @@ def ls_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: S
     >>> fit.coef.round(3), fit.se.round(3)
     (array([[-0.2,  1.2]]), array([[0.283, 0.115]]))
     """
-    wh = whiten_all(x, w0)
-    coef, resid = least_squares_many(wh.xw, wh.response(y))
+    shared = SharedWork() if shared is None else shared
+    wh = shared.design("whiten_all", lambda: whiten_all(x, w0))
+    coef, resid = _least_squares_of_chunk(shared, x, y, w0)
     rows = float(np.sum(w0)) if w0 is not None and settings.weight_type == "case" else np.count_nonzero(wh.root)
     df = rows - x.shape[1]
     if df <= 0:
         raise DataError(f"{np.count_nonzero(wh.root)} rows for {x.shape[1]} coefficients leave no residual degrees of freedom")
-    se = np.sqrt(np.einsum("tn,tn->t", resid, resid)[:, None] / df * _xtx_inv_diag(wh.xw))
+    se = np.sqrt(np.einsum("tn,tn->t", resid, resid)[:, None] / df * _xtx_inv_diag_of(shared, x, w0))
     return BatchFit(coef=coef, se=se, ok=_finite(coef, se), scores=Scores(xw=wh.xw, score_resid=resid))
+
+
+def _least_squares_of_chunk(shared: SharedWork, x: np.ndarray, y: np.ndarray, w0: np.ndarray | None):
+    """The chunk's weighted least squares (coefficients, whitened residuals): "ols"'s estimate and every M start."""
+    wh = shared.design("whiten_all", lambda: whiten_all(x, w0))
+    solver = shared.design("least squares", lambda: ManyResponses(wh.xw))
+    return shared.chunk("least squares", lambda: solver.fit(wh.response(y)))
+
+
+def _xtx_inv_diag_of(shared: SharedWork, x: np.ndarray, w0: np.ndarray | None) -> np.ndarray:
+    """The diagonal of (X̃ᵀX̃)⁻¹, X̃ = X·sqrt(w) for either weight type: what classic SEs scale."""
+    return shared.design("xtx_inv_diag", lambda: _xtx_inv_diag(whiten_all(x, w0).xw))
 
 
 def ls_resample(problem: Problem, est: Estimate) -> Resampling:
@@ -444,7 +466,7 @@ def m_fit(psi: str) -> Callable[[Problem], ArrayFit]:
             sigma = float(rlm_sigma(res.resid, res.scale, norm, p, case)[0])
             cov = sigma**2 * start.xtx_inv  # full rank, so the start's (X̃ᵀX̃)⁻¹ is over every column
         else:
-            cov = sandwich_many(wh.xw, *_m_scores(res.resid, res.scale, norm), settings.vcov, problem.cluster_codes())[0]
+            cov = sandwich_many(wh.xw, *m_scores(res.resid, res.scale, norm), settings.vcov, problem.cluster_codes())[0]
         coef = res.coef[0]
         return ArrayFit(coef=coef, kept=start.kept, cov=cov, df=(len(yw) if case is None else float(case.sum())) - p,
                         fitted=problem.x @ coef, scale=float(res.scale[0]), weights=res.weights[0], nobs=len(yw),
@@ -455,25 +477,45 @@ def m_fit(psi: str) -> Callable[[Problem], ArrayFit]:
     return fit
 
 
-def m_fit_many(psi: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None, Settings], BatchFit]:
+def m_fit_many(psi: str) -> FitMany:
     """The batched IRWLS estimator with ``psi``: MASS ``rlm`` for every row of ``y``, as ``fit`` runs it."""
 
-    def fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings) -> BatchFit:
+    def fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings,
+                 shared: SharedWork | None = None) -> BatchFit:
+        alone = shared is None  # then nothing else holds the start's residuals and IRWLS may overwrite them
+        shared = SharedWork() if shared is None else shared
         norm = make_norm(psi)
-        wh = whiten_or_count(x, w0, settings.weight_type)
-        yw, case = wh.response(y), wh.case
-        lift = np.ones(x.shape[0]) if case is None else np.sqrt(case)
-        start, _ = least_squares_many(wh.xw * lift[:, None], yw * lift)
-        res = irwls(wh.xw, yw, norm, case_weights=case, control=settings.irwls, start=start)
-        sigma = rlm_sigma(res.resid, res.scale, norm, x.shape[1], case)
-        se = sigma[:, None] * np.sqrt(_xtx_inv_diag(x * wh.root[:, None]))
-        score, dpsi = _m_scores(res.resid, res.scale, norm)
+        wt = settings.weight_type
+        wh = shared.design(("whiten_or_count", wt), lambda: whiten_or_count(x, w0, wt))
+        yw, case = shared.chunk(("response", wt), lambda: wh.response(y)), wh.case
+        start = shared.chunk(("irwls start", wt, settings.irwls.scale_est),
+                             lambda: _m_start(shared, x, y, w0, settings, alone))
+        solver = shared.design(("weighted solver", wt, len(y) > 1), lambda: WeightedSolver(wh.xw, trials=len(y)))
+        res = irwls(wh.xw, yw, norm, case_weights=case, control=settings.irwls, start=start, solver=solver)
+        score, dpsi = m_scores(res.resid, res.scale, norm)
+        sigma = rlm_sigma_of(score, dpsi, x.shape[1], case)
+        se = sigma[:, None] * np.sqrt(_xtx_inv_diag_of(shared, x, w0))
         # case weights enter IRWLS itself, so the sandwich (which takes inverse-variance weights) has no scores
         scores = None if case is not None else Scores(xw=wh.xw, score_resid=score, dpsi=dpsi)
         return BatchFit(coef=res.coef, se=se, ok=res.converged & _finite(res.coef, se), scores=scores)
 
     fit_many.__name__ = fit_many.__qualname__ = f"{psi}_fit_many"
     return fit_many
+
+
+def _m_start(shared: SharedWork, x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings,
+             own: bool) -> IrwlsStart:
+    """MASS's start, the (case- or inverse-variance-) weighted least-squares fit, with its scales.
+
+    That fit is the "ols" fit of the same chunk: for inverse-variance weights its whitened residuals
+    are IRWLS's working residuals too; case weights leave IRWLS's residuals unweighted.
+    """
+    wt = settings.weight_type
+    wh = shared.design(("whiten_or_count", wt), lambda: whiten_or_count(x, w0, wt))
+    coef, resid = _least_squares_of_chunk(shared, x, y, w0)
+    yw = shared.chunk(("response", wt), lambda: wh.response(y))
+    return irwls_start(wh.xw, yw, coef, resid=None if wh.case is not None else resid, case_weights=wh.case,
+                       scale_est=settings.irwls.scale_est, own=own)
 
 
 def m_resample(psi: str) -> Callable[[Problem, Estimate], Resampling]:
@@ -500,7 +542,7 @@ def m_resample(psi: str) -> Callable[[Problem, Estimate], Resampling]:
 
         kind, clusters = settings.vcov, problem.cluster_codes()
         se = classic if kind == "classic" else _sandwich_se(xw, clusters, kind,
-                                                            lambda y, c: _m_scores(y - c @ xw.T, scale["now"], norm))
+                                                            lambda y, c: m_scores(y - c @ xw.T, scale["now"], norm))
         resid = wh.response(problem.y) - xw @ coef
         return Resampling(xw=xw, fitted=xw @ coef, resid=resid, coef=coef, refit=refit, se=se, clusters=clusters)
 
@@ -532,10 +574,12 @@ def mm_fit(problem: Problem) -> ArrayFit:
                     converged=bool(fit.converged[0]), n_iter=int(fit.n_iter[0]), tuning=MM_TUNING, s_coef=fit.s_coef[0])
 
 
-def mm_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings) -> BatchFit:
+def mm_fit_many(x: np.ndarray, y: np.ndarray, w0: np.ndarray | None, settings: Settings,
+                shared: SharedWork | None = None) -> BatchFit:
     """MM for every row of ``y`` on the raw design, as ``fit(method="mm")`` runs it.
 
-    Zero-weight rows are set aside, as lmrob does (``scores.rows`` marks the rows kept).
+    Zero-weight rows are set aside, as lmrob does (``scores.rows`` marks the rows kept). MM starts
+    from its own S-estimate, so it takes nothing from ``shared``.
 
     Examples
     --------
@@ -656,7 +700,7 @@ def check_settings(m: Method, settings: Settings, cluster: tuple[str, ...]) -> N
                           "use --weight-type inv.var")
 
 
-def batched(m: Method) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None, Settings], BatchFit]:
+def batched(m: Method) -> FitMany:
     """The method's batched fit; a method without one is refused in one line."""
     if m.fit_many is None:
         raise OptionError(f"method {m.name!r} has no batched fit yet, so it cannot be simulated; "

@@ -32,6 +32,7 @@ from ..estimation.methods import (
     method,
     whiten_all,
 )
+from ..estimation.shared import SharedWork
 from ..formats import html_table, jsonable, short_repr
 from ..formula import DesignMatrices, ParsedFormula, design_matrices, find_term, parse, same_term
 from ..inference.covariance import sandwich_many
@@ -366,14 +367,16 @@ def _run(rows: SimRows, draws: Draws, setup: _Setup, idx, keep_responses: bool, 
     out = {e: (np.full((total, len(idx)), np.nan), np.full((total, len(idx)), np.nan), np.zeros(total, bool))
            for e in setup.labels}
     responses = np.empty((total, len(rows.x))) if keep_responses else None
+    shared = SharedWork()  # the design's QR, products, ...: once per run; the least-squares start: once per chunk
 
     def chunk(b: int, start: int, stop: int) -> None:
         """Draw chunk ``b``'s responses and fit them with every estimator."""
         y = draws.chunk(b, stop - start)
         if responses is not None:
             responses[start:stop] = y
+        work = shared.for_chunk()
         for name in setup.estimators:
-            fit = batched(METHODS[name])(rows.x, y, rows.weights, setup.settings)
+            fit = batched(METHODS[name])(rows.x, y, rows.weights, setup.settings, work)
             for label in setup.variants:
                 if label.method == name:
                     kind = label.kind
