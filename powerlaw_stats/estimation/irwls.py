@@ -218,9 +218,11 @@ class _Work:
     active trials' rows of the full arrays once some have converged, cost more than the
     arithmetic. Here the active trials' residuals and weights live in the first ``size`` rows of
     buffers that trade roles from step to step, a trial's final numbers are written to the
-    result once, when it stops, and the buffers are repacked only when trials stop, in order,
-    straight into the spare buffers. Every trial's arithmetic is what it was on the full arrays
-    (the same rows in the same order), so the numbers are the same to the bit.
+    result once, when it stops, and the residuals and responses are repacked only when trials
+    stop, in order, straight into a spare buffer. The weights are not repacked: every step
+    computes them afresh, so until then ``weight_rows`` says where each trial's are. Every
+    trial's arithmetic is what it was on the full arrays (the same rows in the same order), so
+    the numbers are the same to the bit.
     """
 
     def __init__(self, yw: np.ndarray, start: IrwlsStart) -> None:
@@ -230,6 +232,7 @@ class _Work:
         self.first = start.first  # the first step's scale, already known from the start
         self.resid = start.resid if start.own else start.resid.copy()
         self.weights = np.ones_like(self.resid)
+        self.weight_rows: np.ndarray | None = None  # the row of ``weights`` of each active trial (None: its own)
         self.spare = (np.empty_like(self.resid), np.empty_like(self.resid))
 
     @property
@@ -245,6 +248,7 @@ class _Work:
         """Take one step's numbers: the weights and residuals the step wrote into the spare buffers."""
         self.coef, self.scale = coef, scale
         (self.weights, self.resid), self.spare = self.spare, (self.weights, self.resid)
+        self.weight_rows = None
 
     def leave(self, gone: np.ndarray, state: dict) -> None:
         """Write the numbers of the trials in ``gone`` (a mask over the active ones) to ``state``; keep the rest.
@@ -254,15 +258,16 @@ class _Work:
         if not gone.any():
             return
         m, ids, keep = self.size, self.ids[gone], ~gone
-        for key, value in (("coef", self.coef), ("scale", self.scale), ("resid", self.resid[:m]),
-                           ("weights", self.weights[:m])):
+        weight_rows = np.arange(m) if self.weight_rows is None else self.weight_rows
+        for key, value in (("coef", self.coef), ("scale", self.scale), ("resid", self.resid[:m])):
             state[key][ids] = value[gone]
+        state["weights"][ids] = self.weights[weight_rows[gone]]
         self.ids, self.coef, self.scale = self.ids[keep], self.coef[keep], self.scale[keep]
+        self.weight_rows = weight_rows[keep]
         if self.size == 0:
             return
         kept = np.flatnonzero(keep)
-        weights, resid = (_take_rows(old[:m], kept, new) for old, new in zip((self.weights, self.resid), self.spare))
-        self.spare, self.weights, self.resid = (self.weights, self.resid), weights, resid
+        self.resid, self.spare = _take_rows(self.resid[:m], kept, self.spare[1]), (self.spare[0], self.resid)
         if self.y_spare is None:
             packed = self.y[kept]
             self.y, self.y_spare = packed, np.empty_like(packed)
