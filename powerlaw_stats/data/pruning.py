@@ -99,6 +99,9 @@ def columns_to_read(path: Path, inputs: Inputs, variables: Sequence[str], extra:
     wanted |= set(names_read(header, inputs, variables, extra))  # the columns checked for stray text
     if wanted >= set(header):
         return None
+    sep = table_kind(path)[1]
+    if sep is not None and not text_lines_are_regular(path, sep):  # the scan runs only when it can pay
+        return None
     return [c for c in header if c in wanted]
 
 
@@ -162,20 +165,19 @@ def _expression_names(text: str, context: str) -> frozenset[str]:
 
 
 def header_names(path: Path) -> list[str] | None:
-    """The table's column names when it can be read column by column; None when it must be read whole.
+    """The table's column names (its first line, or a Parquet file's schema); None when they cannot serve.
 
-    A text table qualifies when :func:`text_lines_are_regular` holds and its header names are
-    unique and non-empty; a Parquet file when its schema's names are.
+    None when the header cannot be read, or names a column twice or not at all: the whole
+    table's read then refuses the file or names the column as it always did. A text table
+    must also pass :func:`text_lines_are_regular` before only some of its columns are read.
     """
     try:
-        kind, sep = table_kind(path)
+        sep = table_kind(path)[1]
         if sep is None:
-            import pyarrow.parquet as pq  # pandas' Parquet engine: a dependency of the package
+            import pyarrow.parquet as pq  # pandas' Parquet engine (the "parquet" extra); without it, no Parquet at all
 
             names = list(pq.read_schema(path).names)
         else:
-            if not text_lines_are_regular(path, sep):
-                return None
             names = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
     except Exception:  # noqa: BLE001 - whatever fails here, the whole table's read meets it and says so
         return None
