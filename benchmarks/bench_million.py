@@ -1,6 +1,7 @@
 """A million rows: `powerlaw-stats fit` (weighted Huber, 12 coefficients) against R's `MASS::rlm`.
 
 Run:  python benchmarks/bench_million.py [--rows 1000000] [--runs 3] [--csv PATH] [--parquet] [--baseline DIR]
+      [--wide 30] [--no-r]
 
 The table is made once (seeded) in the learning-curve schema: 1,000,000 runs of two data sources,
 with and without mixup, four widths (so the parameter count varies), the seed's trial scheme, and
@@ -14,7 +15,11 @@ default iteration settings (maxit 200, acc 1e-10) and, beside it, ``fit --r-defa
 with R's own defaults (maxit 20, acc 1e-4). The coefficients and standard errors of each pair are
 compared too (R prints them to 17 digits). Without ``Rscript`` only ours is timed. ``--baseline DIR``
 adds the same two fits run with the package of another checkout (``PYTHONPATH=DIR``), interleaved
-with the others, so a change is measured against what it replaces in the same run.
+with the others, so a change is measured against what it replaces in the same run, and says whether
+the two print the same output, character for character. ``--wide K`` adds K columns of numbers no
+model reads (``extra_1``...), the table where reading only the needed columns matters most;
+``--no-r`` leaves R out. CPU seconds (user + system of the child) are printed beside wall time:
+they move less than wall time when other work shares the machine.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ POOLS = {"cifar10": 50_000, "cinic10": 100_000}
 WIDTHS = {16: 175_258, 32: 697_370, 64: 2_782_106, 128: 11_113_690}
 
 
-def make_table(rows: int, seed: int = 18) -> pd.DataFrame:
-    """``rows`` runs in the learning-curve schema (two rows per run: scored on both sets)."""
+def make_table(rows: int, seed: int = 18, wide: int = 0) -> pd.DataFrame:
+    """``rows`` runs in the learning-curve schema (two rows per run: scored on both sets), with ``wide`` unused columns."""
     rng = np.random.default_rng(seed)
     runs = rows // 2
     train = rng.choice(list(POOLS), runs)
@@ -67,16 +72,17 @@ def make_table(rows: int, seed: int = 18) -> pd.DataFrame:
     both["error"] = np.round(np.exp2(mean + noise), 6)
     cols = ["run_id", "train_set", "eval_set", "width", "params", "mixup", "n_splits", "split", "trial", "trials",
             "train_size", "error"]
-    return both[cols]
+    extra = {f"extra_{k + 1}": np.round(rng.standard_normal(len(both)), 6) for k in range(wide)}
+    return both[cols].assign(**extra) if extra else both[cols]
 
 
-def ensure_table(path: Path, rows: int) -> Path:
+def ensure_table(path: Path, rows: int, wide: int = 0) -> Path:
     """The table at ``path``, made (and cached) when it is missing or has another number of rows."""
     stamp = path.with_suffix(path.suffix + ".rows")
     if path.exists() and stamp.exists() and stamp.read_text().strip() == str(rows):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = make_table(rows)
+    frame = make_table(rows, wide=wide)
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
@@ -85,23 +91,23 @@ def ensure_table(path: Path, rows: int) -> Path:
     return path
 
 
-def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of ``cmd``, run under :data:`WRAP` (which prints the peak)."""
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB), CPU seconds and stdout of ``cmd``, run under :data:`WRAP` (which prints them)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed:\n{err}")
-    peak = json.loads(err.strip().splitlines()[-1])["peak_mb"]
-    return wall, peak, out
+    usage = json.loads(err.strip().splitlines()[-1])
+    return wall, usage["peak_mb"], usage["cpu_s"], out
 
 
 WRAP = """
 import json, os, subprocess, sys
 proc = subprocess.Popen(sys.argv[1:])
 _, status, usage = os.wait4(proc.pid, 0)
-sys.stderr.write("\\n" + json.dumps({"peak_mb": usage.ru_maxrss / 1024}) + "\\n")
+sys.stderr.write("\\n" + json.dumps({"peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}) + "\\n")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -111,11 +117,11 @@ def wrapped(cmd: list[str]) -> list[str]:
     return [sys.executable, "-c", WRAP, *cmd]
 
 
-def commands(path: Path) -> dict[str, list[str]]:
+def commands(path: Path, with_r: bool = True) -> dict[str, list[str]]:
     cli = shutil.which("powerlaw-stats") or "powerlaw-stats"
     fit = [cli, "fit", str(path), "--formula", FORMULA, "--method", "huber", "--weights", "w", "--format", "json"]
     out = {"ours (maxit 200, acc 1e-10)": fit, "ours --r-defaults": [*fit, "--r-defaults"]}
-    if shutil.which("Rscript"):
+    if with_r and shutil.which("Rscript"):
         script = str(ROOT / "benchmarks" / "million_rows.R")
         out["R MASS::rlm (maxit 200, acc 1e-10)"] = ["Rscript", script, str(path), "tight"]
         out["R MASS::rlm (MASS's defaults)"] = ["Rscript", script, str(path), "mass"]
@@ -148,10 +154,13 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, default=None, help="where the table is cached (default .cache/million_rows.csv)")
     ap.add_argument("--parquet", action="store_true", help="time the same table as Parquet")
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout whose package is timed too")
+    ap.add_argument("--wide", type=int, default=0, help="add this many columns no model reads")
+    ap.add_argument("--no-r", action="store_true", help="leave R out")
     args = ap.parse_args()
-    path = args.csv or (DEFAULT_CSV.with_suffix(".parquet") if args.parquet else DEFAULT_CSV)
-    ensure_table(path, args.rows)
-    cmds = commands(path)
+    default = DEFAULT_CSV.with_name(f"million_rows_wide{args.wide}.csv") if args.wide else DEFAULT_CSV
+    path = args.csv or (default.with_suffix(".parquet") if args.parquet else default)
+    ensure_table(path, args.rows, args.wide)
+    cmds = commands(path, with_r=not args.no_r)
     envs: dict[str, dict[str, str] | None] = {name: None for name in cmds}
     if args.baseline is not None:
         base_env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
@@ -162,19 +171,22 @@ def main() -> None:
         cmds = {k: v for k, v in cmds.items() if not k.startswith("R ")}  # R's script reads CSV only
     wall: dict[str, list[float]] = {k: [] for k in cmds}
     peak: dict[str, list[float]] = {k: [] for k in cmds}
+    cpu: dict[str, list[float]] = {k: [] for k in cmds}
     outs: dict[str, str] = {}
     for _ in range(args.runs):
         for name, cmd in cmds.items():  # interleaved: a busy spell hits every command alike
-            w, p, out = run(wrapped(cmd), envs.get(name))
+            w, p, c, out = run(wrapped(cmd), envs.get(name))
             wall[name].append(w)
             peak[name].append(p)
+            cpu[name].append(c)
             outs[name] = out
-    print(f"fit, weighted Huber, {args.rows:,} rows x 12 coefficients ({path.suffix[1:]}); median of {args.runs}, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'command':40s} {'wall s':>8s} {'min-max s':>13s} {'peak MB':>8s}")  # the spread is the noise
+    columns = 12 + args.wide
+    print(f"fit, weighted Huber, {args.rows:,} rows x 12 coefficients ({path.suffix[1:]}, {columns} columns); "
+          f"median of {args.runs}, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'command':40s} {'wall s':>8s} {'min-max s':>13s} {'cpu s':>7s} {'peak MB':>8s}")  # the spread is the noise
     for name in cmds:
         print(f"{name:40s} {statistics.median(wall[name]):8.2f} {min(wall[name]):6.2f}-{max(wall[name]):6.2f} "
-              f"{max(peak[name]):8.0f}")
+              f"{statistics.median(cpu[name]):7.2f} {max(peak[name]):8.0f}")
     pairs = [("ours (maxit 200, acc 1e-10)", "R MASS::rlm (maxit 200, acc 1e-10)"),
              ("ours --r-defaults", "R MASS::rlm (MASS's defaults)"),
              ("baseline (maxit 200, acc 1e-10)", "R MASS::rlm (maxit 200, acc 1e-10)"),
@@ -192,7 +204,9 @@ def main() -> None:
             base = name.replace("ours", "baseline")
             diff = max_rel_diff(ours_numbers(outs[name]), ours_numbers(outs[base]))
             print(f"{name} / {base}: time {statistics.median(wall[name]) / statistics.median(wall[base]):.2f}, "
-                  f"peak memory {max(peak[name]) / max(peak[base]):.2f}, largest relative difference {diff:.1e}")
+                  f"CPU {statistics.median(cpu[name]) / statistics.median(cpu[base]):.2f}, "
+                  f"peak memory {max(peak[name]) / max(peak[base]):.2f}, largest relative difference {diff:.1e}, "
+                  f"same output: {'yes' if outs[name] == outs[base] else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data.frame import Inputs, ModelFrame, NaPolicy, WeightsLike, model_frame
+from .data.pruning import whole_table_on_refusal
 from .errors import OptionError
 from .estimation.irwls import IrwlsControl
 from .estimation.least_squares import Equilibration, equilibration, least_squares
@@ -28,7 +29,7 @@ from .estimation.mm import R_DEFAULT_CONTROL, MMControl
 from .formula import DesignMatrices, model_design, parse
 from .inference.bootstrap import wild_bootstrap
 from .inference.tests import TestResult, bp_statistic, t_tests
-from .options import BootWeights, ScaleEst, VcovKind, WeightType, check_level, check_option, check_seed, split_names
+from .options import BootWeights, ColumnsRead, ScaleEst, VcovKind, WeightType, check_level, check_option, check_seed, split_names
 from .results import FitResult
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def fit(
     bootstrap: int = 0,
     bootstrap_weights: BootWeights = "rademacher",
     reml: bool = True,
+    columns: ColumnsRead = "all",
 ) -> FitResult | MixedResult:
     """Fit a linear model: R's ``lm``, ``MASS::rlm``, robustbase ``lmrob``, or with random effects ``lme4::lmer``.
 
@@ -115,8 +117,8 @@ def fit(
         A patsy formula with R's meaning, e.g. ``"log_err ~ I(log2(TS)-IXMin)*(mix+CinicTr*CinicEv)"``,
         optionally with random-effect terms ``+ (1|run_id) + (1|split_id)``.
     data, method, weights, weight_type, vcov, cluster, level, tuning, scale_est, maxit, acc, r_defaults, na, where, let,
-    seed, bootstrap, bootstrap_weights
-        As for :func:`fit_fixed`.
+    seed, bootstrap, bootstrap_weights, columns
+        As for :func:`fit_fixed` (a mixed model reads every column).
     reml : bool
         REML (default) or maximum likelihood for a mixed model; ignored without random effects.
 
@@ -146,7 +148,7 @@ def fit(
                          level=level, where=where, let=let, na=na)
     return fit_fixed(formula, data, method, weights, weight_type, vcov=vcov, cluster=cluster, level=level, tuning=tuning,
                      scale_est=scale_est, maxit=maxit, acc=acc, r_defaults=r_defaults, na=na, where=where, let=let,
-                     seed=seed, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights)
+                     seed=seed, bootstrap=bootstrap, bootstrap_weights=bootstrap_weights, columns=columns)
 
 
 def fit_fixed(
@@ -170,6 +172,7 @@ def fit_fixed(
     seed: int = 1,
     bootstrap: int = 0,
     bootstrap_weights: BootWeights = "rademacher",
+    columns: ColumnsRead = "all",
 ) -> FitResult:
     """Fit a linear model without random effects: least squares (R ``lm``), ``MASS::rlm`` or robustbase ``lmrob``.
 
@@ -208,6 +211,9 @@ def fit_fixed(
     bootstrap, bootstrap_weights
         Number of wild-bootstrap replications (0: none) and their weights, "rademacher" or
         "webb"; the result's ``bootstrap`` holds the intervals and p-values.
+    columns : {"all", "used"}
+        With ``data`` a file: "used" reads only the columns the model reads (the numbers are the
+        same; the result's ``data`` then holds only those and the names derived from them).
 
     Returns
     -------
@@ -223,10 +229,11 @@ def fit_fixed(
     opts = fit_options(method, weight_type=weight_type, vcov=vcov, cluster=cluster, level=level, tuning=tuning,
                        scale_est=scale_est, maxit=maxit, acc=acc, r_defaults=r_defaults, seed=seed)
     check_option(bootstrap_weights, BootWeights, "bootstrap weights")
-    inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let), na=na)
+    inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let), na=na,
+                    columns=columns)
     parsed = parse(formula)
-    mf = model_frame(inputs, parsed.variables, extra_columns=opts.cluster)
-    design, mf = model_design(parsed, mf)
+    design, mf = whole_table_on_refusal(
+        inputs, lambda i: model_design(parsed, model_frame(i, parsed.variables, extra_columns=opts.cluster)))
     scaling = equilibration(design.x, design.y, mf.weights, weight_type)
     fitted = opts.method.fit(problem_of(design, mf, opts, scaling))
     result = named_result(formula, opts, mf, design, fitted, scaling)

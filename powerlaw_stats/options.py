@@ -19,6 +19,7 @@ WeightType = Literal["inv.var", "case"]  # MASS's wt.method: inverse variances w
 VcovKind = Literal["classic", "HC0", "HC1", "HC3", "CR1", "CR3"]  # classic: the estimator's own (R's)
 ClusterKind = Literal["CR1", "CR3"]
 NaPolicy = Literal["drop", "fail"]
+ColumnsRead = Literal["all", "used"]  # a table file: read every column, or only those the analysis uses
 BootWeights = Literal["rademacher", "webb"]
 ScaleEst = Literal["MAD", "proposal2"]
 ResidualName = Literal["normal", "empirical", "skewed-hetero"]

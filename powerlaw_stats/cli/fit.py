@@ -86,7 +86,8 @@ def fit_command(
                      cluster=cluster or None, level=level, tuning=tuning,
                      scale_est=check_option(scale_est, ScaleEst, "scale_est"), maxit=maxit, acc=acc, r_defaults=r_defaults,
                      na=check_option(na, NaPolicy, "na"), where=where, let=let or [], seed=seed, bootstrap=bootstrap,
-                     bootstrap_weights=check_option(bootstrap_weights, BootWeights, "bootstrap weights"), reml=not ml)
+                     bootstrap_weights=check_option(bootstrap_weights, BootWeights, "bootstrap weights"), reml=not ml,
+                     columns="used")  # the command shows no data column, so it reads only those the model needs
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if data is None:
         notes.insert(0, datasets.EXAMPLE_NOTE)
@@ -116,7 +117,7 @@ def bptest_command(
     """Breusch–Pagan test for heteroscedasticity of the least-squares residuals."""
     check_choice(output_format, ("table", "json"), "--format")
     weights = example_weights(data, formula, weights)
-    result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let or [])
+    result = fit(resolve_formula(data, formula), data, weights=weights, where=where, let=let or [], columns="used")
     if not isinstance(result, FitResult):
         raise OptionErr("bptest tests the residual variance of a model without random effects; drop the (1|g) terms")
     bp = breusch_pagan(result, studentize=not classic, whitened=False if r_compatible else None)

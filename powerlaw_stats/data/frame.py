@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,10 @@ import pandas as pd
 
 from .. import expressions
 from ..errors import DataError, OptionError, WeightsError, shown
-from ..options import NaPolicy, WeightType, check_option
+from ..options import ColumnsRead, NaPolicy, WeightType, check_option
 from . import datasets
-from .schema import SCHEMA_COLUMNS, with_schema_names
+from .pruning import columns_to_read, names_read
+from .schema import with_schema_names
 from .tables import read_table
 
 TableLike: TypeAlias = "str | Path | pd.DataFrame | None"
@@ -38,7 +38,9 @@ class Inputs:
     ``data`` is a path, a frame or None (the bundled example); ``weights`` a column, an expression
     such as ``"1/trials"`` or an array; ``weight_type`` how M-estimation uses them (MASS's
     ``wt.method``); ``where`` a pandas query; ``let`` ``NAME=EXPR`` definitions in order; ``na``
-    "drop" (R's na.omit) or "fail".
+    "drop" (R's na.omit) or "fail"; ``columns`` "all" reads every column of a table file, "used"
+    only those the analysis reads (the model frame then holds only those and the names derived
+    from them; see :mod:`powerlaw_stats.data.pruning`). A DataFrame is used as given.
 
     Examples
     --------
@@ -52,12 +54,14 @@ class Inputs:
     where: str | None = None
     let: tuple[str, ...] = ()
     na: NaPolicy = "drop"
+    columns: ColumnsRead = "all"
 
     def __post_init__(self) -> None:
         """Check the options and hold ``let`` as a tuple."""
         object.__setattr__(self, "let", tuple(self.let or ()))
         check_option(self.weight_type, WeightType, "weight type")
         check_option(self.na, NaPolicy, "na")
+        check_option(self.columns, ColumnsRead, "columns")
 
     def replace(self, **changes: Any) -> Inputs:
         """A copy with some fields changed (e.g. ``data`` once the table is read)."""
@@ -263,8 +267,8 @@ def model_frame(inputs: Inputs, variables: Sequence[str], extra_columns: Sequenc
     and complete (a cluster column, say). A row with NA in any of them, or an NA weight, is
     dropped (R's ``na.omit``) or refused (``na="fail"``).
     """
-    raw = load(inputs.data)
-    _check_numbers_in_text(raw, _names_read(raw, inputs, variables, extra_columns))
+    raw = _read(inputs, variables, extra_columns)
+    _check_numbers_in_text(raw, names_read(raw.columns, inputs, variables, extra_columns))
     frame, namespace = with_schema_names(raw.reset_index(drop=True))
     frame, namespace = apply_lets(frame, list(inputs.let), namespace)
     kept = apply_where(frame, inputs.where, namespace)
@@ -278,24 +282,18 @@ def model_frame(inputs: Inputs, variables: Sequence[str], extra_columns: Sequenc
     expr = weights if isinstance(weights, str) else "given"
     if w is not None:
         w = check_weights(w, expr, len(kept), kept.index)
-    kept = kept.apply(_drop_unused_levels)
+    kept = _drop_unused_levels(kept)
     labels = None if isinstance(raw.index, pd.RangeIndex) and raw.index.equals(pd.RangeIndex(len(raw))) \
         else raw.index[kept.index.to_numpy()]
     return ModelFrame(frame=kept, namespace=namespace, weights=w, weights_expr=weights if isinstance(weights, str) else None,
                       weight_type=inputs.weight_type, dropped=dropped, source_rows=len(raw), labels=labels, na=inputs.na)
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-
-
-def _names_read(raw: pd.DataFrame, inputs: Inputs, variables: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """The table's columns an analysis reads: the formula's, the schema's sources of them, and any an option names."""
-    names = set(variables) | set(extra)
-    names |= {need for name in list(names) if name in SCHEMA_COLUMNS for need in SCHEMA_COLUMNS[name][0]}
-    texts = [t for t in (inputs.where, *inputs.let, inputs.weights if isinstance(inputs.weights, str) else None) if t]
-    words = {w for t in texts for w in _WORD.findall(t)}
-    names |= words | {need for w in words if w in SCHEMA_COLUMNS for need in SCHEMA_COLUMNS[w][0]}
-    return [c for c in raw.columns if isinstance(c, str) and c in names]
+def _read(inputs: Inputs, variables: Sequence[str], extra: Sequence[str]) -> pd.DataFrame:
+    """The table, with only the columns the analysis reads when ``inputs.columns`` is "used" and they can be told."""
+    if inputs.columns == "used" and isinstance(inputs.data, (str, Path)) and Path(inputs.data).is_file():
+        return read_table(inputs.data, columns_to_read(Path(inputs.data), inputs, variables, extra))
+    return load(inputs.data)
 
 
 def _check_numbers_in_text(raw: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -309,8 +307,10 @@ def _check_numbers_in_text(raw: pd.DataFrame, columns: Sequence[str]) -> None:
         col = raw[name]
         if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
             continue  # numbers, booleans, categories: read as such
-        present = col.notna().to_numpy()
-        numeric = pd.to_numeric(col.where(col.notna()), errors="coerce").notna().to_numpy()
+        # each distinct value is judged once: a million rows of a few labels cost a few conversions
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        present = codes >= 0
+        numeric = np.append(pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").notna().to_numpy(), False)[codes]
         bad = present & ~numeric
         if bad.any() and numeric.sum() >= bad.sum():
             first = int(np.flatnonzero(bad)[0])
@@ -378,7 +378,12 @@ def _na_weights(w, n: int) -> np.ndarray:
     return np.isnan(arr.astype(float))
 
 
-def _drop_unused_levels(col: pd.Series) -> pd.Series:
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.remove_unused_categories()
-    return col
+def _drop_unused_levels(frame: pd.DataFrame) -> pd.DataFrame:
+    """The categorical columns without the levels no row kept has (only they change: the others are not copied)."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return frame
+    out = frame.copy(deep=False)
+    for c in cats:
+        out[c] = frame[c].cat.remove_unused_categories()
+    return out

@@ -10,35 +10,47 @@ import pandas as pd
 
 from ..errors import DataError, shown
 
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".tab": lambda p: pd.read_csv(p, sep="\t"),
-    ".parquet": lambda p: pd.read_parquet(p),
-    ".pq": lambda p: pd.read_parquet(p),
+# each reader takes the columns to read (None: all); pandas' C parser reads a column the same alone or with others
+_READERS: dict[str, Callable[[Path, list[str] | None], pd.DataFrame]] = {
+    ".csv": lambda p, cols: pd.read_csv(p, usecols=cols),
+    ".tsv": lambda p, cols: pd.read_csv(p, sep="\t", usecols=cols),
+    ".tab": lambda p, cols: pd.read_csv(p, sep="\t", usecols=cols),
+    ".parquet": lambda p, cols: pd.read_parquet(p, columns=cols),
+    ".pq": lambda p, cols: pd.read_parquet(p, columns=cols),
 }
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet table (by extension; ``.gz`` allowed for text).
+def table_kind(path: Path) -> tuple[str, str | None]:
+    """The table's extension (``.gz`` looked through) and its text separator (None for Parquet)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    ext = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if ext not in _READERS:
+        raise DataError(f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .tsv or .parquet")
+    return ext, _TEXT.get(ext)
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet table (by extension; ``.gz`` allowed for text), all columns or ``columns``.
+
+    ``columns`` must be names of the table's header (see :mod:`powerlaw_stats.data.pruning`,
+    which decides when reading only some of them keeps every number and message).
 
     Examples
     --------
     >>> from powerlaw_stats.data.datasets import example_path
     >>> read_table(example_path()).shape[1] >= 12
     True
+    >>> read_table(example_path(), columns=["train_size", "error"]).columns.tolist()
+    ['train_size', 'error']
     """
     path = Path(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    ext = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    if ext not in _READERS:
-        raise DataError(f"{path}: unknown file type {ext or '(none)'!r}; use .csv, .tsv or .parquet")
+    ext, _ = table_kind(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a table; give the file inside it")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path")
     try:
-        frame = _READERS[ext](path)
+        frame = _READERS[ext](path, columns)
         if ext in _TEXT:
             _check_header(path, _TEXT[ext])
     except pd.errors.EmptyDataError:
