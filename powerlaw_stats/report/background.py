@@ -61,6 +61,11 @@ class Background:
         if self._progress is not None:
             self._progress(what, done, total)
 
+    @property
+    def done(self) -> bool:
+        """Whether the thread has ended (with a value or an error)."""
+        return self._done.is_set()
+
     def check(self) -> None:
         """Raise the thread's error now if it has already failed (so the caller stops drawing for nothing)."""
         if self._done.is_set() and self._error is not None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import shlex
 import shutil
 import string
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -47,7 +48,7 @@ from .analysis import (
 )
 from .background import Background, Steps
 from .blocks import Figure, Note, Section, table_of_contents
-from .check import REALISTIC, CheckPlan, Progress, SimulationCheck, plan_check, run_plan
+from .check import REALISTIC, CheckPlan, Progress, Scenario, SimulationCheck, plan_check, run_plan
 from .dependence import dependence_check, dependence_section, with_dependence
 from .floor import FloorCheck, add_floor_results, floor_check, law_figure, place_floor
 from .sections import (
@@ -351,8 +352,8 @@ def build_report(
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
-    steps = Steps(progress)
-    with _start_simulation(inputs, frame, term, steps) as job:  # its trials run beside what follows, up to result()
+    steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
+    with _start_simulation(inputs, frame, term, steps, finished.put) as job:  # its trials run beside what follows
         dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
                                      where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
                                      bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
@@ -366,11 +367,12 @@ def build_report(
         floor_an = _floor(inputs, frame, base, steps.step)
         trust = trust_check(inputs.formula, frame, curve_columns(base.data.groups, base.data.effect_factor), inputs.level)
         early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
+        panels = _panels_beside(job, finished, term, steps.step)
         steps.step("")  # nothing left to do beside the simulation
         sim, verdict = job.result()
     an = dataclasses.replace(base, simulation=sim, verdict=verdict,
                              calibrated=None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level))
-    sections = _sections(an, steps.step, early)
+    sections = _sections(an, steps.step, early, panels)
     if dep_check is not None and term is not None:
         sections = with_dependence(sections, dependence_section(dep_check, fits.ols.coefficient(term).to_dict(), inputs.level))
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
@@ -416,18 +418,22 @@ def _floor(inputs: ReportInputs, frame: pd.DataFrame, an: Analysis, progress: Pr
     return floor_check(inputs.formula, frame, inputs.weights, an.effect, an.data.effect_factor, inputs.level)
 
 
-def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, steps: Steps) -> Background:
-    """Plan the simulation check here (its shared parts built now) and run its trials in a thread of their own."""
+def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, steps: Steps,
+                      finished: Callable[[Scenario], object]) -> Background:
+    """Plan the simulation check here (its shared parts built now) and run its trials in a thread of their own.
+
+    ``finished`` hears of each scenario when it is done, so its panels can be drawn while the next runs.
+    """
     if term is None or inputs.trials == 0:
         return Background(lambda progress: (None, None), progress=None)
     plan = plan_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where, let=inputs.let,
                       term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
                       estimators=inputs.sim_estimators, cluster=inputs.cluster, vcov=inputs.vcov)
-    return Background(_simulate, inputs, plan, progress=steps.simulation)
+    return Background(_simulate, inputs, plan, finished, progress=steps.simulation)
 
 
-def _simulate(inputs: ReportInputs, plan: CheckPlan, progress: Progress):
-    sim: SimulationCheck = run_plan(plan, progress)
+def _simulate(inputs: ReportInputs, plan: CheckPlan, finished: Callable[[Scenario], object], progress: Progress):
+    sim: SimulationCheck = run_plan(plan, progress, finished)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged)
@@ -455,17 +461,36 @@ def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | N
     return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
 
 
-def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section]) -> tuple[Section, ...]:
-    """Every section but the floor's: ``early`` (sections 1-4), the simulation's with its panels, the conclusion."""
-    panels, summary = [], None
+def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> list:
+    """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
+    panels: list = []
+    while not job.done or not finished.empty():
+        try:
+            sc = finished.get(timeout=0.05)  # a short wait: Ctrl-C and the thread's end are noticed at once
+        except queue.Empty:
+            continue
+        from .panels import scenario_panels  # matplotlib and the simulation's plots only when needed
+
+        progress("drawing the simulation's figures", 0, 1)
+        panels.append(scenario_panels(sc, term or ""))
+    return panels
+
+
+def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: Sequence) -> tuple[Section, ...]:
+    """Every section but the floor's: ``early`` (sections 1-4), the simulation's, the conclusion.
+
+    ``panels`` are the scenarios' panels drawn already, in order; those of the scenarios after them
+    are drawn here, then the summary.
+    """
+    drawn, summary = list(panels), None
     if an.simulation:
         if progress:
             progress("drawing the simulation's figures", 0, 1)
         from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
 
-        panels = [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios]
+        drawn += [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios[len(drawn):]]
         summary = summary_panel(an.simulation)
-    return (*early, simulation_section(an, panels, summary), conclusion_section(an))
+    return (*early, simulation_section(an, drawn, summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:

@@ -159,8 +159,12 @@ def plan_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: s
                      data_design=data_design(frame) if designs == DESIGNS else None)
 
 
-def run_plan(plan: CheckPlan, progress: Progress | None = None) -> SimulationCheck:
-    """Run the trials of every scenario of ``plan``: scenario ``i`` with seed ``plan.seed + i``."""
+def run_plan(plan: CheckPlan, progress: Progress | None = None,
+             finished: Callable[[Scenario], object] | None = None) -> SimulationCheck:
+    """Run the trials of every scenario of ``plan``: scenario ``i`` with seed ``plan.seed + i``.
+
+    ``finished`` hears of each scenario as soon as it is done (the report draws its panels then).
+    """
     n_trials = plan.n_trials
     total = len(plan.scenarios) * n_trials
     scenarios = []
@@ -168,6 +172,8 @@ def run_plan(plan: CheckPlan, progress: Progress | None = None) -> SimulationChe
         tick = _ticker(progress, f"simulating {residuals} residuals, design {design}", i * n_trials, total)
         tick(0, n_trials)
         scenarios.append(_scenario(plan.simulator, residuals, design, plan.seed + i, tick))
+        if finished is not None:
+            finished(scenarios[-1])
     if progress:
         progress("simulation done", total, total)
     return SimulationCheck(n_trials=n_trials, seed=plan.seed, term=plan.term, scenarios=tuple(scenarios), notes=plan.notes,
