@@ -606,7 +606,8 @@ def test_a_verdict_for_either_se_maps_to_that_fit(monkeypatch, family):
         return real([r for r in rows if ("+" in r["estimator"]) is (family != "classic")], *args)
 
     monkeypatch.setattr(builder, "se_verdict", only)
-    monkeypatch.setattr(builder, "_fit_sections", lambda an, floor, progress, job: ((), None))  # the numbers, not the figures, are under test
+    # the numbers, not the figures, are under test
+    monkeypatch.setattr(builder, "_fit_sections", lambda an, floor, progress, job: ((), None))
     monkeypatch.setattr(builder, "_panels_beside", lambda job, finished, term, progress: [])
     monkeypatch.setattr(builder, "_sections", lambda an, progress, early, panels: ())
     rep = build_report(trials=10, cluster=CLUSTER)
