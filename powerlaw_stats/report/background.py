@@ -5,6 +5,8 @@ GIL, on a pool of threads. Run one after the other they leave a core idle; :clas
 runs the trials beside the figures and :class:`Steps` keeps one progress bar for both. Nothing
 else changes: the trials are seeded by scenario and chunk, so they give the same numbers in any
 thread, and an error in either place reaches the caller as it would have one after the other.
+Only figures run beside the trials, no other numbers: the engine holds BLAS to one thread for the
+whole process while trials run, and threaded BLAS sums dot products in another order.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import pandas as pd
 from .. import __version__
 from ..data import datasets
 from ..data.frame import Inputs, model_frame
-from ..errors import OptionError
+from ..errors import OptionError, PowerlawStatsError
 from ..files import current_umask
 from ..fitting import fit_options
 from ..formats import to_json
@@ -352,8 +352,9 @@ def build_report(
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
-    steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
-    with _start_simulation(inputs, frame, term, steps, finished.put) as job:  # its trials run beside what follows
+    # the sections' own numbers before the trials start: the engine holds BLAS to one thread for the whole process
+    # while they run, and threaded BLAS sums in another order, so these numbers must not depend on the timing
+    try:
         dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
                                      where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
                                      bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
@@ -364,8 +365,13 @@ def build_report(
             calibrated=None, example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
             synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
         )
-        floor_an = _floor(inputs, frame, base, steps.step)
+        floor_an = _floor(inputs, frame, base, progress)
         trust = trust_check(inputs.formula, frame, curve_columns(base.data.groups, base.data.effect_factor), inputs.level)
+    except PowerlawStatsError:
+        _start_simulation(inputs, frame, term, Steps(None), lambda sc: None).result()  # its error came first, if any
+        raise
+    steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
+    with _start_simulation(inputs, frame, term, steps, finished.put) as job:  # its trials run beside the figures
         early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
         panels = _panels_beside(job, finished, term, steps.step)
         steps.step("")  # nothing left to do beside the simulation
