@@ -252,14 +252,16 @@ def test_scenario_rows_are_simulate_s_own_numbers(simulated, i):
 
 def test_progress_counts_trials_across_scenarios(simulated):
     _, calls = simulated
-    assert calls[-1] == ("drawing the figures", 0, 1)  # after the simulation, before the figures
-    assert calls[-2] == ("fitting the saturating law (is there a floor?)", 0, 1)  # the floor section's fits
-    calls = calls[:-2]
-    done = [d for _, d, _ in calls]
-    assert {t for _, _, t in calls} == {4 * SIM_TRIALS}
+    assert calls[-1] == ("drawing the simulation's figures", 0, 1)  # after the simulation, its panels last
+    # the floor's fits and sections 1-4's figures run beside the simulation: named alone, or after its count
+    for step in ("fitting the saturating law (is there a floor?)", "drawing the figures"):
+        assert any(w == step or w.endswith(f"; meanwhile {step}") for w, _, _ in calls)
+    trials = [(w, d, t) for w, d, t in calls if w.startswith("simulati")]
+    done = [d for _, d, _ in trials]
+    assert {t for _, _, t in trials} == {4 * SIM_TRIALS}
     assert done == sorted(done) and done[0] == 0 and done[-1] == 4 * SIM_TRIALS
     first, last = "simulating normal residuals, design n", "simulating skewed-hetero residuals, design min4"
-    assert {w for w, _, _ in calls} >= {first, last}
+    assert {w.split(";")[0] for w, _, _ in trials} >= {first, last}
 
 
 def test_verdict_and_conclusion_follow_the_scenarios(simulated):
@@ -604,7 +606,10 @@ def test_a_verdict_for_either_se_maps_to_that_fit(monkeypatch, family):
         return real([r for r in rows if ("+" in r["estimator"]) is (family != "classic")], *args)
 
     monkeypatch.setattr(builder, "se_verdict", only)
-    monkeypatch.setattr(builder, "_sections", lambda an, progress: ())  # the numbers, not the figures, are under test
+    # the numbers, not the figures, are under test
+    monkeypatch.setattr(builder, "_fit_sections", lambda an, floor, progress, job: ((), None))
+    monkeypatch.setattr(builder, "_panels_beside", lambda job, finished, term, progress: [])
+    monkeypatch.setattr(builder, "_sections", lambda an, progress, early, panels: ())
     rep = build_report(trials=10, cluster=CLUSTER)
     assert rep.results["verdict"]["recommended"].endswith("+CR1") is (family == "CR1")
     _believed_numbers(rep)

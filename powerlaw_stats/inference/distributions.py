@@ -13,6 +13,7 @@ of rank one), have no tail area, and a caller printing a table must not stop on 
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -89,6 +90,7 @@ def t_sf2(df: float, t: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1024)  # a report asks for the same few (level, df) dozens of times, at ~10 ms each
 def t_ppf(q: float, df: float) -> float:
     """Quantile of Student t (Newton's method on the upper tail, from a Cornish–Fisher start).
 

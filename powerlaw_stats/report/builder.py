@@ -7,12 +7,14 @@ error never leaves a half-written report behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import queue
 import shlex
 import shutil
 import string
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,7 +25,7 @@ import pandas as pd
 from .. import __version__
 from ..data import datasets
 from ..data.frame import Inputs, model_frame
-from ..errors import OptionError
+from ..errors import OptionError, PowerlawStatsError
 from ..files import current_umask
 from ..fitting import fit_options
 from ..formats import to_json
@@ -44,10 +46,11 @@ from .analysis import (
     variance_tests,
     weight_summary,
 )
-from .blocks import Note, Section, table_of_contents
-from .check import REALISTIC, Progress, SimulationCheck, run_check
+from .background import Background, Steps
+from .blocks import Figure, Note, Section, table_of_contents
+from .check import REALISTIC, CheckPlan, Progress, Scenario, SimulationCheck, plan_check, run_plan
 from .dependence import dependence_check, dependence_section, with_dependence
-from .floor import FloorCheck, add_floor, add_floor_results, floor_check
+from .floor import FloorCheck, add_floor_results, floor_check, law_figure, place_floor
 from .sections import (
     Analysis,
     answer_line,
@@ -58,6 +61,7 @@ from .sections import (
     data_section,
     effect_rows,
     effect_words,
+    figure_block,
     irwls_section,
     least_squares_section,
     simulation_section,
@@ -348,21 +352,33 @@ def build_report(
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
-    sim, verdict = _simulate(inputs, frame, term, progress)
-    dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
-                                 where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
-                                 bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
-    calibrated = None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level)
-    an = Analysis(
-        formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
-        data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
-        shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=sim, verdict=verdict,
-        calibrated=calibrated,
-        example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
-        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
-    )
-    floor_an = _floor(inputs, frame, an, progress)
-    sections = _sections(an, progress)
+    # the sections' own numbers before the trials start: the engine holds BLAS to one thread for the whole process
+    # while they run, and threaded BLAS sums in another order, so these numbers must not depend on the timing
+    try:
+        dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
+                                     where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
+                                     bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
+        base = Analysis(
+            formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
+            data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
+            shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=None, verdict=None,
+            calibrated=None, example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
+            synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
+        )
+        floor_an = _floor(inputs, frame, base, progress)
+        trust = trust_check(inputs.formula, frame, curve_columns(base.data.groups, base.data.effect_factor), inputs.level)
+    except PowerlawStatsError:
+        _start_simulation(inputs, frame, term, Steps(None), lambda sc: None).result()  # its error came first, if any
+        raise
+    steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
+    with _start_simulation(inputs, frame, term, steps, finished.put) as job:  # its trials run beside the figures
+        early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
+        panels = _panels_beside(job, finished, term, steps.step)
+        steps.step("")  # nothing left to do beside the simulation
+        sim, verdict = job.result()
+    an = dataclasses.replace(base, simulation=sim, verdict=verdict,
+                             calibrated=None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level))
+    sections = _sections(an, steps.step, early, panels)
     if dep_check is not None and term is not None:
         sections = with_dependence(sections, dependence_section(dep_check, fits.ols.coefficient(term).to_dict(), inputs.level))
     subtitle = f"Data: {inputs.source} · formula: {inputs.formula} · weights: {inputs.weights or 'none'}"
@@ -370,9 +386,8 @@ def build_report(
     results = results_document(inputs, an)
     answer = results["conclusion"]["answer"] if results["conclusion"] else ""
     if floor_an is not None:  # the section before the conclusion, its sentence after the answer
-        sections = add_floor(sections, floor_an, an.data.x, an.data.groups, an.data.effect_factor, answer)
+        sections = place_floor(sections, floor_an, floor_figure, answer)
         answer = add_floor_results(results, floor_an)
-    trust = trust_check(inputs.formula, frame, curve_columns(an.data.groups, an.data.effect_factor), inputs.level)
     # the backtest of these curves, before the conclusion
     sections, results["trust"] = add_trust(sections, trust), trust.to_dict()
     return Report(title=_title(an), subtitle=subtitle, notes=tuple(fits.warnings), sections=sections, results=results,
@@ -409,13 +424,22 @@ def _floor(inputs: ReportInputs, frame: pd.DataFrame, an: Analysis, progress: Pr
     return floor_check(inputs.formula, frame, inputs.weights, an.effect, an.data.effect_factor, inputs.level)
 
 
-def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, progress: Progress | None):
+def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, steps: Steps,
+                      finished: Callable[[Scenario], object]) -> Background:
+    """Plan the simulation check here (its shared parts built now) and run its trials in a thread of their own.
+
+    ``finished`` hears of each scenario when it is done, so its panels can be drawn while the next runs.
+    """
     if term is None or inputs.trials == 0:
-        return None, None
-    sim: SimulationCheck = run_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where,
-                                     let=inputs.let, term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
-                                     estimators=inputs.sim_estimators, progress=progress, cluster=inputs.cluster,
-                                     vcov=inputs.vcov)
+        return Background(lambda progress: (None, None), progress=None)
+    plan = plan_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where, let=inputs.let,
+                      term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
+                      estimators=inputs.sim_estimators, cluster=inputs.cluster, vcov=inputs.vcov)
+    return Background(_simulate, inputs, plan, finished, progress=steps.simulation)
+
+
+def _simulate(inputs: ReportInputs, plan: CheckPlan, finished: Callable[[Scenario], object], progress: Progress):
+    sim: SimulationCheck = run_plan(plan, progress, finished)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged)
@@ -429,17 +453,50 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
     return calibrated_test(best.coefficient(term).to_dict(), verdict, realistic, best.df_resid, level)
 
 
-def _sections(an: Analysis, progress: Progress | None) -> tuple[Section, ...]:
+def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | None,
+                  job: Background) -> tuple[tuple[Section, ...], Figure | None]:
+    """Sections 1-4 and the floor's figure: they read the data and the fits only, so they are drawn beside the simulation."""
     if progress:
-        progress("drawing the figures", 0, 1)  # a few seconds after the simulation: say what is happening
-    panels, summary = [], None
+        progress("drawing the figures", 0, 1)
+    sections = []
+    for draw in (data_section, curves_section, least_squares_section, irwls_section):
+        job.check()  # the simulation failed: say so now rather than after the figures
+        sections.append(draw(an))
+    if floor is None:
+        return tuple(sections), None
+    return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
+
+
+def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> list:
+    """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
+    panels: list = []
+    while not job.done or not finished.empty():
+        try:
+            sc = finished.get(timeout=0.05)  # a short wait: Ctrl-C and the thread's end are noticed at once
+        except queue.Empty:
+            continue
+        from .panels import scenario_panels  # matplotlib and the simulation's plots only when needed
+
+        progress("drawing the simulation's figures", 0, 1)
+        panels.append(scenario_panels(sc, term or ""))
+    return panels
+
+
+def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: Sequence) -> tuple[Section, ...]:
+    """Every section but the floor's: ``early`` (sections 1-4), the simulation's, the conclusion.
+
+    ``panels`` are the scenarios' panels drawn already, in order; those of the scenarios after them
+    are drawn here, then the summary.
+    """
+    drawn, summary = list(panels), None
     if an.simulation:
+        if progress:
+            progress("drawing the simulation's figures", 0, 1)
         from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
 
-        panels = [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios]
+        drawn += [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios[len(drawn):]]
         summary = summary_panel(an.simulation)
-    return (data_section(an), curves_section(an), least_squares_section(an), irwls_section(an),
-            simulation_section(an, panels, summary), conclusion_section(an))
+    return (*early, simulation_section(an, drawn, summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:

@@ -17,7 +17,7 @@ from ..errors import PowerlawStatsError
 from ..formats import jsonable
 from ..options import ResidualName
 from ..simulation.designs import design_spec
-from ..simulation.simulate import SimulationResult, simulate
+from ..simulation.simulate import SimulationResult, Simulator
 
 RESIDUAL_MODELS: tuple[ResidualName, ...] = ("normal", "skewed-hetero")
 DESIGNS: tuple[str, ...] = ("n", "min4")
@@ -106,6 +106,19 @@ def data_design(frame: pd.DataFrame) -> str | None:
     return next(follows, None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckPlan:
+    """The check's scenarios (residual model, design) and the :class:`Simulator` they share, before any trial."""
+
+    simulator: Simulator = field(repr=False)
+    scenarios: tuple[tuple[ResidualName, str], ...]
+    n_trials: int
+    seed: int
+    term: str
+    notes: tuple[str, ...]
+    data_design: str | None
+
+
 def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
               let: Sequence[str], term: str, n_trials: int, seed: int, level: float, estimators: Sequence[str],
               progress: Progress | None = None, cluster: Sequence[str] = (), vcov: str | None = None) -> SimulationCheck:
@@ -117,24 +130,54 @@ def run_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: st
     ``data`` (with ``where`` and ``let``) is what the user gave, so the simulation reads the table as
     ``powerlaw-stats simulate`` would; ``frame`` is the model's rows, to see which designs apply.
     Scenario ``i`` uses seed ``seed + i``, so scenarios are independent of each other and each is
-    reproducible on its own with ``powerlaw-stats simulate --seed``.
+    reproducible on its own with ``powerlaw-stats simulate --seed``. The same as
+    ``run_plan(plan_check(...), progress)``.
+    """
+    return run_plan(plan_check(formula, data, frame, weights=weights, where=where, let=let, term=term, n_trials=n_trials,
+                               seed=seed, level=level, estimators=estimators, cluster=cluster, vcov=vcov), progress)
+
+
+def plan_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: str | None, where: str | None,
+               let: Sequence[str], term: str, n_trials: int, seed: int, level: float, estimators: Sequence[str],
+               cluster: Sequence[str] = (), vcov: str | None = None) -> CheckPlan:
+    """The scenarios of :func:`run_check` and their shared parts, built now (table, model frame, truth, designs' rows).
+
+    Building the shared parts here, in the caller's thread, leaves only the trials to :func:`run_plan`
+    (which the report runs in a thread of its own). An error is left for the scenario that meets it
+    in :func:`run_plan`, so it reads as before, with that scenario's name.
     """
     designs, notes = designs_for(frame, formula, weights, term)
-    plan = [(r, d) for d in designs for r in RESIDUAL_MODELS]
-    total = len(plan) * n_trials
+    simulator = Simulator(formula, data, weights=weights, where=where, let=list(let), terms=[term], level=level,
+                          estimators=tuple(estimators), n_trials=n_trials, **_covariances(cluster, vcov))
+    for design in designs:
+        try:
+            simulator.prepare(design)
+        except PowerlawStatsError:
+            break
+    return CheckPlan(simulator=simulator, scenarios=tuple((r, d) for d in designs for r in RESIDUAL_MODELS),
+                     n_trials=n_trials, seed=seed, term=term, notes=notes,
+                     data_design=data_design(frame) if designs == DESIGNS else None)
+
+
+def run_plan(plan: CheckPlan, progress: Progress | None = None,
+             finished: Callable[[Scenario], object] | None = None) -> SimulationCheck:
+    """Run the trials of every scenario of ``plan``: scenario ``i`` with seed ``plan.seed + i``.
+
+    ``finished`` hears of each scenario as soon as it is done (the report draws its panels then).
+    """
+    n_trials = plan.n_trials
+    total = len(plan.scenarios) * n_trials
     scenarios = []
-    for i, (residuals, design) in enumerate(plan):
+    for i, (residuals, design) in enumerate(plan.scenarios):
         tick = _ticker(progress, f"simulating {residuals} residuals, design {design}", i * n_trials, total)
         tick(0, n_trials)
-        options = {"weights": weights, "where": where, "let": list(let), "terms": [term], "level": level,
-                   "estimators": tuple(estimators), "n_trials": n_trials, "seed": seed + i, "progress": tick,
-                   **_covariances(cluster, vcov)}
-        scenarios.append(_scenario(formula, data, residuals, design, options))
+        scenarios.append(_scenario(plan.simulator, residuals, design, plan.seed + i, tick))
+        if finished is not None:
+            finished(scenarios[-1])
     if progress:
         progress("simulation done", total, total)
-    observed = data_design(frame) if designs == DESIGNS else None
-    return SimulationCheck(n_trials=n_trials, seed=seed, term=term, scenarios=tuple(scenarios), notes=notes,
-                           data_design=observed)
+    return SimulationCheck(n_trials=n_trials, seed=plan.seed, term=plan.term, scenarios=tuple(scenarios), notes=plan.notes,
+                           data_design=plan.data_design)
 
 
 def _covariances(cluster: Sequence[str], vcov: str | None) -> dict:
@@ -149,9 +192,9 @@ def _ticker(progress: Progress | None, what: str, before: int, total: int) -> Ca
     return lambda done, of: progress(what, before + int(done), total)
 
 
-def _scenario(formula: str, data: TableLike, residuals: ResidualName, design: str, options: dict) -> Scenario:
+def _scenario(simulator: Simulator, residuals: ResidualName, design: str, seed: int, tick) -> Scenario:
     try:
-        sim = simulate(formula, data, residuals=residuals, design=design, **options)
+        sim = simulator.run(residuals, design, seed=seed, progress=tick)
     except PowerlawStatsError as exc:
         raise type(exc)(f"simulation ({residuals} residuals, design {design}): {exc}") from None
     summary = sim.summary

@@ -418,7 +418,11 @@ def add_floor(sections: Sequence[Section], check: FloorCheck, size: str, panels:
     """The report's sections with "Is there a floor?" before the conclusion, and its sentence after the ``answer``."""
     from .sections import figure_block  # the report's one way of turning a figure into a page block
 
-    figure = law_figure(check, size, panels, colour, figure_block)
+    return place_floor(sections, check, law_figure(check, size, panels, colour, figure_block), answer)
+
+
+def place_floor(sections: Sequence[Section], check: FloorCheck, figure, answer: str) -> tuple[Section, ...]:
+    """:func:`add_floor` with the figure drawn already (the report draws it while the simulation runs)."""
     out = with_floor(sections, floor_section(check, figure))
     sentence = headline(check)
     return tuple(conclusion_with_floor(s, answer, sentence) if s.id == "conclusion" else s for s in out)

@@ -156,10 +156,15 @@ def rebuild_trials(raw: pd.DataFrame, spec: DesignSpec, variables: Sequence[str]
     keys = configuration_columns(raw, variables)
     usable = np.ones(len(raw), dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
     tagged = raw.assign(**{TEMPLATE: np.arange(len(raw))})
-    parts = [_cell_rows(cell, spec.min_trials or 1, usable[cell[TEMPLATE].to_numpy()])
-             for _, cell in tagged.groupby(keys, sort=False, dropna=False)]
-    out = _renumber_runs(pd.concat(parts, ignore_index=True), keys)
-    return _refresh_weights_column(raw, out)
+    cell = tagged.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    rows, n, k, position = _cell_rows(tagged, cell, spec.min_trials or 1, usable)
+    out = tagged.iloc[rows].reset_index(drop=True)
+    out["trials"] = k
+    out[RUN_POSITION] = position
+    for col, values in (("trial", position), ("split", split_of(position, n))):
+        if col in out.columns:
+            out[col] = values
+    return _refresh_weights_column(raw, _renumber_runs(out, keys))
 
 
 def _renumber_runs(out: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -173,19 +178,31 @@ def _renumber_runs(out: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return out.assign(run_id=[f"rebuilt-{r}" for r in run])
 
 
-def _cell_rows(cell: pd.DataFrame, minimum: int, usable: np.ndarray) -> pd.DataFrame:
-    n = int(cell["n_splits"].iloc[0])
-    if n < 1:
-        raise DataError(f"n_splits must be at least 1, got {n} (train_size {cell['train_size'].iloc[0]})")
-    k = int(runs_per_size(n, minimum))
-    source = cell[usable] if usable.any() else cell
-    out = source.iloc[np.arange(k) % len(source)].copy()
-    out["trials"] = k
-    out[RUN_POSITION] = np.arange(k)
-    for col, values in (("trial", np.arange(k)), ("split", split_of(np.arange(k), n))):
-        if col in out.columns:
-            out[col] = values
-    return out
+def _cell_rows(tagged: pd.DataFrame, cell: np.ndarray, minimum: int,
+               usable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every configuration's rebuilt rows at once, configurations in order of first appearance.
+
+    Returns the raw row each rebuilt row copies, its configuration's n_splits n and run count K, and
+    its position j < K: row j of a configuration copies its j-th usable row (cycling; every row when none is usable).
+    Arrays, not a table per configuration: thousands of configurations cost no more than a few.
+    """
+    order = np.argsort(cell, kind="stable")  # rows by configuration, each configuration's rows in table order
+    n_cells = int(cell.max()) + 1 if len(cell) else 0
+    first = order[np.searchsorted(cell[order], np.arange(n_cells))]
+    n_splits, sizes = tagged["n_splits"].to_numpy()[first], tagged["train_size"].to_numpy()[first]
+    n, k = np.empty(n_cells, dtype=np.int64), np.empty(n_cells, dtype=np.int64)
+    for c in range(n_cells):  # one check per configuration, in the order a reader of the table meets them
+        n[c] = int(n_splits[c])
+        if n[c] < 1:
+            raise DataError(f"n_splits must be at least 1, got {n[c]} (train_size {sizes[c]})")
+        k[c] = int(runs_per_size(int(n[c]), minimum))
+    any_usable = np.bincount(cell, weights=usable, minlength=n_cells) > 0
+    source = order[(usable | ~any_usable[cell])[order]]  # the rows copied, by configuration
+    m = np.bincount(cell[source], minlength=n_cells)
+    start = np.concatenate([[0], np.cumsum(m)[:-1]])
+    which = np.repeat(np.arange(n_cells), k)
+    position = np.arange(len(which)) - np.repeat(np.cumsum(k) - k, k)
+    return source[start[which] + position % m[which]], n[which], k[which], position
 
 
 def _refresh_weights_column(raw: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:

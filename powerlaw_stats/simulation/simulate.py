@@ -50,7 +50,7 @@ from ..options import (
 )
 from .designs import TEMPLATE, DesignSpec, SimRows, design_spec, noise_factor, rebuild_trials, rebuilt_rows
 from .engine import Draws, Progress, check_memory, memory_available, run_chunks
-from .residuals import RESIDUAL_MODELS, residual_model, residual_source
+from .residuals import RESIDUAL_MODELS, ResidualSource, residual_model, residual_source
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "estimator", "term", "truth", "mean_estimate", "bias", "sd_estimate", "mean_se", "se_ratio", "coverage", "rmse", "failures",
@@ -251,34 +251,111 @@ def simulate(
     >>> list(sim.summary.columns[:4]), sim.estimates["ols"].shape
     (['estimator', 'term', 'truth', 'mean_estimate'], (50, 4))
     """
-    defaults = MASS if r_defaults else TIGHT
-    control = IrwlsControl(maxit=defaults.maxit if maxit is None else maxit, acc=defaults.acc if acc is None else acc)
-    inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let or ()), na=na)
-    setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level,
-                   Settings(weight_type=weight_type, irwls=control), vcov, cluster)
-    parsed = parse(formula)
-    raw = load(data)
-    inputs = inputs.replace(data=raw)
-    extra = tuple(dict.fromkeys([*([resample_within] if resample_within else []), *setup.cluster]))
-    obs_mf = model_frame(inputs, parsed.variables, extra_columns=extra)
-    observed = design_matrices(parsed, obs_mf)
-    beta, source = _truth_and_source(observed, obs_mf, truth, setup, resample_within)
-    idx = term_indices(observed.column_names, terms)
-    rows = _sim_rows(raw, inputs, parsed, extra, obs_mf, observed, setup.design, resample_within, setup.cluster)
-    model = residual_model(setup.residuals, source)
-    draws = Draws(mean=rows.x @ beta, x=rows.x, noise=rows.noise, model=model, seed=setup.seed, groups=rows.groups)
-    fits, responses = _run(rows, draws, setup, idx, keep_responses, progress)
-    names = tuple(observed.column_names[i] for i in idx)
-    truth_s = pd.Series(beta[idx], index=list(names), dtype=float)
-    df = float(np.count_nonzero(whiten_all(rows.x, rows.weights).root) - rows.x.shape[1])
-    summary = summarize(fits, truth_s, setup.level, df)
-    return SimulationResult(
-        summary=summary, estimates={e: f.coef for e, f in fits.items()}, std_errors={e: f.se for e, f in fits.items()},
-        converged={e: f.ok for e, f in fits.items()}, terms=names, truth=truth_s, n_trials=setup.n_trials, seed=setup.seed,
-        residuals=setup.residuals, design=setup.design.name, residuals_description=model.description,
-        design_description=_design_sentence(setup.design, rows, obs_mf), responses=responses, level=setup.level,
-        formula=formula, estimators=setup.labels, data=rows.frame, prior_weights=rows.weights, df_resid=df,
-    )
+    return Simulator(formula, data, weights=weights, weight_type=weight_type, estimators=estimators, n_trials=n_trials,
+                     truth=truth, terms=terms, level=level, keep_responses=keep_responses, where=where, let=let, na=na,
+                     resample_within=resample_within, maxit=maxit, acc=acc, r_defaults=r_defaults, vcov=vcov,
+                     cluster=cluster).run(residuals, design, min_trials=min_trials, seed=seed, progress=progress)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Observed:
+    """What every scenario of one data set shares: its table, model frame, design, truth and residual source."""
+
+    parsed: ParsedFormula
+    raw: pd.DataFrame
+    inputs: Inputs
+    extra: tuple[str, ...]
+    mf: ModelFrame
+    design: DesignMatrices
+    beta: np.ndarray
+    source: ResidualSource
+    idx: list[int]
+
+
+class Simulator:
+    """:func:`simulate` for several scenarios (residual model, design, seed) of one data set and model.
+
+    The options are :func:`simulate`'s, less those of a scenario; :meth:`run` takes those. The table
+    is read, the model frame and design built, and the truth fitted once, at the first run; each
+    design's rows are rebuilt once. ``Simulator(...).run(r, d, seed=s)`` gives exactly
+    ``simulate(..., residuals=r, design=d, seed=s)``, errors included.
+
+    Examples
+    --------
+    >>> sim = Simulator("log_err ~ I(log2(TS)-IXMin)*mix", weights="w", n_trials=20, estimators=("ols",))
+    >>> [sim.run(r, "min4", seed=i).n_trials for i, r in enumerate(("normal", "skewed-hetero"))]
+    [20, 20]
+    """
+
+    def __init__(self, formula: str, data: str | Path | pd.DataFrame | None = None, *, weights: WeightsLike = None,
+                 weight_type: WeightType = "inv.var", estimators: Sequence[str] = ("ols", "huber", "bisquare"),
+                 n_trials: int = 1000, truth: str | Mapping[str, float] | None = None, terms: Sequence[str] | None = None,
+                 level: float = 0.95, keep_responses: bool = False, where: str | None = None,
+                 let: Sequence[str] | None = None, na: NaPolicy = "drop", resample_within: str | None = None,
+                 maxit: int | None = None, acc: float | None = None, r_defaults: bool = False,
+                 vcov: str | Sequence[str] | None = None, cluster: str | Sequence[str] | None = None) -> None:
+        defaults = MASS if r_defaults else TIGHT
+        control = IrwlsControl(maxit=defaults.maxit if maxit is None else maxit, acc=defaults.acc if acc is None else acc)
+        self._formula, self._data, self._truth, self._terms = formula, data, truth, terms
+        self._inputs = Inputs(data=data, weights=weights, weight_type=weight_type, where=where, let=tuple(let or ()), na=na)
+        self._setup_args = (estimators, n_trials, level, Settings(weight_type=weight_type, irwls=control), vcov, cluster)
+        self._keep, self._within = keep_responses, resample_within
+        self._observed: _Observed | None = None
+        self._rows: dict[DesignSpec, SimRows] = {}
+
+    def run(self, residuals: ResidualName = "normal", design: str = "observed", *, min_trials: int | None = None,
+            seed: int = 0, progress: Progress | None = None) -> SimulationResult:
+        """One scenario: ``n_trials`` data sets drawn with ``residuals`` on ``design``, from ``seed``."""
+        estimators, n_trials, level, settings, vcov, cluster = self._setup_args
+        setup = _setup(estimators, residuals, design, min_trials, n_trials, seed, level, settings, vcov, cluster)
+        obs = self._observe(setup)
+        rows = self._rows_of(obs, setup)
+        model = residual_model(setup.residuals, obs.source)
+        draws = Draws(mean=rows.x @ obs.beta, x=rows.x, noise=rows.noise, model=model, seed=setup.seed, groups=rows.groups)
+        fits, responses = _run(rows, draws, setup, obs.idx, self._keep, progress)
+        names = tuple(obs.design.column_names[i] for i in obs.idx)
+        truth_s = pd.Series(obs.beta[obs.idx], index=list(names), dtype=float)
+        df = float(np.count_nonzero(whiten_all(rows.x, rows.weights).root) - rows.x.shape[1])
+        summary = summarize(fits, truth_s, setup.level, df)
+        return SimulationResult(
+            summary=summary, estimates={e: f.coef for e, f in fits.items()}, std_errors={e: f.se for e, f in fits.items()},
+            converged={e: f.ok for e, f in fits.items()}, terms=names, truth=truth_s, n_trials=setup.n_trials,
+            seed=setup.seed, residuals=setup.residuals, design=setup.design.name, residuals_description=model.description,
+            design_description=_design_sentence(setup.design, rows, obs.mf), responses=responses, level=setup.level,
+            formula=self._formula, estimators=setup.labels, data=rows.frame, prior_weights=rows.weights, df_resid=df,
+        )
+
+    def prepare(self, design: str = "observed", *, min_trials: int | None = None) -> None:
+        """Build now what runs on ``design`` share: the table, model frame and truth, and the design's rows.
+
+        :meth:`run` builds them when first needed anyway; preparing lets a caller do this part in
+        one thread and run the trials in another. An error is raised as :meth:`run` would raise it.
+        """
+        estimators, n_trials, level, settings, vcov, cluster = self._setup_args
+        setup = _setup(estimators, "normal", design, min_trials, n_trials, 0, level, settings, vcov, cluster)
+        self._rows_of(self._observe(setup), setup)
+
+    def _observe(self, setup: _Setup) -> _Observed:
+        """The data's model frame, design, truth and residual source: built at the first run, then shared."""
+        if self._observed is None:
+            parsed = parse(self._formula)
+            raw = load(self._data)
+            inputs = self._inputs.replace(data=raw)
+            extra = tuple(dict.fromkeys([*([self._within] if self._within else []), *setup.cluster]))
+            mf = model_frame(inputs, parsed.variables, extra_columns=extra)
+            observed = design_matrices(parsed, mf)
+            beta, source = _truth_and_source(observed, mf, self._truth, setup, self._within)
+            idx = term_indices(observed.column_names, self._terms)
+            self._observed = _Observed(parsed=parsed, raw=raw, inputs=inputs, extra=extra, mf=mf, design=observed,
+                                       beta=beta, source=source, idx=idx)
+        return self._observed
+
+    def _rows_of(self, obs: _Observed, setup: _Setup) -> SimRows:
+        """The design's rows, rebuilt once per design."""
+        if setup.design not in self._rows:
+            self._rows[setup.design] = _sim_rows(obs.raw, obs.inputs, obs.parsed, obs.extra, obs.mf, obs.design,
+                                                 setup.design, self._within, setup.cluster)
+        return self._rows[setup.design]
 
 
 # ----------------------------------------------------------------------------- truth and residual source

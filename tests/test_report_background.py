@@ -1,0 +1,118 @@
+"""The report's simulation in a background thread: results, errors, Ctrl-C and the one progress bar.
+
+Tolerances: none; the thread either gives the function's own value and error or it does not.
+Waits for a thread are bounded (WAIT_S) so a regression fails instead of hanging; the CLI test
+of Ctrl-C uses test_bad_inputs' bound (INTERRUPT_S).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from powerlaw_stats.errors import DataError, OptionError
+from powerlaw_stats.report.background import Background, Steps, Stopped
+
+WAIT_S = 10.0
+INTERRUPT_S = 5.0  # as tests/test_bad_inputs.py: from SIGINT to exit
+START_S = 8.0  # import, fit and start simulating before the signal is sent
+
+
+def test_the_value_and_the_progress_come_through():
+    calls = []
+    job = Background(lambda n, progress: progress("counting", n, 2 * n) or n + 1, 41, progress=lambda *a: calls.append(a))
+    with job:
+        pass
+    assert job.result() == 42 and calls == [("counting", 41, 82)]
+
+
+def test_an_error_in_the_thread_is_raised_in_the_caller_as_it_is():
+    def fail(progress):
+        raise DataError("simulation (normal residuals, design n): the design is singular")
+
+    job = Background(fail, progress=None)
+    with pytest.raises(DataError, match=r"^simulation \(normal residuals, design n\): the design is singular$"), job:
+        job.result()
+    job2 = Background(fail, progress=None)
+    job2._done.wait(WAIT_S)
+    with pytest.raises(DataError):
+        job2.check()  # the caller hears of it between its own steps, before it waits
+
+
+def test_the_thread_s_data_error_comes_before_the_caller_s_as_it_did_one_after_the_other():
+    release = threading.Event()
+
+    def fail(progress):
+        release.wait(WAIT_S)
+        raise DataError("from the simulation")
+
+    with pytest.raises(DataError, match="from the simulation"):
+        with Background(fail, progress=None):
+            release.set()
+            raise OptionError("from the floor section")
+    with pytest.raises(OptionError, match="from the floor section"):  # the thread succeeded: the caller's error stands
+        with Background(lambda progress: 1, progress=None):
+            raise OptionError("from the floor section")
+
+
+def test_an_interruption_in_the_caller_stops_the_thread_at_its_next_tick():
+    ticks = []
+
+    def trials(progress):
+        for i in range(10_000):
+            progress("simulating", i, 10_000)
+            ticks.append(i)
+            time.sleep(0.001)
+        return "finished"
+
+    job = Background(trials, progress=None)
+    with pytest.raises(KeyboardInterrupt), job:
+        time.sleep(0.05)
+        raise KeyboardInterrupt
+    assert job._done.wait(WAIT_S) and isinstance(job._error, Stopped) and len(ticks) < 10_000
+
+
+def test_one_progress_bar_names_the_caller_s_step_beside_the_simulation():
+    calls = []
+    steps = Steps(lambda *a: calls.append(a))
+    steps.simulation("simulating normal residuals, design n", 0, 40)
+    steps.step("drawing the figures")
+    steps.simulation("simulating normal residuals, design n", 10, 40)
+    steps.step("")
+    steps.simulation("simulating normal residuals, design n", 20, 40)
+    steps.simulation("simulation done", 40, 40)
+    steps.step("drawing the simulation's figures")
+    assert calls == [
+        ("simulating normal residuals, design n", 0, 40),
+        ("simulating normal residuals, design n; meanwhile drawing the figures", 0, 40),
+        ("simulating normal residuals, design n; meanwhile drawing the figures", 10, 40),
+        ("simulating normal residuals, design n", 10, 40),
+        ("simulating normal residuals, design n", 20, 40),
+        ("simulation done", 40, 40),
+        ("drawing the simulation's figures", 0, 1),
+    ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_report_while_it_simulates_and_writes_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "from powerlaw_stats.cli import main; main()", "report", "--trials",
+                             "200000", "-q", "--out", "rep"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(START_S)
+    assert proc.poll() is None, "the report ended before it could be interrupted"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=3 * INTERRUPT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"still running {3 * INTERRUPT_S:g} s after Ctrl-C")
+    assert time.monotonic() - sent < INTERRUPT_S
+    assert proc.returncode != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
