@@ -231,9 +231,9 @@ def residuals_vs_fitted(result: FitResult, ax: Axes | None = None) -> Figure:
 
 
 def _weighted_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, alpha: np.ndarray) -> None:
-    from matplotlib.colors import to_rgba_array
+    from matplotlib.colors import to_rgba
 
-    face = to_rgba_array(np.repeat("#1f77b4", len(x)))
+    face = np.tile(to_rgba("#1f77b4"), (len(x), 1))  # one colour parsed once, not once per point
     face[:, 3] = alpha
     ax.scatter(x, y, s=14, c=face, edgecolors=(0.12, 0.47, 0.71, 0.35), linewidths=0.5)
     ax.axhline(0.0, color="0.4", lw=0.8)
