@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import OptionError
 from .fit import LINE_STYLES
+from .layout import title as set_title
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
@@ -105,7 +106,11 @@ def _rows(res: LawFit, size: str) -> tuple[pd.DataFrame, np.ndarray, float]:
 def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     if not columns:
         return pd.Series("all runs", index=frame.index)
-    return frame[list(columns)].astype(str).apply(lambda r: ", ".join(f"{c}={r[c]}" for c in columns), axis=1)
+    parts = [f"{c}=" + frame[c].astype(str) for c in columns]  # whole columns at once, not a Python call per row
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + ", " + part
+    return out
 
 
 def _floor_line(ax, res: LawFit, row: int, hue: str) -> None:
@@ -129,8 +134,8 @@ def _style(ax, title: str, size: str, y_label: str) -> None:
     # label more minor ticks the less of a decade the axis spans
     shown = "23456789" if high / low < 3 else "2345" if high / low < 12 else "25"
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in shown else ""))
-    ax.tick_params(axis="both", labelsize=7.5)
-    ax.set_title(title, fontsize=8.5)
+    ax.tick_params(axis="both", which="both", labelsize=7.5)  # minor labels (0.2, 0.5) as small as the major ones
+    set_title(ax, title, 8.5)
     ax.set_xlabel(size, fontsize=8)
     ax.set_ylabel(y_label, fontsize=8)
     ax.grid(True, which="major", alpha=0.25)

@@ -18,11 +18,12 @@ from .blocks import Figure
 from .check import Scenario, SimulationCheck
 from .sections import figure_block
 
-ROW_HEIGHT = 2.7  # inches per estimator row: room for the two-line title, histogram and legend at 100 dpi
+ROW_HEIGHT = 2.45  # inches per estimator row: room for the title, histogram and key
 WIDTH = 9.6
 # Fixed margins in inches instead of a layout engine: the panels' content is known, and constrained
-# layout measured every text box again on each figure (a third of the section's drawing time)
-TOP_IN, BOTTOM_IN, GAP_IN = 0.5, 0.5, 0.7
+# layout measured every text box again on each figure (a third of the section's drawing time).
+# The scenario is named once, above the panels, so each panel's title is one line.
+TOP_IN, BOTTOM_IN, GAP_IN = 0.7, 0.5, 0.42
 
 
 def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
@@ -49,12 +50,13 @@ def scenario_panels(sc: Scenario, term: str) -> list[Figure]:
     fig = MplFigure(figsize=(WIDTH * cols / 2, ROW_HEIGHT * len(rows)))
     axes = fig.subplots(len(rows), cols, squeeze=False, sharex="col")
     for ax_row, labels in zip(axes, rows):
-        plots_simulation.estimate_histogram(sim, labels[0], term, ax=ax_row[0])
+        plots_simulation.estimate_histogram(sim, labels[0], term, ax=ax_row[0], scenario_title=False)
         for ax, label in zip(ax_row[1:], labels):
-            plots_simulation.se_histogram(sim, label, term, ax=ax)
+            plots_simulation.se_histogram(sim, label, term, ax=ax, scenario_title=False)
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")  # the columns share x: the bottom row names it
     _fixed_margins(fig, len(rows))
+    fig.suptitle(plots_simulation.scenario_words(sim), y=1 - 0.12 / fig.get_figheight(), va="top", fontsize=10.5)
     names = ", ".join(estimator_name(labels[0]) for labels in rows)
     ses = (f"Right: the standard errors each fit reported, one column per kind of SE ({', '.join(_kinds(rows))}), "
            if cols > 2 else "Right: the standard errors each fit reported ")
