@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
+
 # the schema's columns that say how a configuration's runs are laid out
 TRIAL_COLUMNS: tuple[str, ...] = ("train_size", "n_splits", "trials")
 # the schema's columns that say which experiment a row belongs to (not which run of it)
@@ -27,7 +29,17 @@ SCHEMA_FACTORS: dict[str, str] = {"mixup": "mix", "train_set": "TrainSet", "eval
 
 
 def _factor01(values: pd.Series) -> pd.Categorical:
-    return pd.Categorical(values.astype(int), categories=[0, 1])
+    """A 0/1 column as a factor with levels 0 and 1; a missing value stays missing (R's na.omit drops its row)."""
+    if pd.api.types.is_bool_dtype(values) or (pd.api.types.is_integer_dtype(values) and values.isin([0, 1]).all()):
+        return pd.Categorical(values.astype(int), categories=[0, 1])
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna().to_numpy() & ~numeric.isin([0, 1]).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"column {values.name!r}, row {row + 1}: {values.iloc[row]!r} is not 0 or 1 (the schema's "
+                        f"{values.name} is 0 for off, 1 for on); fix the value, or rename the column if it is not the schema's")
+    codes = numeric.fillna(-1).to_numpy(dtype=int)  # -1: missing
+    return pd.Categorical.from_codes(codes, categories=[0, 1])
 
 
 def _log2_error(d):
@@ -51,6 +63,16 @@ SCHEMA_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], object
 SCHEMA_SCALARS: dict[str, tuple[str, str]] = {"IXMin": ("TS", "train_size"), "IPMin": ("param", "params")}
 
 
+def _derive(frame: pd.DataFrame, name: str, needs: tuple[str, ...], make: Callable[[pd.DataFrame], object]) -> object:
+    """One derived column; a schema column whose values cannot make it is refused in one line, naming it."""
+    try:
+        return make(frame)
+    except (TypeError, ValueError) as exc:  # e.g. text in `trials`: 1 / "three"
+        cols = ", ".join(repr(c) for c in needs)
+        raise DataError(f"the schema's {name!r} cannot be derived from column {cols}: {exc}; fix the column, or rename "
+                        "it if it is not the schema's") from None
+
+
 def with_schema_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     """Add the schema's derived columns the data lacks; return them with the derived scalars.
 
@@ -62,7 +84,7 @@ def with_schema_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, floa
     ([-1.0, -2.0], 6.643856189774724)
     """
     added = {
-        name: make(frame)
+        name: _derive(frame, name, needs, make)
         for name, (needs, make) in SCHEMA_COLUMNS.items()
         if name not in frame.columns and all(c in frame.columns for c in needs)
     }
