@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -133,10 +134,8 @@ def normal_quantiles(n: int) -> np.ndarray:
     >>> normal_quantiles(3).round(3).tolist()
     [-0.869, 0.0, 0.869]
     """
-    from scipy.special import ndtri
-
     a = 3 / 8 if n <= 10 else 0.5
-    return ndtri((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
+    return normal_quantiles_at((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
 
 
 def _method_label(result: FitResult) -> str:
@@ -171,11 +170,19 @@ def qq(result: FitResult, ax: Axes | None = None, *, weighted: bool = False) -> 
     return fig
 
 
-def normal_quantiles_at(p: tuple[float, ...]) -> np.ndarray:
-    """Normal quantiles at probabilities ``p`` (for R's ``qqline``)."""
-    from scipy.special import ndtri
+def normal_quantiles_at(p: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """Normal quantiles at probabilities ``p`` (for R's ``qqline``), by Wichura's AS 241 as R's ``qnorm``.
 
-    return ndtri(np.asarray(p, dtype=float))
+    The standard library's ``NormalDist.inv_cdf`` is that algorithm; scipy's ``ndtri`` agrees to
+    a few units in the last place, and importing scipy cost the report 0.2-0.4 s for this alone.
+
+    Examples
+    --------
+    >>> normal_quantiles_at((0.25, 0.975)).round(6).tolist()
+    [-0.67449, 1.959964]
+    """
+    inv = NormalDist().inv_cdf
+    return np.array([inv(float(q)) for q in np.asarray(p, dtype=float).ravel()])
 
 
 def residual_histogram(result: FitResult, ax: Axes | None = None, *, weighted: bool = False, bins: int | None = None) -> Figure:
