@@ -326,15 +326,43 @@ class WeightedSolver:
         if self.pairs is None:
             gram, rhs = self._normal_equations_by_rows(weights, yw)
             return _solve_spd_many(gram, rhs) / self.scale
+        return self.solve_weighted(weights, np.multiply(weights, yw, out=scratch))
+
+    def solve_weighted(self, weights: np.ndarray, weighted: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray:
+        """``(X̃ᵀ diag(w) X̃)⁻¹ X̃ᵀ v`` per trial, for weights ``w`` and a right-hand side ``v`` already weighted (T × n).
+
+        Always by the normal equations (also where :meth:`solve` takes QRs), and the weights may
+        be zero or negative: a Newton step of M-estimation solves with ``ψ'(u)`` as weights and
+        ``s ψ(u)`` as ``v``. :meth:`solve` is this with ``v = w y``. ``gram``, the
+        :meth:`gram` of ``w`` already built for another right-hand side, is used instead of
+        building it again. Singular trials come back as NaN rows.
+
+        Examples
+        --------
+        >>> x = np.column_stack([np.ones(4), np.arange(4.0)])
+        >>> WeightedSolver(x).solve_weighted(np.array([[1.0, -1, 1, 1]]), np.array([[1.0, 0, 0, 0]])).round(12)
+        array([[ 1.5, -0.5]])
+        """
+        if gram is None and self.pairs is None:
+            gram, rhs = self._normal_equations_by_rows(weights, weighted, weighted=True)
+            return _solve_spd_many(gram, rhs) / self.scale
+        gram = self.gram(weights) if gram is None else gram
+        return _solve_spd_many(gram, weighted @ self.xs) / self.scale
+
+    def gram(self, weights: np.ndarray) -> np.ndarray:
+        """``X̃ᵀ diag(w) X̃`` per trial (T × p × p), in the solver's equilibrated columns."""
+        if self.pairs is None:
+            return self._normal_equations_by_rows(weights, None)[0]
         p = self.xs.shape[1]
         half = weights @ self.pairs
         gram = np.empty((weights.shape[0], p, p))
         gram[:, self.upper[0], self.upper[1]] = half
         gram[:, self.upper[1], self.upper[0]] = half
-        rhs = np.multiply(weights, yw, out=scratch) @ self.xs
-        return _solve_spd_many(gram, rhs) / self.scale
+        return gram
 
-    def _normal_equations_by_rows(self, weights: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _normal_equations_by_rows(self, weights: np.ndarray, yw: np.ndarray | None,
+                                  weighted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        # weighted: yw is already multiplied by the weights (the right-hand side of solve_weighted); None: no rhs
         n, p = self.xs.shape
         t = weights.shape[0]
         gram, rhs = np.zeros((t, p, p)), np.zeros((t, p))
@@ -345,7 +373,8 @@ class WeightedSolver:
             for k in range(t):
                 np.multiply(xs, weights[k, start:start + ROW_BLOCK, None], out=wx)
                 gram[k] += xs.T @ wx  # this order runs as one GEMM; wx.T @ xs took three times as long
-                rhs[k] += yw[k, start:start + ROW_BLOCK] @ wx
+                if yw is not None:
+                    rhs[k] += yw[k, start:start + ROW_BLOCK] @ (xs if weighted else wx)
         return gram, rhs
 
 

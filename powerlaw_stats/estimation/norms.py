@@ -42,9 +42,10 @@ class Huber:
         """Huber's psi: ``u`` clipped at ``±k``."""
         return np.clip(u, -self.k, self.k)
 
-    def dpsi(self, u: np.ndarray) -> np.ndarray:
-        """The derivative of psi: 1 inside ``±k``, 0 outside."""
-        return (np.abs(u) <= self.k).astype(float)
+    def dpsi(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The derivative of psi: 1 inside ``±k``, 0 outside (into ``out``, which may be ``u``, when given)."""
+        out = np.abs(u, out=out)
+        return np.less_equal(out, self.k, out=out)  # the comparison written straight as 1.0 / 0.0
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,18 @@ class Bisquare:
         """Tukey's psi: ``u`` times its weight."""
         return u * self.weight(u)
 
-    def dpsi(self, u: np.ndarray) -> np.ndarray:
-        """The derivative of psi."""
-        z = (u / self.c) ** 2
-        return np.where(np.abs(u) < self.c, (1.0 - z) * (1.0 - 5.0 * z), 0.0)
+    def dpsi(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The derivative of psi: ``(1 - z)(1 - 5z)`` with ``z = (u/c)²`` inside ``±c``, 0 outside (into ``out``, not ``u``)."""
+        # in place, with one temporary: Newton steps of IRWLS evaluate this on T x n every iteration
+        z = np.divide(u, self.c, out=out)
+        np.multiply(z, z, out=z)
+        second = np.multiply(z, 5.0)
+        np.subtract(1.0, second, out=second)
+        np.subtract(1.0, z, out=z)
+        np.multiply(z, second, out=z)
+        outside = np.logical_not(np.less(np.abs(u, out=second), self.c))  # NaN is not inside either
+        np.copyto(z, 0.0, where=outside)
+        return z
 
 
 Norm = Huber | Bisquare
