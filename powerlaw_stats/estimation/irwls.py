@@ -30,6 +30,7 @@ MAD_CONSTANT = 0.6745  # MASS divides the median absolute residual by this, not 
 # settings) no trial ever takes a Newton step and every number is MASS's, bit for bit. 0 switches the
 # tail off (the tests that follow R's IRWLS path step for step at a tight acc do so).
 NEWTON_SWITCH = 1e-4
+NEWTON_REACH = 10.0  # how much further than the IRWLS step before it a first Newton step may go (see _refuse_newton)
 
 
 # ----------------------------------------------------------------------------- scale estimates
@@ -126,9 +127,11 @@ class IrwlsControl:
     (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point is IRWLS's (``X̃ᵀWr =
     0``), reached in two or three steps where IRWLS takes ten. A Newton step that fails (a singular
     or indefinite ``X̃ᵀDX̃``: bisquare's ψ' is negative beyond c/√5) or does not shrink the change is
-    replaced by the IRWLS step from the same point, and that trial iterates by IRWLS from then on.
-    Designs that the solver treats by QR (condition number above ``COND_LIMIT``) keep IRWLS
-    throughout. Since a trial stops once its change is at most ``acc``, at ``acc >= 1e-4`` (MASS's
+    replaced by the IRWLS step from the same point, and that trial iterates by IRWLS from then on;
+    so is a first Newton step that changes the residuals by more than ten times the IRWLS step
+    before it, or a later one that changes them more than the step before it.
+    Designs that the solver treats by QR (condition number above ``COND_LIMIT``) and Huber's
+    proposal 2 scale keep IRWLS throughout. Since a trial stops once its change is at most ``acc``, at ``acc >= 1e-4`` (MASS's
     settings, ``--r-defaults``) no Newton step is ever taken and the numbers and iteration counts
     are MASS's, bit for bit; at a tighter ``acc`` the iteration count is smaller than MASS's would be
     and the figures are at least as close to the exact optimum.
@@ -269,6 +272,7 @@ class _Work:
         self.spare = (np.empty_like(self.resid), np.empty_like(self.resid))
         self.change = np.full(yw.shape[0], np.inf)  # each trial's last relative change of its residuals
         self.irwls_only = np.zeros(yw.shape[0], dtype=bool)  # trials whose Newton step was refused: IRWLS from then on
+        self.after_newton = np.zeros(yw.shape[0], dtype=bool)  # trials whose last step was a Newton step
         self.newton_buffer: np.ndarray | None = None  # the Gram weights of Newton steps, allocated at the first one
 
     def newton_rows_buffer(self) -> np.ndarray:
@@ -305,7 +309,7 @@ class _Work:
             state[key][ids] = value[gone]
         state["weights"][ids] = self.weights[weight_rows[gone]]
         self.ids, self.coef, self.scale = self.ids[keep], self.coef[keep], self.scale[keep]
-        self.change, self.irwls_only = self.change[keep], self.irwls_only[keep]
+        self.change, self.irwls_only, self.after_newton = self.change[keep], self.irwls_only[keep], self.after_newton[keep]
         self.weight_rows = weight_rows[keep]
         if self.size == 0:
             return
@@ -335,7 +339,7 @@ def _next_scale(resid, prev, case_weights, control, n1, scratch: np.ndarray):
 def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: WeightedSolver) -> None:
     resid = work.rows(work.resid)
     n1 = (xw.shape[0] if case_weights is None else case_weights.sum()) - xw.shape[1]
-    newton = _newton_rows(work, solver)
+    newton = _newton_rows(work, solver, control)
     medians = None
     if work.first is not None:  # the first step's scale came with the start
         scale, work.first = work.first, None
@@ -351,7 +355,7 @@ def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: Wei
         if work.size == 0:
             return
         resid = work.rows(work.resid)
-        newton = _newton_rows(work, solver)
+        newton = _newton_rows(work, solver, control)
         medians = None if medians is None or newton is None else (medians[0][~zero], medians[1][~zero])
     tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer())
     u = np.divide(resid, scale[:, None], out=work.rows(work.spare[0]))
@@ -392,14 +396,17 @@ def _relative_change(resid: np.ndarray, new_resid: np.ndarray, before: np.ndarra
 # ----------------------------------------------------------------------------- the Newton tail
 
 
-def _newton_rows(work: _Work, solver: WeightedSolver) -> np.ndarray | None:
+def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> np.ndarray | None:
     """Which active trials take a Newton step now (None: none of them).
 
     A trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`, unless
     a Newton step of it was refused before. Never on a design the solver treats by QR
     (``solver.exact``): there the steps keep R's accuracy, which the normal equations would not.
+    Never with Huber's proposal 2: its scale is a fixed-point iteration of its own, which sets the
+    pace there; Newton steps on the coefficients saved one step in twenty and let MASS's test (on
+    the residuals) pass while the scale was still twice as far from its limit as IRWLS leaves it.
     """
-    if solver.exact:
+    if solver.exact or control.scale_est != "MAD":
         return None
     rows = (work.change <= NEWTON_SWITCH) & ~work.irwls_only
     return rows if rows.any() else None
@@ -477,13 +484,19 @@ def _mad_gradient(xw: np.ndarray, resid: np.ndarray, medians: tuple[np.ndarray, 
 
 
 def _refuse_newton(xw, solver, weights, y, resid, before, coef, new_resid, change, newton, work: _Work) -> None:
-    """Replace, in place, each Newton step that failed or did not shrink the change by the IRWLS step.
+    """Replace, in place, each Newton step that failed or went too far by the IRWLS step from the same point.
 
     Far from the optimum (bisquare's ψ' is negative beyond c/√5) X̃ᵀDX̃ may be singular or
-    indefinite and the step may lead away: such a trial takes the IRWLS step from the same
-    point instead, in the same iteration, and IRWLS steps only from then on.
+    indefinite and the step may lead away. A trial's first Newton step may change its residuals
+    by up to :data:`NEWTON_REACH` times its last IRWLS step (IRWLS creeping at a rate of 0.9 a step
+    is still that far from the optimum), each later one by no more than the step before: a step
+    that fails or goes further is replaced by the IRWLS step from the same point, in the same
+    iteration, and that trial takes IRWLS steps only from then on.
     """
-    refused = np.flatnonzero(newton & ~(change <= work.change))  # NaN: refused too
+    reach = np.where(work.after_newton, 1.0, NEWTON_REACH) * work.change
+    bad = newton & ~(change <= reach)  # NaN: refused too
+    work.after_newton = newton & ~bad
+    refused = np.flatnonzero(bad)
     if refused.size == 0:
         return
     coef[refused] = solver.solve(weights[refused], y[refused])
