@@ -11,7 +11,9 @@ Tolerances and why:
   Where the MAD scale's rank-one term applies (no case weights) the tail is also at least as close
   to the fixed point as plain IRWLS at the same acc, in the median trial by a factor of ten at least.
 - A Newton step that cannot be solved is replaced by the IRWLS step from the same point, computed
-  as plain IRWLS computes it: such trials are identical to the bit to plain IRWLS.
+  as plain IRWLS computes it but for the refused trials alone: such trials take plain IRWLS's
+  iterations and agree with it to 1e-12 relative (a batch of other rows, or a lone row, which BLAS
+  multiplies as a vector, sums in another order: the last bits may differ).
 """
 
 from __future__ import annotations
@@ -119,9 +121,9 @@ class FlatHuber(Huber):
         return out
 
 
-def test_unsolvable_newton_steps_fall_back_to_irwls_to_the_bit(monkeypatch):
-    # every Newton step fails (a singular X̃ᵀDX̃) and is replaced by the IRWLS step from the same point,
-    # computed as plain IRWLS computes it: the fits are plain IRWLS's to the bit
+def test_unsolvable_newton_steps_fall_back_to_irwls(monkeypatch):
+    # every Newton step fails (a singular X̃ᵀDX̃) and is replaced by the IRWLS step from the same point:
+    # the fits are plain IRWLS's, step for step
     x, y = batch("t3", trials=20)
     norm = FlatHuber()
     refused = []
@@ -138,8 +140,9 @@ def test_unsolvable_newton_steps_fall_back_to_irwls_to_the_bit(monkeypatch):
     monkeypatch.setattr(irwls_module, "NEWTON_SWITCH", 0.0)
     plain = irwls(x, y, norm)
     assert sum(refused) == len(y)  # each trial tries once, then keeps to IRWLS
-    for field in FIELDS:
-        assert np.array_equal(getattr(ours, field), getattr(plain, field)), field
+    assert np.array_equal(ours.n_iter, plain.n_iter) and np.array_equal(ours.converged, plain.converged)
+    for field in ("coef", "resid", "scale", "weights"):
+        np.testing.assert_allclose(getattr(ours, field), getattr(plain, field), rtol=1e-12, atol=1e-12, err_msg=field)
 
 
 def test_a_newton_step_far_from_the_optimum_is_refused_and_the_trial_still_converges(monkeypatch):

@@ -5,11 +5,11 @@ one and the simulation runs a thousand trials with the same code. Scale steps: M
 zero (weighted for case weights) or Huber's proposal 2.
 
 IRWLS converges linearly (the change shrinks about fivefold a step), so reaching a tight optimum
-(acc 1e-10) took three times the steps MASS's acc 1e-4 takes. Once a trial's step changed its
-residuals by at most :data:`NEWTON_SWITCH` (1e-4), it takes Newton steps on the same estimating
-equations instead (see :class:`IrwlsControl`); they reach the same fixed point in two or three
-steps. A trial stops as soon as its change is at most ``acc``, so at ``acc >= 1e-4`` (MASS's
-settings) no trial ever takes a Newton step: those fits are MASS's, bit for bit.
+(acc 1e-10) took three times the steps MASS's acc 1e-4 takes. When ``acc`` is below MASS's 1e-4
+(:data:`NEWTON_ACC`), a trial whose step changed its residuals by at most :data:`NEWTON_SWITCH`
+(1e-3) takes Newton steps on the same estimating equations instead (see :class:`IrwlsControl`);
+they reach the same fixed point in two or three steps. At ``acc >= 1e-4`` (MASS's settings) no
+trial ever takes a Newton step: those fits are MASS's, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from .least_squares import WeightedSolver
 from .norms import Norm
 
 MAD_CONSTANT = 0.6745  # MASS divides the median absolute residual by this, not 1/1.4826
-# A trial takes Newton steps once a step changed its residuals by at most this (MASS's relative change).
-# It is MASS's default acc: a trial stops as soon as its change is <= acc, so at acc >= 1e-4 (MASS's
-# settings) no trial ever takes a Newton step and every number is MASS's, bit for bit. 0 switches the
-# tail off (the tests that follow R's IRWLS path step for step at a tight acc do so).
-NEWTON_SWITCH = 1e-4
+# A trial takes Newton steps once a step changed its residuals by at most NEWTON_SWITCH (MASS's relative
+# change), and only where acc < NEWTON_ACC, MASS's default: at MASS's settings no trial ever takes a
+# Newton step and every number is MASS's, bit for bit. NEWTON_SWITCH = 0 switches the tail off (the tests
+# that follow R's IRWLS path step for step at a tight acc do so).
+NEWTON_SWITCH = 1e-3
+NEWTON_ACC = 1e-4
 NEWTON_REACH = 10.0  # how much further than the IRWLS step before it a first Newton step may go (see _refuse_newton)
 
 
@@ -119,22 +120,25 @@ class IrwlsControl:
     Every step computes the scale ``s`` from the current residuals (MAD about zero or proposal
     2) and the weights ``W = w(r/s)`` (times the case weights), exactly as MASS does, and every
     step counts in ``n_iter``; a trial stops when MASS's test holds: the relative change of its
-    residuals, ``||r_old - r_new|| / ||r_old||``, is at most ``acc``. The step itself is MASS's
-    weighted least squares ``b' = (X̃ᵀWX̃)⁻¹X̃ᵀWy`` until a step's change is at most
-    :data:`NEWTON_SWITCH` (1e-4); from then on it is Newton's on the estimating equations
-    ``X̃ᵀ s ψ(r/s) = 0``: ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀ W r`` with ``D = ψ'(r/s)`` (times the case
-    weights) and, for the unweighted MAD scale, the rank-one term of its dependence on ``b``
-    (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point is IRWLS's (``X̃ᵀWr =
-    0``), reached in two or three steps where IRWLS takes ten. A Newton step that fails (a singular
-    or indefinite ``X̃ᵀDX̃``: bisquare's ψ' is negative beyond c/√5) or does not shrink the change is
-    replaced by the IRWLS step from the same point, and that trial iterates by IRWLS from then on;
-    so is a first Newton step that changes the residuals by more than ten times the IRWLS step
-    before it, or a later one that changes them more than the step before it.
-    Designs that the solver treats by QR (condition number above ``COND_LIMIT``) and Huber's
-    proposal 2 scale keep IRWLS throughout. Since a trial stops once its change is at most ``acc``, at ``acc >= 1e-4`` (MASS's
-    settings, ``--r-defaults``) no Newton step is ever taken and the numbers and iteration counts
-    are MASS's, bit for bit; at a tighter ``acc`` the iteration count is smaller than MASS's would be
-    and the figures are at least as close to the exact optimum.
+    residuals, ``||r_old - r_new|| / ||r_old||``, is at most ``acc``. The step is MASS's weighted
+    least squares, ``b' = (X̃ᵀWX̃)⁻¹X̃ᵀWy``, with one exception, the Newton tail:
+
+    - when ``acc`` is below MASS's 1e-4 (:data:`NEWTON_ACC`), a trial whose last step changed its
+      residuals by at most :data:`NEWTON_SWITCH` (1e-3) takes Newton steps on the estimating
+      equations ``X̃ᵀ s ψ(r/s) = 0``: ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀWr`` with ``D = ψ'(r/s)``
+      (times the case weights) and, for the unweighted MAD scale, the rank-one term of the scale's
+      dependence on ``b`` (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point
+      is IRWLS's (``X̃ᵀWr = 0``), reached in two or three steps where IRWLS takes ten;
+    - a Newton step that fails (a singular ``X̃ᵀDX̃``; bisquare's ψ' is negative beyond c/√5) or
+      goes too far (a first one more than ten times the IRWLS step before it, a later one further
+      than the step before it) is replaced by the IRWLS step from the same point, and that trial
+      takes IRWLS steps from then on;
+    - designs that the solver treats by QR (condition number above ``COND_LIMIT``) and Huber's
+      proposal 2 scale keep IRWLS throughout.
+
+    At ``acc >= 1e-4`` (MASS's settings, ``--r-defaults``) no Newton step is taken: the numbers
+    and iteration counts are MASS's, bit for bit. At a tighter ``acc`` the iteration count is
+    smaller than MASS's would be, and the figures at least as close to the exact optimum.
     """
 
     maxit: int = 200
@@ -166,9 +170,9 @@ def irwls(
     """M-estimation by iteratively reweighted least squares, MASS ``rlm`` step for step, with a Newton tail.
 
     ``yw`` holds one response per row (T × n); trials iterate together but each keeps its own
-    scale, weights and convergence, and stops changing once it has converged. Once a trial's
-    change is at most :data:`NEWTON_SWITCH` it takes Newton steps (:class:`IrwlsControl` states
-    the rule; at MASS's acc 1e-4 there are none). ``start`` is the
+    scale, weights and convergence, and stops changing once it has converged. Below MASS's acc,
+    once a trial's change is at most :data:`NEWTON_SWITCH` it takes Newton steps
+    (:class:`IrwlsControl` states the rule; at MASS's acc 1e-4 there are none). ``start`` is the
     starting coefficients (T × p; None: least squares) or an :class:`IrwlsStart` that several
     norms share; ``solver`` a :class:`WeightedSolver` of ``xw`` set up by the caller, if any.
 
@@ -406,7 +410,7 @@ def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> 
     pace there; Newton steps on the coefficients saved one step in twenty and let MASS's test (on
     the residuals) pass while the scale was still twice as far from its limit as IRWLS leaves it.
     """
-    if solver.exact or control.scale_est != "MAD":
+    if solver.exact or control.scale_est != "MAD" or not control.acc < NEWTON_ACC:
         return None
     rows = (work.change <= NEWTON_SWITCH) & ~work.irwls_only
     return rows if rows.any() else None
@@ -429,8 +433,7 @@ def _newton_solve(solver: WeightedSolver, weights, slopes, y, resid, coef, newto
 
     ``W r`` is ``s ψ(r/s)`` (times the case weights) and ``D`` = ``slopes``; one batched solve
     serves both kinds, since an IRWLS step is the same solve with ``W`` as the Gram weights and
-    ``W y`` as the right-hand side, computed exactly as :meth:`WeightedSolver.solve` computes it
-    (a trial's numbers do not depend on the other rows of the batch).
+    ``W y`` as the right-hand side, computed as :meth:`WeightedSolver.solve` computes it.
 
     ``tilt`` = (∇s, s) takes the MAD scale's dependence on the coefficients into the Newton
     matrix: the estimating equations are ``F(b) = X̃ᵀ s(b) ψ(r/s(b))``, whose Jacobian is
