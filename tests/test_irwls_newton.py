@@ -115,8 +115,8 @@ def test_case_weights_reach_the_same_optimum(norm, monkeypatch):
 class FlatHuber(Huber):
     """Huber's weights with ψ' = 0 everywhere: every Newton Gram matrix X̃ᵀDX̃ is singular."""
 
-    def dpsi(self, u, out=None):
-        out = np.empty_like(u) if out is None else out
+    def dpsi_from_weight(self, w, out=None):
+        out = np.empty_like(w) if out is None else out
         out.fill(0.0)
         return out
 

@@ -363,8 +363,8 @@ def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: Wei
         medians = None if medians is None or newton is None else (medians[0][~zero], medians[1][~zero])
     tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer())
     u = np.divide(resid, scale[:, None], out=work.rows(work.spare[0]))
-    gram_weights = None if newton is None else _newton_weights(norm, u, newton, case_weights, work)
     weights = norm.weight(u, out=u)
+    gram_weights = None if newton is None else _newton_weights(norm, weights, case_weights, work)
     if case_weights is not None:
         np.multiply(weights, case_weights, out=weights)
     y, new_resid = work.rows(work.y), work.rows(work.spare[1])
@@ -416,13 +416,13 @@ def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> 
     return rows if rows.any() else None
 
 
-def _newton_weights(norm: Norm, u: np.ndarray, newton: np.ndarray, case_weights: np.ndarray | None,
-                    work: _Work) -> np.ndarray:
-    """The Gram weights of the step: ``ψ'(u)`` (times the case weights) in the Newton trials' rows.
+def _newton_weights(norm: Norm, weights: np.ndarray, case_weights: np.ndarray | None, work: _Work) -> np.ndarray:
+    """The Gram weights of the step: ``ψ'(u)`` (times the case weights), from the weights ``w(u)``.
 
-    Written into a buffer of ``work``; the other rows are filled by :func:`_newton_solve`.
+    Written into a buffer of ``work`` for every row (one pass beats gathering the Newton trials'
+    rows); :func:`_newton_solve` overwrites the other trials' rows with their IRWLS weights.
     """
-    out = norm.dpsi(u, out=work.newton_rows_buffer())  # every row: one pass beats gathering the Newton ones
+    out = norm.dpsi_from_weight(weights, out=work.newton_rows_buffer())
     if case_weights is not None:
         np.multiply(out, case_weights, out=out)
     return out
