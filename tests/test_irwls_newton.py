@@ -184,3 +184,5 @@ def test_solve_weighted_is_the_weighted_normal_equations(by_rows, monkeypatch):
     expected = np.linalg.solve(x.T @ (w[0][:, None] * x), x.T @ v[0])
     np.testing.assert_allclose(solver.solve_weighted(w, v)[0], expected, rtol=1e-10)
     np.testing.assert_allclose(solver.solve_weighted(w, v, gram=solver.gram(w))[0], expected, rtol=1e-10)
+    both = solver.solve_weighted(w, np.stack([v, 2 * v], axis=1))  # two right-hand sides, one factorization
+    np.testing.assert_allclose(both[0], [expected, 2 * expected], rtol=1e-10)

@@ -442,6 +442,14 @@ def _newton_solve(solver: WeightedSolver, weights, slopes, y, resid, coef, newto
     Gram matrix, the step is Newton's on the equations the iteration actually solves.
     """
     everyone = newton.all()
+    if everyone and tilt is not None:  # both right-hand sides in one solve
+        gradient, scale = tilt
+        both = np.empty((len(weights), 2, weights.shape[1]))
+        np.multiply(weights, resid, out=both[:, 0])
+        _tilt_rhs(weights, slopes, resid, scale, out=both[:, 1])
+        out, extra = np.moveaxis(solver.solve_weighted(slopes, both), 1, 0)
+        factor = np.einsum("ij,ij->i", gradient, out) / (1.0 - np.einsum("ij,ij->i", gradient, extra))
+        return coef + out + extra * factor[:, None]
     if everyone:
         rhs = np.multiply(weights, resid, out=scratch)
     else:
@@ -452,15 +460,19 @@ def _newton_solve(solver: WeightedSolver, weights, slopes, y, resid, coef, newto
     out = solver.solve_weighted(slopes, rhs, gram=gram)
     if tilt is not None:
         gradient, scale = tilt
-        a = np.subtract(weights, slopes, out=scratch)  # u (w - ψ') = ψ - u ψ'; zero in the IRWLS rows
-        np.multiply(a, resid, out=a)
-        np.divide(a, scale[:, None], out=a)
-        extra = solver.solve_weighted(slopes, a, gram=gram)
+        extra = solver.solve_weighted(slopes, _tilt_rhs(weights, slopes, resid, scale, out=scratch), gram=gram)
         factor = np.einsum("ij,ij->i", gradient, out) / (1.0 - np.einsum("ij,ij->i", gradient, extra))
         np.add(out, extra * factor[:, None], out=out, where=newton[:, None])
     if everyone:
         return np.add(out, coef, out=out)
     return np.add(out, coef, out=out, where=newton[:, None])
+
+
+def _tilt_rhs(weights, slopes, resid, scale, out: np.ndarray) -> np.ndarray:
+    """``ψ(u) - u ψ'(u)`` = ``u (w - ψ')``, zero in the rows whose Gram weights are their IRWLS weights."""
+    a = np.subtract(weights, slopes, out=out)
+    np.multiply(a, resid, out=a)
+    return np.divide(a, scale[:, None], out=a)
 
 
 def _median_pair(partitioned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -331,6 +331,8 @@ class WeightedSolver:
     def solve_weighted(self, weights: np.ndarray, weighted: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray:
         """``(X̃ᵀ diag(w) X̃)⁻¹ X̃ᵀ v`` per trial, for weights ``w`` and a right-hand side ``v`` already weighted (T × n).
 
+        ``v`` may also hold k right-hand sides per trial (T × k × n, result T × k × p), solved with one factorization.
+
         Always by the normal equations (also where :meth:`solve` takes QRs), and the weights may
         be zero or negative: a Newton step of M-estimation solves with ``ψ'(u)`` as weights and
         ``s ψ(u)`` as ``v``. :meth:`solve` is this with ``v = w y``. ``gram``, the
@@ -343,7 +345,7 @@ class WeightedSolver:
         >>> WeightedSolver(x).solve_weighted(np.array([[1.0, -1, 1, 1]]), np.array([[1.0, 0, 0, 0]])).round(12)
         array([[ 1.5, -0.5]])
         """
-        if gram is None and self.pairs is None:
+        if gram is None and self.pairs is None and weighted.ndim == 2:
             gram, rhs = self._normal_equations_by_rows(weights, weighted, weighted=True)
             return _solve_spd_many(gram, rhs) / self.scale
         gram = self.gram(weights) if gram is None else gram
@@ -415,13 +417,15 @@ def _qr_solve_many(xw: np.ndarray, weights: np.ndarray, yw: np.ndarray) -> np.nd
 
 
 def _solve_spd_many(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    # rhs: T x p, or T x k x p (k right-hand sides per trial, solved together)
+    columns = rhs[..., None] if rhs.ndim == 2 else np.swapaxes(rhs, 1, 2)
     try:
-        return np.linalg.solve(gram, rhs[..., None])[..., 0]
+        solved = np.linalg.solve(gram, columns)
     except np.linalg.LinAlgError:
-        out = np.full(rhs.shape, np.nan)
+        solved = np.full(columns.shape, np.nan)
         for t in range(gram.shape[0]):  # rare: only when some trial's weights are degenerate
             try:
-                out[t] = np.linalg.solve(gram[t], rhs[t])
+                solved[t] = np.linalg.solve(gram[t], columns[t])
             except np.linalg.LinAlgError:
                 pass
-        return out
+    return solved[..., 0] if rhs.ndim == 2 else np.swapaxes(solved, 1, 2)
