@@ -403,8 +403,9 @@ def _relative_change(resid: np.ndarray, new_resid: np.ndarray, before: np.ndarra
 def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> np.ndarray | None:
     """Which active trials take a Newton step now (None: none of them).
 
-    A trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`, unless
-    a Newton step of it was refused before. Never on a design the solver treats by QR
+    Only where ``acc`` is below :data:`NEWTON_ACC` (MASS's 1e-4, whose fits stay MASS's to the bit);
+    then a trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`,
+    unless a Newton step of it was refused before. Never on a design the solver treats by QR
     (``solver.exact``): there the steps keep R's accuracy, which the normal equations would not.
     Never with Huber's proposal 2: its scale is a fixed-point iteration of its own, which sets the
     pace there; Newton steps on the coefficients saved one step in twenty and let MASS's test (on
