@@ -40,6 +40,13 @@ def test_every_kind_encodes_in_every_format(fits, kind, fmt):
     assert plots.to_bytes(fig, fmt).startswith(SIGNATURES[fmt])
 
 
+def test_svg_is_the_same_bytes_every_time(fits):
+    # matplotlib hashes a random salt into SVG's element ids unless svg.hashsalt is set: the report's SVG
+    # panels would differ on every run without it
+    fig = plots.residual_histogram(fits["ols"])
+    assert plots.to_bytes(fig, "svg") == plots.to_bytes(fig, "svg")
+
+
 @pytest.mark.parametrize("kind", sorted(plots.PLOTS))
 def test_drawing_into_a_given_axes_returns_its_figure(fits, kind):
     from matplotlib.figure import Figure

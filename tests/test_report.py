@@ -302,7 +302,8 @@ def test_simulation_section_shows_tables_panels_and_numbers(simulated):
     section = rep.sections[4]
     names = [f.name for f in section.figures()]
     assert names == ["sim-summary", *(f"sim-{r}-{d}" for d in ("n", "min4") for r in ("normal", "skewed-hetero"))]
-    assert all(f.png.startswith(b"\x89PNG") for f in section.figures())
+    assert all(f.fmt == "svg" and f.data.startswith(b"<?xml") for f in section.figures())  # histograms as vectors
+    assert 'src="data:image/svg+xml;base64,' in section.html() and "](figures/sim-summary.svg)" in section.md()
     assert "normal/n †" in section.md() and "the verdict rests on the `min4` scenarios" in section.md()
     page = rep.html()
     for c in rep.results["verdict"]["checks"]:
@@ -426,8 +427,13 @@ def test_cli_report_with_simulation_writes_every_panel(tmp_path):
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["simulation"]["n_trials"] == 20 and doc["verdict"]["recommended"] in SIMULATED
-    assert len(list((out / "figures").glob("sim-*.png"))) == 5
+    assert len(list((out / "figures").glob("sim-*.svg"))) == 5
     assert "--trials=20" in doc["command"]
+    # every figure the page links is written beside it, and nothing else is
+    linked = re.findall(r"\]\(figures/([^)]+)\)", (out / "report.md").read_text())
+    assert sorted(linked) == sorted(p.name for p in (out / "figures").iterdir()) and len(linked) == 18
+    assert all(p.read_bytes()[:5] == b"<?xml" for p in (out / "figures").glob("*.svg"))
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in (out / "figures").glob("*.png"))
 
 
 def test_cli_report_writes_the_folder(tmp_path):

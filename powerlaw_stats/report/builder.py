@@ -129,7 +129,7 @@ class Report:
         (folder / "figures").mkdir()
         for sec in self.sections:
             for fig in sec.figures():
-                (folder / "figures" / f"{fig.name}.png").write_bytes(fig.png)
+                (folder / "figures" / fig.file_name).write_bytes(fig.data)
         (folder / "results.json").write_text(self.json(), "utf-8")
         (folder / "report.md").write_text(self.markdown(), "utf-8")
         (folder / "index.html").write_text(self.html(), "utf-8")

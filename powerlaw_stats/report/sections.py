@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import OptionError
 from ..estimation.methods import label_words
@@ -68,9 +69,9 @@ class Analysis:
         return self.verdict
 
 
-def figure_block(name: str, fig, caption: str, alt: str) -> Figure:
-    """A matplotlib figure as the page's PNG block (``figures/<name>.png`` beside the page)."""
-    return Figure(name, plots.to_bytes(fig, "png", DPI), caption, alt)
+def figure_block(name: str, fig, caption: str, alt: str, fmt: Literal["png", "svg"] = "png") -> Figure:
+    """A matplotlib figure as the page's block (``figures/<name>.<fmt>`` beside the page); PNG by default."""
+    return Figure(name, plots.to_bytes(fig, fmt, DPI), caption, alt, fmt)
 
 
 def coefficient_table(result: FitResult, effect: str | None, caption: str) -> Table:
