@@ -297,6 +297,20 @@ def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):
         assert f"t = {cal['t_value']:.2f}" in res["conclusion"]["text"][2]
 
 
+def test_scenario_panels_drawn_into_one_figure_are_the_bytes_of_fresh_ones():
+    # the report blanks one figure between scenarios instead of making axes and ticks four times
+    from powerlaw_stats.report.check import run_check
+    from powerlaw_stats.report.panels import ScenarioPanels, scenario_panels
+
+    check = run_check(datasets.EXAMPLE_FORMULA, None, datasets.load_example(), weights=datasets.EXAMPLE_WEIGHTS,
+                      where=None, let=(), term=datasets.EXAMPLE_EFFECT, n_trials=20, seed=0, level=0.95,
+                      estimators=("ols", "huber"))
+    again = ScenarioPanels(check.term)
+    reused = [again(sc)[0].data for sc in check.scenarios]
+    assert reused == [scenario_panels(sc, check.term)[0].data for sc in check.scenarios]
+    assert len(set(reused)) == len(check.scenarios)
+
+
 def test_simulation_section_shows_tables_panels_and_numbers(simulated):
     rep, _ = simulated
     section = rep.sections[4]

@@ -473,36 +473,52 @@ def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | N
     return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
 
 
-def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> list:
+def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
     """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
-    panels: list = []
+    panels = _Panels(term or "")
     while not job.done or not finished.empty():
         try:
             sc = finished.get(timeout=0.05)  # a short wait: Ctrl-C and the thread's end are noticed at once
         except queue.Empty:
             continue
-        from .panels import scenario_panels  # matplotlib and the simulation's plots only when needed
-
         progress("drawing the simulation's figures", 0, 1)
-        panels.append(scenario_panels(sc, term or ""))
+        panels.draw(sc)
     return panels
 
 
-def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: Sequence) -> tuple[Section, ...]:
+class _Panels:
+    """The scenarios' panels drawn so far, and the one figure they are drawn into (:class:`.panels.ScenarioPanels`)."""
+
+    def __init__(self, term: str) -> None:
+        self.term = term
+        self.drawn: list = []
+        self._draw: Callable[[Scenario], list] | None = None
+
+    def draw(self, sc: Scenario) -> None:
+        """Draw the next scenario's panels."""
+        if self._draw is None:
+            from .panels import ScenarioPanels  # matplotlib and the simulation's plots only when needed
+
+            self._draw = ScenarioPanels(self.term)
+        self.drawn.append(self._draw(sc))
+
+
+def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: _Panels) -> tuple[Section, ...]:
     """Every section but the floor's: ``early`` (sections 1-4), the simulation's, the conclusion.
 
-    ``panels`` are the scenarios' panels drawn already, in order; those of the scenarios after them
-    are drawn here, then the summary.
+    ``panels`` holds the scenarios' panels drawn already, in order; those of the scenarios after
+    them are drawn here, then the summary.
     """
-    drawn, summary = list(panels), None
+    summary = None
     if an.simulation:
         if progress:
             progress("drawing the simulation's figures", 0, 1)
-        from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
+        from .panels import summary_panel  # matplotlib and the simulation's plots only when needed
 
-        drawn += [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios[len(drawn):]]
+        for sc in an.simulation.scenarios[len(panels.drawn):]:
+            panels.draw(sc)
         summary = summary_panel(an.simulation)
-    return (*early, simulation_section(an, drawn, summary), conclusion_section(an))
+    return (*early, simulation_section(an, panels.drawn, summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:
