@@ -135,7 +135,7 @@ class Figure:
     """A figure: embedded as a data URI in the page, written as ``figures/<name>.<fmt>`` beside it.
 
     ``fmt`` is ``"png"`` for figures of many points (a raster stays small however many there are)
-    and ``"svg"`` for the simulation's histograms: a few shapes each, smaller as vectors than as
+    and ``"svg"`` for the simulation's histograms: a few shapes each, no larger as vectors than as
     pixels and about a quarter cheaper to draw and encode.
     """
 

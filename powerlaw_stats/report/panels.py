@@ -32,9 +32,9 @@ WIDTH = 9.6
 # layout measured every text box again on each figure (a third of the section's drawing time).
 # The scenario is named once, above the panels, so each panel's title is one line.
 TOP_IN, BOTTOM_IN, GAP_IN = 0.7, 0.5, 0.42
-# SVG: a histogram is a few shapes, so the vector file is smaller than the 150 dpi PNG (459 KB against 539 KB for
-# the four scenarios) and drawing and encoding it takes about a quarter less time (no text or shapes rasterised,
-# no zlib); the fit sections' scatter plots stay PNG, whose size does not grow with the number of points
+# SVG: a histogram is a few shapes, so the vector file is no larger than the 150 dpi PNG (548 KB against 552 KB for
+# the default report's four scenarios) and drawing and encoding it takes about a quarter less time (no text or
+# shapes rasterised, no zlib); the fit sections' scatter plots stay PNG, whose size does not grow with the points
 VECTOR: Final = "svg"
 
 
