@@ -297,12 +297,27 @@ def test_calibrated_test_scales_the_se_by_the_worst_realistic_ratio(simulated):
         assert f"t = {cal['t_value']:.2f}" in res["conclusion"]["text"][2]
 
 
+def test_scenario_panels_drawn_into_one_figure_are_the_bytes_of_fresh_ones():
+    # the report blanks one figure between scenarios instead of making axes and ticks four times
+    from powerlaw_stats.report.check import run_check
+    from powerlaw_stats.report.panels import ScenarioPanels, scenario_panels
+
+    check = run_check(datasets.EXAMPLE_FORMULA, None, datasets.load_example(), weights=datasets.EXAMPLE_WEIGHTS,
+                      where=None, let=(), term=datasets.EXAMPLE_EFFECT, n_trials=20, seed=0, level=0.95,
+                      estimators=("ols", "huber"))
+    again = ScenarioPanels(check.term)
+    reused = [again(sc)[0].data for sc in check.scenarios]
+    assert reused == [scenario_panels(sc, check.term)[0].data for sc in check.scenarios]
+    assert len(set(reused)) == len(check.scenarios)
+
+
 def test_simulation_section_shows_tables_panels_and_numbers(simulated):
     rep, _ = simulated
     section = rep.sections[4]
     names = [f.name for f in section.figures()]
     assert names == ["sim-summary", *(f"sim-{r}-{d}" for d in ("n", "min4") for r in ("normal", "skewed-hetero"))]
-    assert all(f.png.startswith(b"\x89PNG") for f in section.figures())
+    assert all(f.fmt == "svg" and f.data.startswith(b"<?xml") for f in section.figures())  # histograms as vectors
+    assert 'src="data:image/svg+xml;base64,' in section.html() and "](figures/sim-summary.svg)" in section.md()
     assert "normal/n †" in section.md() and "the verdict rests on the `min4` scenarios" in section.md()
     page = rep.html()
     for c in rep.results["verdict"]["checks"]:
@@ -426,8 +441,13 @@ def test_cli_report_with_simulation_writes_every_panel(tmp_path):
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["simulation"]["n_trials"] == 20 and doc["verdict"]["recommended"] in SIMULATED
-    assert len(list((out / "figures").glob("sim-*.png"))) == 5
+    assert len(list((out / "figures").glob("sim-*.svg"))) == 5
     assert "--trials=20" in doc["command"]
+    # every figure the page links is written beside it, and nothing else is
+    linked = re.findall(r"\]\(figures/([^)]+)\)", (out / "report.md").read_text())
+    assert sorted(linked) == sorted(p.name for p in (out / "figures").iterdir()) and len(linked) == 18
+    assert all(p.read_bytes()[:5] == b"<?xml" for p in (out / "figures").glob("*.svg"))
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in (out / "figures").glob("*.png"))
 
 
 def test_cli_report_writes_the_folder(tmp_path):

@@ -116,3 +116,26 @@ def test_ctrl_c_stops_the_report_while_it_simulates_and_writes_nothing(tmp_path)
     assert time.monotonic() - sent < INTERRUPT_S
     assert proc.returncode != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_sections_numbers_beside_the_trials_run_on_one_blas_thread_and_come_out_the_same(monkeypatch):
+    # dependence, floor fits and the backtest run beside the trials; with BLAS held to one thread around all of
+    # them their numbers cannot depend on whether the engine's own one-thread hold had begun yet
+    from threadpoolctl import threadpool_info
+
+    from powerlaw_stats.report import builder
+
+    seen: dict[str, list[int]] = {}
+
+    def recording(name, fn):
+        def wrapped(*args, **kwargs):
+            seen.setdefault(name, []).extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+            return fn(*args, **kwargs)
+        return wrapped
+
+    for name in ("dependence_check", "_floor", "trust_check"):
+        monkeypatch.setattr(builder, name, recording(name, getattr(builder, name)))
+    first = builder.build_report(trials=30).json()
+    assert set(seen) == {"dependence_check", "_floor", "trust_check"}
+    assert all(n == 1 for counts in seen.values() for n in counts)
+    assert builder.build_report(trials=30).json() == first

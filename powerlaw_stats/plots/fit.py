@@ -44,6 +44,7 @@ LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "^", "s", "D")
 DODGE = 0.035  # log2 units: points of different effect levels at one size are nudged apart to stay visible
 PNG_COMPRESSION = 3  # zlib level: a quarter faster to encode than the default 6, files under 1 % larger
+SVG_SALT = "powerlaw-stats"  # the salt of SVG's element ids (any fixed string)
 DPI = 150  # raster figures: sharp on a high-density screen and in print; SVG has no resolution
 HIST_HEADROOM = 1.45  # the histogram's y axis reaches this times its tallest bar or curve: the key sits above them
 
@@ -93,8 +94,13 @@ def to_bytes(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
     if fmt not in FORMATS:
         raise OptionError(f"figure format {fmt!r} is not supported; use {' or '.join(FORMATS)}")
     buf = io.BytesIO()
-    png = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": PNG_COMPRESSION}}
-    fig.savefig(buf, format=fmt, dpi=dpi, **(png if fmt == "png" else {"metadata": {"Date": None}}))
+    if fmt == "png":
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_COMPRESSION})
+        return buf.getvalue()
+    from matplotlib import rc_context
+
+    with rc_context({"svg.hashsalt": SVG_SALT}):  # SVG's ids hash a random salt unless one is set: same figure, same bytes
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None})
     return buf.getvalue()
 
 

@@ -5,8 +5,10 @@ GIL, on a pool of threads. Run one after the other they leave a core idle; :clas
 runs the trials beside the figures and :class:`Steps` keeps one progress bar for both. Nothing
 else changes: the trials are seeded by scenario and chunk, so they give the same numbers in any
 thread, and an error in either place reaches the caller as it would have one after the other.
-Only figures run beside the trials, no other numbers: the engine holds BLAS to one thread for the
-whole process while trials run, and threaded BLAS sums dot products in another order.
+The sections' own numbers (the dependence test, the floor's law fits, the backtest) run beside the
+trials too: the report holds BLAS to one thread from before the trials start until all of them are
+done (the engine does so for the whole process while trials run, and threaded BLAS sums dot
+products in another order), so those numbers do not depend on which thread gets there first.
 """
 
 from __future__ import annotations

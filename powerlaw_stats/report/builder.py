@@ -25,13 +25,14 @@ import pandas as pd
 from .. import __version__
 from ..data import datasets
 from ..data.frame import Inputs, model_frame
-from ..errors import OptionError, PowerlawStatsError
+from ..errors import OptionError
 from ..files import current_umask
 from ..fitting import fit_options
 from ..formats import to_json
 from ..formula import parse
 from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
+from ..simulation.engine import one_blas_thread
 from .analysis import (
     ESTIMATORS,
     SIM_ESTIMATORS,
@@ -66,7 +67,7 @@ from .sections import (
     least_squares_section,
     simulation_section,
 )
-from .trust import add_trust, curve_columns, trust_check
+from .trust import TrustCheck, add_trust, curve_columns, trust_check
 
 REPORT_FILES: tuple[str, ...] = ("index.html", "report.md", "results.json")
 
@@ -128,7 +129,7 @@ class Report:
         (folder / "figures").mkdir()
         for sec in self.sections:
             for fig in sec.figures():
-                (folder / "figures" / f"{fig.name}.png").write_bytes(fig.png)
+                (folder / "figures" / fig.file_name).write_bytes(fig.data)
         (folder / "results.json").write_text(self.json(), "utf-8")
         (folder / "report.md").write_text(self.markdown(), "utf-8")
         (folder / "index.html").write_text(self.html(), "utf-8")
@@ -352,30 +353,17 @@ def build_report(
     frame, rows_read, dropped = _model_rows(inputs)
     fits = _fits(inputs, frame, progress)
     term = fits.ols.term(inputs.effect) if inputs.effect else None
-    # the sections' own numbers before the trials start: the engine holds BLAS to one thread for the whole process
-    # while they run, and threaded BLAS sums in another order, so these numbers must not depend on the timing
-    try:
-        dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
-                                     where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
-                                     bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
-        base = Analysis(
-            formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
-            data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
-            shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=None, verdict=None,
-            calibrated=None, example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
-            synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
-        )
-        floor_an = _floor(inputs, frame, base, progress)
-        trust = trust_check(inputs.formula, frame, curve_columns(base.data.groups, base.data.effect_factor), inputs.level)
-    except PowerlawStatsError:
-        _start_simulation(inputs, frame, term, Steps(None), lambda sc: None).result()  # its error came first, if any
-        raise
     steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
-    with _start_simulation(inputs, frame, term, steps, finished.put) as job:  # its trials run beside the figures
+    # From here on BLAS runs on one thread throughout: the engine holds it so for the whole process while the
+    # trials run, and threaded BLAS sums in another order, so the numbers computed beside the trials would
+    # otherwise depend on the timing. Held here, around them all, they are the same in every run.
+    with one_blas_thread(), _start_simulation(inputs, frame, term, steps, finished.put) as job:
+        base, floor_an, trust = _numbers(inputs, frame, fits, term, rows_read, dropped, steps.step)
         early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
         panels = _panels_beside(job, finished, term, steps.step)
         steps.step("")  # nothing left to do beside the simulation
         sim, verdict = job.result()
+    dep_check = base.dependence
     an = dataclasses.replace(base, simulation=sim, verdict=verdict,
                              calibrated=None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level))
     sections = _sections(an, steps.step, early, panels)
@@ -405,6 +393,24 @@ def _model_rows(inputs: ReportInputs) -> tuple[pd.DataFrame, int, dict[str, int]
                      parsed.variables, extra_columns=inputs.cluster)
     scalars = {k: v for k, v in mf.namespace.items() if np.ndim(v) == 0 and k not in mf.frame.columns}
     return mf.frame.assign(**scalars).reset_index(drop=True), mf.source_rows, dict(mf.dropped)
+
+
+def _numbers(inputs: ReportInputs, frame: pd.DataFrame, fits, term: str | None, rows_read: int,
+             dropped: dict[str, int], progress: Progress) -> tuple[Analysis, FloorCheck | None, TrustCheck]:
+    """The sections' own numbers beside the trials: effect's default test, the data's summary, the floor, the backtest."""
+    dep_check = dependence_check(inputs.data, inputs.formula, term, weights=inputs.weights, level=inputs.level,
+                                 where=inputs.where, let=inputs.let, cluster=inputs.cluster, vcov=inputs.vcov,
+                                 bootstrap=inputs.bootstrap, mode=inputs.dependence)  # effect's default test
+    base = Analysis(
+        formula=inputs.formula, weights=inputs.weights, effect=term, level=inputs.level,
+        data=summarize_data(fits.ols, curve_layout(fits.ols, term), rows_read, dropped), fits=fits,
+        shape=residual_shape(fits.ols.resid), bp=variance_tests(fits.ols), simulation=None, verdict=None,
+        calibrated=None, example_note=datasets.EXAMPLE_NOTE if inputs.is_example else None,
+        synthetic=inputs.is_example and datasets.EXAMPLE_IS_SYNTHETIC, dependence=dep_check,
+    )
+    floor_an = _floor(inputs, frame, base, progress)
+    trust = trust_check(inputs.formula, frame, curve_columns(base.data.groups, base.data.effect_factor), inputs.level)
+    return base, floor_an, trust
 
 
 def _fits(inputs: ReportInputs, frame: pd.DataFrame, progress: Progress | None):
@@ -467,36 +473,52 @@ def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | N
     return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
 
 
-def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> list:
+def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
     """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
-    panels: list = []
+    panels = _Panels(term or "")
     while not job.done or not finished.empty():
         try:
             sc = finished.get(timeout=0.05)  # a short wait: Ctrl-C and the thread's end are noticed at once
         except queue.Empty:
             continue
-        from .panels import scenario_panels  # matplotlib and the simulation's plots only when needed
-
         progress("drawing the simulation's figures", 0, 1)
-        panels.append(scenario_panels(sc, term or ""))
+        panels.draw(sc)
     return panels
 
 
-def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: Sequence) -> tuple[Section, ...]:
+class _Panels:
+    """The scenarios' panels drawn so far, and the one figure they are drawn into (:class:`.panels.ScenarioPanels`)."""
+
+    def __init__(self, term: str) -> None:
+        self.term = term
+        self.drawn: list = []
+        self._draw: Callable[[Scenario], list] | None = None
+
+    def draw(self, sc: Scenario) -> None:
+        """Draw the next scenario's panels."""
+        if self._draw is None:
+            from .panels import ScenarioPanels  # matplotlib and the simulation's plots only when needed
+
+            self._draw = ScenarioPanels(self.term)
+        self.drawn.append(self._draw(sc))
+
+
+def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: _Panels) -> tuple[Section, ...]:
     """Every section but the floor's: ``early`` (sections 1-4), the simulation's, the conclusion.
 
-    ``panels`` are the scenarios' panels drawn already, in order; those of the scenarios after them
-    are drawn here, then the summary.
+    ``panels`` holds the scenarios' panels drawn already, in order; those of the scenarios after
+    them are drawn here, then the summary.
     """
-    drawn, summary = list(panels), None
+    summary = None
     if an.simulation:
         if progress:
             progress("drawing the simulation's figures", 0, 1)
-        from .panels import scenario_panels, summary_panel  # matplotlib and the simulation's plots only when needed
+        from .panels import summary_panel  # matplotlib and the simulation's plots only when needed
 
-        drawn += [scenario_panels(sc, an.simulation.term) for sc in an.simulation.scenarios[len(drawn):]]
+        for sc in an.simulation.scenarios[len(panels.drawn):]:
+            panels.draw(sc)
         summary = summary_panel(an.simulation)
-    return (*early, simulation_section(an, drawn, summary), conclusion_section(an))
+    return (*early, simulation_section(an, panels.drawn, summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:
