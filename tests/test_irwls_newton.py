@@ -121,21 +121,27 @@ class FlatHuber(Huber):
         return out
 
 
-def test_unsolvable_newton_steps_fall_back_to_irwls(monkeypatch):
-    # every Newton step fails (a singular X̃ᵀDX̃) and is replaced by the IRWLS step from the same point:
-    # the fits are plain IRWLS's, step for step
-    x, y = batch("t3", trials=20)
-    norm = FlatHuber()
-    refused = []
+@pytest.fixture
+def refused(monkeypatch) -> list[int]:
+    """How many trials each call of ``_refuse_newton`` sends back to IRWLS for good."""
+    counts: list[int] = []
     original = irwls_module._refuse_newton
 
     def counting(*args):
         work = args[-1]
         before = work.irwls_only.sum()
         original(*args)
-        refused.append(int(work.irwls_only.sum() - before))
+        counts.append(int(work.irwls_only.sum() - before))
 
     monkeypatch.setattr(irwls_module, "_refuse_newton", counting)
+    return counts
+
+
+def test_unsolvable_newton_steps_fall_back_to_irwls(monkeypatch, refused):
+    # every Newton step fails (a singular X̃ᵀDX̃) and is replaced by the IRWLS step from the same point:
+    # the fits are plain IRWLS's, step for step
+    x, y = batch("t3", trials=20)
+    norm = FlatHuber()
     ours = irwls(x, y, norm)
     monkeypatch.setattr(irwls_module, "NEWTON_SWITCH", 0.0)
     plain = irwls(x, y, norm)
@@ -145,20 +151,10 @@ def test_unsolvable_newton_steps_fall_back_to_irwls(monkeypatch):
         np.testing.assert_allclose(getattr(ours, field), getattr(plain, field), rtol=1e-12, atol=1e-12, err_msg=field)
 
 
-def test_a_newton_step_far_from_the_optimum_is_refused_and_the_trial_still_converges(monkeypatch):
+def test_a_newton_step_far_from_the_optimum_is_refused_and_the_trial_still_converges(monkeypatch, refused):
     # bisquare from the least-squares start on a third of gross outliers, Newton from the very first
     # step: X̃ᵀDX̃ is indefinite there for some trials, their steps go too far and are replaced
     x, y = batch("outliers", seed=5)
-    refused = []
-    original = irwls_module._refuse_newton
-
-    def counting(*args):
-        work = args[-1]
-        before = work.irwls_only.sum()
-        original(*args)
-        refused.append(int(work.irwls_only.sum() - before))
-
-    monkeypatch.setattr(irwls_module, "_refuse_newton", counting)
     monkeypatch.setattr(irwls_module, "NEWTON_SWITCH", np.inf)
     fit = irwls(x, y, Bisquare())
     assert sum(refused) > 0
