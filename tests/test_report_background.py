@@ -2,24 +2,23 @@
 
 Tolerances: none; the thread either gives the function's own value and error or it does not.
 Waits for a thread are bounded (WAIT_S) so a regression fails instead of hanging; the CLI test
-of Ctrl-C uses test_bad_inputs' bound (INTERRUPT_S).
+of Ctrl-C uses the shared bound (tests/interrupt.py, INTERRUPT_S).
 """
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+from interrupt import interrupt
 
 from powerlaw_stats.errors import DataError, OptionError
 from powerlaw_stats.report.background import Background, Steps, Stopped
 
 WAIT_S = 10.0
-INTERRUPT_S = 5.0  # as tests/test_bad_inputs.py: from SIGINT to exit
 START_S = 8.0  # import, fit and start simulating before the signal is sent
 
 
@@ -103,17 +102,7 @@ def test_ctrl_c_stops_the_report_while_it_simulates_and_writes_nothing(tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", "from powerlaw_stats.cli import main; main()", "report", "--trials",
                              "200000", "-q", "--out", "rep"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(START_S)
-    assert proc.poll() is None, "the report ended before it could be interrupted"
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=3 * INTERRUPT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail(f"still running {3 * INTERRUPT_S:g} s after Ctrl-C")
-    assert time.monotonic() - sent < INTERRUPT_S
+    _, err = interrupt(proc, START_S, "report")
     assert proc.returncode != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
