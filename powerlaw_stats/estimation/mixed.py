@@ -10,7 +10,6 @@ lmerTest's degrees of freedom are :mod:`.satterthwaite`, profile intervals :mod:
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from ..errors import OptionError
 from .mixed_core import MixedProblem, minimize_bounded
 from .mixed_terms import theta_start
+from .shared import one_blas_thread
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular: a diagonal element of theta below this
 
@@ -124,14 +124,3 @@ def loglik_parts(fit: MixedFit, n: int) -> tuple[float, float, float]:
     """logLik, AIC and BIC as R's ``logLik``, ``AIC``, ``BIC`` report them for the fit."""
     npar = fit.npar
     return -fit.criterion / 2, fit.criterion + 2 * npar, fit.criterion + math.log(n) * npar
-
-
-def one_blas_thread() -> AbstractContextManager:
-    """Run the fit's products on one BLAS thread.
-
-    The products here are small (c ~ 100 columns): BLAS threads cost more in synchronisation than
-    they save, and on a busy machine a 416 × 105 cross-product took 10 to 40 times as long with two.
-    """
-    from threadpoolctl import threadpool_limits  # a dependency; imported on first fit only
-
-    return threadpool_limits(1, user_api="blas")

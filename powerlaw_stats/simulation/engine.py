@@ -9,7 +9,6 @@ one thread each.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
+from ..estimation.shared import one_blas_thread
 from .residuals import ResidualModel
 
 CHUNK = 250  # trials per batch: the T x n working arrays stay in cache, and random streams are per chunk
@@ -62,6 +62,7 @@ def run_chunks(n_trials: int, work: Callable[[int, int, int], Any], progress: Pr
     workers = _workers(len(starts))
     done = 0
     pool = ThreadPoolExecutor(max_workers=workers)
+    work = _holding_one_blas_thread(work)
     try:
         with one_blas_thread():
             # a few chunks in flight, not all of them queued: Ctrl-C then waits for the running ones only
@@ -155,14 +156,11 @@ def _workers(n_chunks: int) -> int:
     return max(1, min(n_chunks, cores))
 
 
-def one_blas_thread() -> contextlib.AbstractContextManager:
-    """Run the batched products on one BLAS thread.
+def _holding_one_blas_thread(work: Callable[[int, int, int], Any]) -> Callable[[int, int, int], None]:
+    # each chunk holds the one-thread BLAS too: after Ctrl-C or an error the running chunks finish on their own,
+    # and the thread count must not be restored under them
+    def held(b: int, start: int, stop: int) -> None:
+        with one_blas_thread():
+            work(b, start, stop)
 
-    With p ~ 10 columns, threads cost more in synchronisation than they save, and on a busy
-    machine they made the trials six times slower.
-    """
-    try:  # threadpoolctl is imported here, not at start-up: only a simulation needs it
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; without it, BLAS's default
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    return held
