@@ -1,61 +1,66 @@
-"""The report's simulation in a background thread: results, errors, Ctrl-C and the one progress bar.
+"""The report's simulation beside the report (a forked process or a thread): results, errors, Ctrl-C, one progress bar.
 
-Tolerances: none; the thread either gives the function's own value and error or it does not.
+Tolerances: none; the child or thread either gives the function's own value and error or it does not,
+and a report is the same to the byte whichever ran its trials.
 Waits for a thread are bounded (WAIT_S) so a regression fails instead of hanging; the CLI test
 of Ctrl-C uses the shared bound (tests/interrupt.py, INTERRUPT_S).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
-import threading
 import time
+import warnings
 
 import pytest
 from interrupt import interrupt
 
 from powerlaw_stats.errors import DataError, OptionError
-from powerlaw_stats.report.background import Background, Steps, Stopped
+from powerlaw_stats.report.background import Background, Forked, Steps, Stopped, can_fork
 
 WAIT_S = 10.0
 START_S = 8.0  # import, fit and start simulating before the signal is sent
+RUNNERS = [Background, *([Forked] if can_fork() else [])]
+forking = pytest.mark.skipif(not can_fork(), reason="the report forks on Linux only")
 
 
-def test_the_value_and_the_progress_come_through():
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_the_value_and_the_progress_come_through(runner):
     calls = []
-    job = Background(lambda n, progress: progress("counting", n, 2 * n) or n + 1, 41, progress=lambda *a: calls.append(a))
+    job = runner(lambda n, progress: progress("counting", n, 2 * n) or n + 1, 41, progress=lambda *a: calls.append(a))
     with job:
         pass
     assert job.result() == 42 and calls == [("counting", 41, 82)]
 
 
-def test_an_error_in_the_thread_is_raised_in_the_caller_as_it_is():
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_an_error_in_the_thread_is_raised_in_the_caller_as_it_is(runner):
     def fail(progress):
         raise DataError("simulation (normal residuals, design n): the design is singular")
 
-    job = Background(fail, progress=None)
+    job = runner(fail, progress=None)
     with pytest.raises(DataError, match=r"^simulation \(normal residuals, design n\): the design is singular$"), job:
         job.result()
-    job2 = Background(fail, progress=None)
+    job2 = runner(fail, progress=None)
     job2._done.wait(WAIT_S)
     with pytest.raises(DataError):
         job2.check()  # the caller hears of it between its own steps, before it waits
 
 
-def test_the_thread_s_data_error_comes_before_the_caller_s_as_it_did_one_after_the_other():
-    release = threading.Event()
-
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_the_thread_s_data_error_comes_before_the_caller_s_as_it_did_one_after_the_other(runner):
     def fail(progress):
-        release.wait(WAIT_S)
+        time.sleep(0.2)  # still running when the caller fails
         raise DataError("from the simulation")
 
     with pytest.raises(DataError, match="from the simulation"):
-        with Background(fail, progress=None):
-            release.set()
+        with runner(fail, progress=None):
             raise OptionError("from the floor section")
     with pytest.raises(OptionError, match="from the floor section"):  # the thread succeeded: the caller's error stands
-        with Background(lambda progress: 1, progress=None):
+        with runner(lambda progress: 1, progress=None):
             raise OptionError("from the floor section")
 
 
@@ -74,6 +79,82 @@ def test_an_interruption_in_the_caller_stops_the_thread_at_its_next_tick():
         time.sleep(0.05)
         raise KeyboardInterrupt
     assert job._done.wait(WAIT_S) and isinstance(job._error, Stopped) and len(ticks) < 10_000
+
+
+@forking
+def test_an_interruption_in_the_caller_ends_the_child_at_once():
+    ticks = []
+
+    def trials(progress):
+        for i in range(10**9):
+            progress("simulating", i, 10**9)
+            time.sleep(0.001)
+
+    job = Forked(trials, progress=lambda *a: ticks.append(a))
+    with pytest.raises(KeyboardInterrupt), job:
+        while not ticks:  # the child is running
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+    assert job._done.wait(WAIT_S) and job._error is None  # stopped, not failed
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job.pid, os.WNOHANG)  # ended and reaped: no zombie left
+
+
+@forking
+def test_a_child_that_dies_is_an_error_that_says_so():
+    job = Forked(lambda progress: os.kill(os.getpid(), signal.SIGKILL), progress=None)
+    with pytest.raises(RuntimeError, match=r"process ended without a result \(killed by signal 9\).*--trials 0"):
+        job.result()
+
+
+@forking
+def test_a_bug_in_the_child_keeps_its_type_and_the_child_s_traceback():
+    def bug(progress):
+        return {}["missing"]
+
+    with pytest.raises(KeyError) as caught:
+        Forked(bug, progress=None).result()
+    assert "In the report's simulation process" in caught.value.__notes__[0] and "in bug" in caught.value.__notes__[0]
+
+
+@forking
+def test_an_error_that_cannot_be_pickled_comes_back_as_its_words():
+    class Local(Exception):  # a class pickle cannot find again
+        pass
+
+    def fail(progress):
+        raise Local("odd")
+
+    with pytest.raises(RuntimeError, match="Local: odd"):
+        Forked(fail, progress=None).result()
+
+
+@forking
+def test_the_child_s_warnings_reach_the_parent():
+    def warn(progress):
+        warnings.warn("fewer trials converged than asked", UserWarning, stacklevel=1)
+        return 1
+
+    with pytest.warns(UserWarning, match="fewer trials converged"):
+        assert Forked(warn, progress=None).result() == 1
+
+
+@forking
+def test_what_the_parent_buffered_is_written_once():
+    code = ("import sys; from powerlaw_stats.report.background import Forked; sys.stdout.write('before'); "
+            "print(Forked(lambda progress: ' after', progress=None).result())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "before after\n"
+
+
+@forking
+def test_the_report_is_the_same_whether_forked_or_threaded(monkeypatch):
+    from powerlaw_stats.report import builder
+
+    forked = builder.build_report(trials=30)
+    monkeypatch.setattr(builder, "can_fork", lambda: False)
+    threaded = builder.build_report(trials=30)
+    assert forked.json() == threaded.json() and forked.html() == threaded.html()
 
 
 def test_one_progress_bar_names_the_caller_s_step_beside_the_simulation():

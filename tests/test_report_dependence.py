@@ -94,7 +94,7 @@ def test_the_simulation_s_pick_is_named_beside_the_dependence_aware_test(monkeyp
 
     # the words, not the figures, are under test
     monkeypatch.setattr(builder, "_fit_sections", lambda an, floor, progress, job: ((), None))
-    monkeypatch.setattr(builder, "_panels_beside", lambda job, finished, term, progress: [])
+    monkeypatch.setattr(builder, "_panels_beside", lambda job, finished, term, progress: builder._Panels(""))
     monkeypatch.setattr(builder, "_sections", lambda an, progress, early, panels: ())
     rep = build_report(trials=5, floor=False)
     v, c = rep.results["verdict"], rep.results["conclusion"]

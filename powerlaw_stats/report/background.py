@@ -1,21 +1,33 @@
-"""The report's simulation in a thread of its own, while the report draws what does not need it.
+"""The report's simulation beside the rest of the report: in a forked process, or a thread of its own.
 
-The figures are Python drawing on one core; the simulation's trials are numpy, which releases the
-GIL, on a pool of threads. Run one after the other they leave a core idle; :class:`Background`
-runs the trials beside the figures and :class:`Steps` keeps one progress bar for both. Nothing
-else changes: the trials are seeded by scenario and chunk, so they give the same numbers in any
-thread, and an error in either place reaches the caller as it would have one after the other.
+The figures are Python drawing on one core; the simulation's trials are numpy on a pool of
+threads. Run one after the other they leave a core idle. Where the system forks (Linux),
+:class:`Forked` runs the trials and draws their panels in a child process forked from the
+report's own, so neither waits for the other's GIL; elsewhere :class:`Background` runs the
+trials in a thread (numpy releases the GIL in the products that dominate) and the caller draws
+the panels. :class:`Steps` keeps one progress bar for both. Nothing else changes: the trials are
+seeded by scenario and chunk, so they give the same numbers in any process or thread, and an
+error in either place reaches the caller as it would have one after the other.
 The sections' own numbers (the dependence test, the floor's law fits, the backtest) run beside the
 trials too: the report holds BLAS to one thread from before the trials start until all of them are
 done (the engine does so for the whole process while trials run, and threaded BLAS sums dot
-products in another order), so those numbers do not depend on which thread gets there first.
+products in another order), so those numbers do not depend on which runs first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import pickle
+import signal
+import sys
 import threading
+import traceback
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from ..errors import PowerlawStatsError
 from .check import Progress
@@ -95,6 +107,191 @@ class Background:
                 self.result()  # the simulation came first: its error, when it has one, is the one to report
         finally:
             self._stop.set()  # a no-op once the thread has ended
+
+
+def can_fork() -> bool:
+    """Whether :class:`Forked` may run here: Linux only.
+
+    macOS forks too, but a forked child may not use the system frameworks its parent loaded
+    (Accelerate's BLAS among them), and Windows does not fork.
+    """
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+class Forked:
+    """``fn(*args, progress)`` in a child process forked from this one: :class:`Background`'s interface.
+
+    The child starts with everything the parent has built (imports, data, the simulation's plan),
+    so nothing is pickled on the way in; its progress, its warnings and then its value or error
+    come back pickled through a pipe, read by a thread of the parent that calls ``progress``.
+    The child ignores Ctrl-C and dies with the parent: the parent decides when it stops
+    (:meth:`stop`, on an interruption or a bug in the caller's work), and a child left behind by
+    a killed parent does not run on. It never writes to the terminal and leaves with
+    :func:`os._exit`, so the parent's buffers and exit handlers run once, in the parent.
+
+    Examples
+    --------
+    >>> job = Forked(lambda n, progress: progress("counting", n, n) or n * 2, 21, progress=None)
+    >>> with job:
+    ...     pass
+    >>> job.result()
+    42
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, progress: Progress | None) -> None:
+        self._done, self._stopped = threading.Event(), False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._progress = progress
+        for stream in (sys.stdout, sys.stderr):  # what the parent has buffered must not be written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        read, write = os.pipe()
+        parent = os.getpid()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of fork in a process with threads; ours are idle pools (BLAS, Arrow, a progress bar)
+            # whose libraries reset themselves in the child, and the child takes no lock they hold
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child's lines run in the child only
+            os.close(read)
+            _child(fn, args, write, parent)
+        os.close(write)
+        self._reader = threading.Thread(target=self._read, args=(read,), name="report-forked", daemon=True)
+        self._reader.start()
+
+    def _read(self, fd: int) -> None:
+        ended = False
+        try:
+            with os.fdopen(fd, "rb") as pipe:
+                while not ended:
+                    ended = self._take(pickle.load(pipe))
+        except (EOFError, pickle.UnpicklingError, OSError):
+            pass
+        finally:
+            status = self._reap()
+            if not ended and not self._stopped:
+                self._error = RuntimeError(f"the report's simulation process ended without a result ({status}); "
+                                           "run the report again, or with --trials 0 to leave the simulation out")
+            self._done.set()
+
+    def _take(self, message: tuple) -> bool:
+        """Act on one message from the child; True once it has sent its value or error."""
+        kind, *body = message
+        if kind == "progress":
+            if self._progress is not None and not self._stopped:
+                self._progress(*body)
+        elif kind == "warning":
+            text, category, filename, lineno = body
+            warnings.warn_explicit(text, category, filename, lineno)
+        elif kind == "value":
+            self._value = body[0]
+        else:
+            self._error = body[0]
+        return kind in ("value", "error")
+
+    def _reap(self) -> str:
+        """Wait for the child to end; how it ended, in words."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return "exit status unknown"
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {os.WTERMSIG(status)}"
+        return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+    @property
+    def done(self) -> bool:
+        """Whether the child has ended (with a value or an error)."""
+        return self._done.is_set()
+
+    def check(self) -> None:
+        """Raise the child's error now if it has already failed (so the caller stops drawing for nothing)."""
+        if self._done.is_set() and self._error is not None:
+            raise self._error
+
+    def result(self) -> Any:
+        """Wait for the child (Ctrl-C still interrupts) and return its value or raise its error."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def stop(self) -> None:
+        """End the child now, whatever it is doing; a no-op once it has ended."""
+        self._stopped = True
+        if not self._done.is_set():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def __enter__(self) -> Forked:
+        """The caller's work beside the child."""
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
+        """As :meth:`Background.__exit__`: stop the child after an interruption or a bug; a data error waits for its error."""
+        if exc is None:
+            return
+        try:
+            if isinstance(exc, PowerlawStatsError):
+                self.result()
+        finally:
+            self.stop()
+
+
+def _child(fn: Callable[..., Any], args: tuple, fd: int, parent: int) -> None:  # pragma: no cover - runs in the child
+    """The forked child: run ``fn``, send what it says and its value or error through ``fd``, and leave."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the parent, which stops us
+        _die_with(parent)
+        with os.fdopen(fd, "wb") as pipe:
+            code = _serve(fn, args, pipe)
+    finally:
+        os._exit(code)
+
+
+def _serve(fn: Callable[..., Any], args: tuple, pipe: IO[bytes]) -> int:  # pragma: no cover - runs in the child
+    def send(message: tuple) -> None:
+        pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+        pipe.flush()
+
+    def tick(what: str, done: int, total: int) -> None:
+        send(("progress", what, done, total))
+
+    showwarning = warnings.showwarning
+    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: send(
+        ("warning", str(message), category, filename, lineno))
+    try:
+        value = fn(*args, tick)
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        send(("error", _portable(exc)))
+        return 1
+    finally:
+        warnings.showwarning = showwarning
+    send(("value", value))
+    return 0
+
+
+def _portable(exc: BaseException) -> BaseException:  # pragma: no cover - runs in the child
+    """``exc`` as the parent can unpickle it; a bug keeps the child's traceback as a note."""
+    if not isinstance(exc, PowerlawStatsError):
+        exc.add_note("In the report's simulation process:\n" + "".join(traceback.format_exception(exc)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - an exception that does not survive pickling comes back as its words
+        kind = PowerlawStatsError if isinstance(exc, PowerlawStatsError) else RuntimeError
+        return kind(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to kill this process when its parent dies (``PR_SET_PDEATHSIG``), or leave if it has already."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class Steps:

@@ -47,7 +47,7 @@ from .analysis import (
     variance_tests,
     weight_summary,
 )
-from .background import Background, Steps
+from .background import Background, Forked, Steps, can_fork
 from .blocks import Figure, Note, Section, table_of_contents
 from .check import REALISTIC, CheckPlan, Progress, Scenario, SimulationCheck, plan_check, run_plan
 from .dependence import dependence_check, dependence_section, with_dependence
@@ -362,7 +362,8 @@ def build_report(
         early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
         panels = _panels_beside(job, finished, term, steps.step)
         steps.step("")  # nothing left to do beside the simulation
-        sim, verdict = job.result()
+        sim, verdict, drawn = job.result()
+    panels.take(drawn)
     dep_check = base.dependence
     an = dataclasses.replace(base, simulation=sim, verdict=verdict,
                              calibrated=None if dep_check else _calibrated(sim, verdict, fits, term, inputs.level))
@@ -431,24 +432,49 @@ def _floor(inputs: ReportInputs, frame: pd.DataFrame, an: Analysis, progress: Pr
 
 
 def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, steps: Steps,
-                      finished: Callable[[Scenario], object]) -> Background:
-    """Plan the simulation check here (its shared parts built now) and run its trials in a thread of their own.
+                      finished: Callable[[Scenario], object]) -> Background | Forked:
+    """Plan the simulation check here (its shared parts built now) and run its trials beside the caller.
 
-    ``finished`` hears of each scenario when it is done, so its panels can be drawn while the next runs.
+    Where the system forks, a child process runs the trials and draws their panels (the figures'
+    Python then never waits for the trials' GIL, nor they for it). Elsewhere a thread runs the
+    trials and ``finished`` hears of each scenario when it is done, so the caller draws its panels
+    while the next runs.
     """
     if term is None or inputs.trials == 0:
-        return Background(lambda progress: (None, None), progress=None)
+        return Background(lambda progress: (None, None, None), progress=None)
     plan = plan_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where, let=inputs.let,
                       term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
                       estimators=inputs.sim_estimators, cluster=inputs.cluster, vcov=inputs.vcov)
+    if can_fork():
+        _Panels.prepare()  # imported before the fork: once, not in each process
+        return Forked(_simulate_and_draw, inputs, plan, term, progress=steps.simulation)
     return Background(_simulate, inputs, plan, finished, progress=steps.simulation)
 
 
 def _simulate(inputs: ReportInputs, plan: CheckPlan, finished: Callable[[Scenario], object], progress: Progress):
+    """The trials: the check and its verdict (and no panels, which the caller draws)."""
     sim: SimulationCheck = run_plan(plan, progress, finished)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
-    return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged)
+    return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged), None
+
+
+def _simulate_and_draw(inputs: ReportInputs, plan: CheckPlan, term: str, progress: Progress):
+    """The trials and their panels, each scenario's drawn as soon as it is done (in the forked child)."""
+    panels, end = _Panels(term), []
+
+    def trials(what: str, done: int, total: int) -> None:
+        if what == "simulation done":  # said once the summary is drawn too
+            end.append((done, total))
+        else:
+            progress(what, done, total)
+
+    sim, verdict, _ = _simulate(inputs, plan, panels.draw, trials)
+    counts = end[0] if end else (0, 1)
+    progress("drawing the simulation's figures", *counts)
+    panels.finish(sim)
+    progress("simulation done", *counts)
+    return sim, verdict, panels.figures()
 
 
 def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, level: float) -> Calibrated | None:
@@ -460,7 +486,7 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
 
 
 def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | None,
-                  job: Background) -> tuple[tuple[Section, ...], Figure | None]:
+                  job: Background | Forked) -> tuple[tuple[Section, ...], Figure | None]:
     """Sections 1-4 and the floor's figure: they read the data and the fits only, so they are drawn beside the simulation."""
     if progress:
         progress("drawing the figures", 0, 1)
@@ -473,7 +499,7 @@ def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | N
     return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
 
 
-def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
+def _panels_beside(job: Background | Forked, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
     """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
     panels = _Panels(term or "")
     while not job.done or not finished.empty():
@@ -487,38 +513,58 @@ def _panels_beside(job: Background, finished: queue.SimpleQueue, term: str | Non
 
 
 class _Panels:
-    """The scenarios' panels drawn so far, and the one figure they are drawn into (:class:`.panels.ScenarioPanels`)."""
+    """The scenarios' panels drawn so far, the summary, and the figure they are drawn into (:class:`.panels.ScenarioPanels`)."""
 
     def __init__(self, term: str) -> None:
         self.term = term
         self.drawn: list = []
+        self.summary: Figure | None = None
         self._draw: Callable[[Scenario], list] | None = None
+
+    @staticmethod
+    def prepare() -> None:
+        """Import matplotlib and the simulation's plots (only when a report simulates)."""
+        from . import panels  # noqa: F401
 
     def draw(self, sc: Scenario) -> None:
         """Draw the next scenario's panels."""
         if self._draw is None:
-            from .panels import ScenarioPanels  # matplotlib and the simulation's plots only when needed
+            from .panels import ScenarioPanels
 
             self._draw = ScenarioPanels(self.term)
         self.drawn.append(self._draw(sc))
+
+    def finish(self, sim: SimulationCheck) -> None:
+        """Draw the scenarios not drawn yet and the summary."""
+        from .panels import summary_panel
+
+        for sc in sim.scenarios[len(self.drawn):]:
+            self.draw(sc)
+        if self.summary is None:
+            self.summary = summary_panel(sim)
+
+    def figures(self) -> tuple[tuple, Figure | None]:
+        """What was drawn (the scenarios' figure blocks and the summary), as :meth:`take` takes it."""
+        return tuple(self.drawn), self.summary
+
+    def take(self, figures: tuple[tuple, Figure | None] | None) -> None:
+        """The panels drawn elsewhere (in the forked child); None: none were."""
+        if figures is not None:
+            drawn, self.summary = figures
+            self.drawn = list(drawn)
 
 
 def _sections(an: Analysis, progress: Progress | None, early: Sequence[Section], panels: _Panels) -> tuple[Section, ...]:
     """Every section but the floor's: ``early`` (sections 1-4), the simulation's, the conclusion.
 
     ``panels`` holds the scenarios' panels drawn already, in order; those of the scenarios after
-    them are drawn here, then the summary.
+    them are drawn here, then the summary, unless drawn already too.
     """
-    summary = None
     if an.simulation:
-        if progress:
+        if progress and panels.summary is None:
             progress("drawing the simulation's figures", 0, 1)
-        from .panels import summary_panel  # matplotlib and the simulation's plots only when needed
-
-        for sc in an.simulation.scenarios[len(panels.drawn):]:
-            panels.draw(sc)
-        summary = summary_panel(an.simulation)
-    return (*early, simulation_section(an, panels.drawn, summary), conclusion_section(an))
+        panels.finish(an.simulation)
+    return (*early, simulation_section(an, panels.drawn, panels.summary), conclusion_section(an))
 
 
 def _title(an: Analysis) -> str:
