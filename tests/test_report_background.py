@@ -108,6 +108,7 @@ def test_a_child_that_dies_is_an_error_that_says_so():
 
 
 @forking
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are Python 3.11+")
 def test_a_bug_in_the_child_keeps_its_type_and_the_child_s_traceback():
     def bug(progress):
         return {}["missing"]

@@ -24,6 +24,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -143,11 +144,12 @@ class Forked:
         self._value: Any = None
         self._error: BaseException | None = None
         self._progress = progress
+        self.seconds = self.cpu_seconds = 0.0  # the child's wall and CPU time (user + system), once it has ended
         for stream in (sys.stdout, sys.stderr):  # what the parent has buffered must not be written twice
             with contextlib.suppress(Exception):
                 stream.flush()
         read, write = os.pipe()
-        parent = os.getpid()
+        parent, self._started = os.getpid(), time.perf_counter()
         with warnings.catch_warnings():
             # Python 3.12+ warns of fork in a process with threads; ours are idle pools (BLAS, Arrow, a progress bar)
             # whose libraries reset themselves in the child, and the child takes no lock they hold
@@ -191,11 +193,12 @@ class Forked:
         return kind in ("value", "error")
 
     def _reap(self) -> str:
-        """Wait for the child to end; how it ended, in words."""
+        """Wait for the child to end, keep its time, and say how it ended, in words."""
         try:
-            _, status = os.waitpid(self.pid, 0)
+            _, status, usage = os.wait4(self.pid, 0)
         except ChildProcessError:
             return "exit status unknown"
+        self.seconds, self.cpu_seconds = time.perf_counter() - self._started, usage.ru_utime + usage.ru_stime
         if os.WIFSIGNALED(status):
             return f"killed by signal {os.WTERMSIG(status)}"
         return f"exit status {os.waitstatus_to_exitcode(status)}"
@@ -245,6 +248,9 @@ def _child(fn: Callable[..., Any], args: tuple, fd: int, parent: int) -> None:  
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the parent, which stops us
         _die_with(parent)
+        # the parent's streams may be a terminal it is drawing a progress bar on, or a notebook's, served by a
+        # thread the child does not have: whatever the child has to say goes through the pipe
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed by os._exit
         with os.fdopen(fd, "wb") as pipe:
             code = _serve(fn, args, pipe)
     finally:
@@ -275,8 +281,9 @@ def _serve(fn: Callable[..., Any], args: tuple, pipe: IO[bytes]) -> int:  # prag
 
 def _portable(exc: BaseException) -> BaseException:  # pragma: no cover - runs in the child
     """``exc`` as the parent can unpickle it; a bug keeps the child's traceback as a note."""
-    if not isinstance(exc, PowerlawStatsError):
-        exc.add_note("In the report's simulation process:\n" + "".join(traceback.format_exception(exc)).rstrip())
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None and not isinstance(exc, PowerlawStatsError):
+        add_note("In the report's simulation process:\n" + "".join(traceback.format_exception(exc)).rstrip())
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:  # noqa: BLE001 - an exception that does not survive pickling comes back as its words
