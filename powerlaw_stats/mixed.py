@@ -52,7 +52,7 @@ from .options import NaPolicy, check_level, check_option, split_names
 from .results import Coefficient
 
 __all__ = ["LikelihoodRatioTest", "MixedControl", "MixedModel", "MixedResult", "anova", "build_model", "fit_mixed",
-           "has_random_effects", "with_split_id"]
+           "has_random_effects", "variance_components", "with_split_id"]
 
 MixedVcov = Literal["model", "CR2"]
 MIXED_VCOV: tuple[str, ...] = ("model", "CR2")
@@ -508,7 +508,7 @@ def assemble(model: MixedModel, fit: MixedFit, *, level: float = 0.95, cluster: 
     bse = np.sqrt(np.diag(cov))
     tvals = fit.beta / bse
     pvals = np.array([float(t_sf2(d, np.array([t]))[0]) for d, t in zip(dfs, tvals)])
-    vc = pd.DataFrame(varcorr_rows(problem.terms, fit.theta, fit.sigma), columns=list(VARCORR_COLUMNS))
+    vc = _varcorr(problem, fit)
     loglik, aic, bic = loglik_parts(fit, problem.n)
 
     def series(v: np.ndarray) -> pd.Series:
@@ -518,7 +518,7 @@ def assemble(model: MixedModel, fit: MixedFit, *, level: float = 0.95, cluster: 
         formula=model.formula, fixed_formula=model.split.fixed, random_terms=tuple(b.text for b in model.split.bars),
         reml=fit.reml, params=series(fit.beta), bse=series(bse), tvalues=series(tvals), pvalues=series(pvals),
         df_satterthwaite=series(dfs), cov_params=pd.DataFrame(cov, index=names, columns=names),
-        variance_components=pd.Series(vc["vcov"].to_numpy(), index=component_names(problem.terms), dtype=float),
+        variance_components=_components(problem, vc),
         varcorr=vc, theta=fit.theta.copy(), theta_names=theta_names(problem.terms), scale=fit.sigma, loglik=loglik,
         aic=aic, bic=bic, criterion=fit.criterion, nobs=problem.n, ngroups={t.group: t.n_levels for t in problem.terms},
         is_singular=fit.singular, converged=fit.converged, n_iter=fit.n_iter, n_eval=fit.n_eval,
@@ -527,6 +527,37 @@ def assemble(model: MixedModel, fit: MixedFit, *, level: float = 0.95, cluster: 
         vcov_kind="CR2" if cluster else "model", cluster=tuple(cluster),
         n_clusters=None if design is None else design.n_clusters, satterthwaite=parts, cr2=design, model=model, fit=fit,
     )
+
+
+def _varcorr(problem: MixedProblem, fit: MixedFit) -> pd.DataFrame:
+    return pd.DataFrame(varcorr_rows(problem.terms, fit.theta, fit.sigma), columns=list(VARCORR_COLUMNS))
+
+
+def _components(problem: MixedProblem, varcorr: pd.DataFrame) -> pd.Series:
+    return pd.Series(varcorr["vcov"].to_numpy(), index=component_names(problem.terms), dtype=float)
+
+
+def variance_components(formula: str, data: str | Path | pd.DataFrame | None = None, *,
+                        weights: str | Sequence[float] | np.ndarray | None = None, reml: bool = True,
+                        where: str | None = None, let: Sequence[str] = (), na: NaPolicy = "drop") -> pd.Series:
+    """A mixed model's variance components alone: :func:`fit_mixed`'s ``variance_components``, no tests.
+
+    For a caller that needs the variances only (``plan`` learns its run and split variances from
+    the pilot): the fixed effects' Satterthwaite df, which take finite differences of the
+    likelihood and a fifth of the fit's time, are left out. The same model, fit and numbers.
+
+    Examples
+    --------
+    >>> vc = variance_components("log_err ~ I(log2(TS)-IXMin)*mix + (1|run_id)")
+    >>> vc.equals(fit_mixed("log_err ~ I(log2(TS)-IXMin)*mix + (1|run_id)").variance_components)
+    True
+    """
+    mixed_vcov(formula, "ols", None, None)
+    if not isinstance(reml, bool):
+        raise OptionError(f"reml must be True or False, got {reml!r}")
+    model = build_model(formula, data, weights=weights, where=where, let=let, na=na, cluster=())
+    fit = fit_problem(model.problem, reml, MixedControl())
+    return _components(model.problem, _varcorr(model.problem, fit))
 
 
 def cluster_design(model: MixedModel, fit: MixedFit, cluster: str) -> CR2Design:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import powerlaw_stats as ps
@@ -77,6 +78,24 @@ def test_size_is_the_power_at_delta_zero_without_dependence(monkeypatch):
 def test_the_seed_s_pilot_is_flagged_with_its_own_run_variance():
     res = ps.plan(CURVES, delta=-0.015, weights="w", smallest=[3125], min_trials=[4], n_trials=200)
     assert all(_size_flags(d) for d in res.designs) and res.recommended is None
+
+
+def test_the_pilot_s_variances_are_the_mixed_fit_s_without_its_tests(monkeypatch):
+    """plan needs the pilot's run and split variances only: the same numbers as fit's, no Satterthwaite df."""
+    from powerlaw_stats import mixed
+    from powerlaw_stats.scaling import plan as module
+    from powerlaw_stats.scaling.effect import RUN_BARS, SPLIT_BAR
+
+    full = ps.fit("log_err ~ I(log2(TS)-IXMin)*mix" + RUN_BARS + SPLIT_BAR, CURVES, weights="w").variance_components
+
+    def no_tests(*args, **kwargs):
+        raise AssertionError("plan computed the fixed effects' Satterthwaite df")
+
+    monkeypatch.setattr(mixed, "satterthwaite_parts", no_tests)
+    parsed = module.parse("log_err ~ I(log2(TS)-IXMin)*mix")
+    raw = pd.read_csv(CURVES)
+    learned = module._learn_dependence(parsed, raw, module.Inputs(data=raw, weights="w"), s2=1.0)
+    assert (learned.run_sd, learned.split_sd) == (full["run_id"] ** 0.5, full["split_id"] ** 0.5)  # EXACT: the same fit
 
 
 def test_size_flag_words():

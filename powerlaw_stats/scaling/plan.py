@@ -253,15 +253,14 @@ def _dependence_mode(dependence, raw: pd.DataFrame) -> str:
 
 def _learn_dependence(parsed: ParsedFormula, raw: pd.DataFrame, inputs: Inputs, s2: float) -> _Learned | None:
     """The pilot's mixed fit with ``(1|run_id) + (1|split_id)``: its variances; None without runs and splits."""
-    from ..fitting import fit  # the mixed model's front door, only for a pilot with runs
+    from ..mixed import variance_components  # only for a pilot with runs; its variances, not its tests
     from .effect import RUN_BARS, SPLIT_BAR
 
     try:
-        res = fit(parsed.text + RUN_BARS + SPLIT_BAR, raw, weights=inputs.weights, where=inputs.where, let=inputs.let,
-                  na=inputs.na)
+        vc = variance_components(parsed.text + RUN_BARS + SPLIT_BAR, raw, weights=inputs.weights, where=inputs.where,
+                                 let=inputs.let, na=inputs.na)
     except PowerlawStatsError:  # e.g. one row per run: nothing to learn a run variance from
         return None
-    vc = res.variance_components  # type: ignore[union-attr]
     return _Learned(run_sd=float(np.sqrt(vc["run_id"])), split_sd=float(np.sqrt(vc["split_id"])),
                     row_scale=float(np.sqrt(min(vc["Residual"] / s2, 1.0))) if s2 > 0 else 1.0)
 
