@@ -158,6 +158,30 @@ def test_the_report_is_the_same_whether_forked_or_threaded(monkeypatch):
     assert forked.json() == threaded.json() and forked.html() == threaded.html()
 
 
+@pytest.mark.parametrize("fork", [False, *([True] if can_fork() else [])])
+def test_an_error_in_the_fits_beside_the_trials_stops_them_and_is_raised_at_once(monkeypatch, fork):
+    # the robust fits run beside the simulation but come before it in the report: their error must not wait
+    # for 200,000 trials per scenario to finish, nor give way to the simulation's error
+    from powerlaw_stats.report import builder
+
+    started = []
+
+    def failing_fits(*args, **kwargs):
+        started.append(True)
+        raise DataError("bisquare: the design is singular")
+
+    monkeypatch.setattr(builder, "can_fork", lambda: fork)
+    monkeypatch.setattr(builder, "fit_all", failing_fits)
+    jobs = []
+    for name in ("Background", "Forked"):
+        cls = getattr(builder, name)
+        monkeypatch.setattr(builder, name, lambda *a, _cls=cls, **k: jobs.append(_cls(*a, **k)) or jobs[-1])
+    with pytest.raises(DataError, match="bisquare: the design is singular"):
+        builder.build_report(trials=200_000)
+    assert started and len(jobs) == 1 and jobs[0]._done.wait(WAIT_S)  # stopped, and ended
+    assert jobs[0]._error is None or isinstance(jobs[0]._error, Stopped)
+
+
 def test_one_progress_bar_names_the_caller_s_step_beside_the_simulation():
     calls = []
     steps = Steps(lambda *a: calls.append(a))

@@ -111,21 +111,28 @@ class Fits:
 
 
 def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float, cluster: Sequence[str] = (),
-            kind: str | None = None) -> Fits:
+            kind: str | None = None, ols: FitResult | None = None) -> Fits:
     """Every estimator on the same rows and weights, collecting convergence warnings.
 
     With ``cluster`` each is fitted twice: with the ``kind`` (CR1 or CR3) the tables show, and with
-    its classic SE for the simulation's comparison.
+    its classic SE for the simulation's comparison. ``ols``: the tables' least-squares fit, made
+    already by :func:`fit_table` with the same settings.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        results = {m: fit_fixed(formula, frame, method=m, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
+        results = {m: ols if m == "ols" and ols is not None else fit_table(formula, frame, m, weights, level, cluster, kind)
                    for m in ESTIMATORS}
         classic = {m: fit_fixed(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
     messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
     covariance = (Covariance(kind or "CR1", tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster))
                   if cluster else None)
     return Fits(results, messages, covariance, classic)
+
+
+def fit_table(formula: str, frame: pd.DataFrame, method: str, weights: str | None, level: float,
+              cluster: Sequence[str] = (), kind: str | None = None) -> FitResult:
+    """One estimator's fit as the tables show it: with the ``kind`` of covariance by ``cluster``, else classic."""
+    return fit_fixed(formula, frame, method=method, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
 
 
 def bootstrap_fits(fits: Fits, n_boot: int, weights: BootWeights, seed: int) -> Fits:

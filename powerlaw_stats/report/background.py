@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from ..errors import PowerlawStatsError
@@ -38,14 +38,74 @@ class Stopped(BaseException):  # noqa: N818 - not an error: the caller asked the
     """Raised in the background thread at its next progress tick once the caller stops it (Ctrl-C, an error)."""
 
 
-class Background:
-    """``fn(*args, progress)`` in a daemon thread: its result or error through :meth:`result`, and a stop.
+class Job:
+    """The report's simulation job, run in a thread (:class:`Background`) or a forked child (:class:`Forked`).
+
+    Its value or error through :meth:`result`, a :meth:`stop`, and a context manager around the
+    caller's own work beside it: an interruption or a bug there stops the job; a
+    :class:`~powerlaw_stats.errors.PowerlawStatsError` there waits for the job and raises the job's
+    error instead when it has one, since the work it runs came first — unless the caller's work ran
+    in :meth:`before`, whose errors stop the job and stand.
+    """
+
+    def __init__(self) -> None:
+        self._done, self._stopped = threading.Event(), threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def stop(self) -> None:  # pragma: no cover - every job says how it stops
+        """End the job (a no-op once it has ended)."""
+        raise NotImplementedError
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (with a value or an error)."""
+        return self._done.is_set()
+
+    def check(self) -> None:
+        """Raise the job's error now if it has already failed (so the caller stops drawing for nothing)."""
+        if self._done.is_set() and self._error is not None:
+            raise self._error
+
+    def result(self) -> Any:
+        """Wait for the job (Ctrl-C still interrupts) and return its value or raise its error."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    @contextlib.contextmanager
+    def before(self) -> Iterator[None]:
+        """The caller's work that comes before the job's in the report's order, run beside it.
+
+        An error there is the first the report meets: it stops the job and is the one raised.
+        """
+        try:
+            yield
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> Job:
+        """The caller's work beside the job."""
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
+        """Stop the job after an interruption or a bug; after a data error, raise the job's error first."""
+        if exc is None:
+            return
+        try:
+            if isinstance(exc, PowerlawStatsError) and not self._stopped.is_set():
+                self.result()  # the simulation came first: its error, when it has one, is the one to report
+        finally:
+            self.stop()
+
+
+class Background(Job):
+    """``fn(*args, progress)`` in a daemon thread: a :class:`Job`.
 
     ``progress`` is ``(what, done, total)``; every call checks the stop flag first, so a stopped
-    simulation ends after the chunk of trials it is fitting (the engine starts no other). Used as
-    a context manager around the caller's own work: an interruption or a bug there stops the
-    thread; a :class:`~powerlaw_stats.errors.PowerlawStatsError` there waits for the thread and
-    raises the thread's error instead when it has one, since the work it ran came first.
+    simulation ends after the chunk of trials it is fitting (the engine starts no other).
 
     Examples
     --------
@@ -57,9 +117,7 @@ class Background:
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, progress: Progress | None) -> None:
-        self._stop, self._done = threading.Event(), threading.Event()
-        self._value: Any = None
-        self._error: BaseException | None = None
+        super().__init__()
         self._progress = progress
         self._thread = threading.Thread(target=self._run, args=(fn, args), name="report-background", daemon=True)
         self._thread.start()
@@ -73,41 +131,14 @@ class Background:
             self._done.set()
 
     def _tick(self, what: str, done: int, total: int) -> None:
-        if self._stop.is_set():
+        if self._stopped.is_set():
             raise Stopped
         if self._progress is not None:
             self._progress(what, done, total)
 
-    @property
-    def done(self) -> bool:
-        """Whether the thread has ended (with a value or an error)."""
-        return self._done.is_set()
-
-    def check(self) -> None:
-        """Raise the thread's error now if it has already failed (so the caller stops drawing for nothing)."""
-        if self._done.is_set() and self._error is not None:
-            raise self._error
-
-    def result(self) -> Any:
-        """Wait for the thread (Ctrl-C still interrupts) and return its value or raise its error."""
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-    def __enter__(self) -> Background:
-        """The caller's work beside the thread."""
-        return self
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
-        """Stop the thread after an interruption or a bug; after a data error, raise the thread's error first."""
-        if exc is None:
-            return
-        try:
-            if isinstance(exc, PowerlawStatsError):
-                self.result()  # the simulation came first: its error, when it has one, is the one to report
-        finally:
-            self._stop.set()  # a no-op once the thread has ended
+    def stop(self) -> None:
+        """Stop the thread at its next progress tick (a no-op once it has ended)."""
+        self._stopped.set()
 
 
 def can_fork() -> bool:
@@ -119,8 +150,8 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
-class Forked:
-    """``fn(*args, progress)`` in a child process forked from this one: :class:`Background`'s interface.
+class Forked(Job):
+    """``fn(*args, progress)`` in a child process forked from this one: a :class:`Job`.
 
     The child starts with everything the parent has built (imports, data, the simulation's plan),
     so nothing is pickled on the way in; its progress, its warnings and then its value or error
@@ -140,10 +171,9 @@ class Forked:
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, progress: Progress | None) -> None:
-        self._done, self._stopped = threading.Event(), False
-        self._value: Any = None
-        self._error: BaseException | None = None
+        super().__init__()
         self._progress = progress
+        self._reaping, self._reaped = threading.Lock(), False
         self.seconds = self.cpu_seconds = 0.0  # the child's wall and CPU time (user + system), once it has ended
         for stream in (sys.stdout, sys.stderr):  # what the parent has buffered must not be written twice
             with contextlib.suppress(Exception):
@@ -172,7 +202,7 @@ class Forked:
             pass
         finally:
             status = self._reap()
-            if not ended and not self._stopped:
+            if not ended and not self._stopped.is_set():
                 self._error = RuntimeError(f"the report's simulation process ended without a result ({status}); "
                                            "run the report again, or with --trials 0 to leave the simulation out")
             self._done.set()
@@ -181,7 +211,7 @@ class Forked:
         """Act on one message from the child; True once it has sent its value or error."""
         kind, *body = message
         if kind == "progress":
-            if self._progress is not None and not self._stopped:
+            if self._progress is not None and not self._stopped.is_set():
                 self._progress(*body)
         elif kind == "warning":
             text, category, filename, lineno = body
@@ -195,7 +225,10 @@ class Forked:
     def _reap(self) -> str:
         """Wait for the child to end, keep its time, and say how it ended, in words."""
         try:
-            _, status, usage = os.wait4(self.pid, 0)
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped: its pid is still ours
+            with self._reaping:  # so that stop() never signals a pid the system has given to another process
+                self._reaped = True
+                _, status, usage = os.wait4(self.pid, 0)
         except ChildProcessError:
             return "exit status unknown"
         self.seconds, self.cpu_seconds = time.perf_counter() - self._started, usage.ru_utime + usage.ru_stime
@@ -203,43 +236,12 @@ class Forked:
             return f"killed by signal {os.WTERMSIG(status)}"
         return f"exit status {os.waitstatus_to_exitcode(status)}"
 
-    @property
-    def done(self) -> bool:
-        """Whether the child has ended (with a value or an error)."""
-        return self._done.is_set()
-
-    def check(self) -> None:
-        """Raise the child's error now if it has already failed (so the caller stops drawing for nothing)."""
-        if self._done.is_set() and self._error is not None:
-            raise self._error
-
-    def result(self) -> Any:
-        """Wait for the child (Ctrl-C still interrupts) and return its value or raise its error."""
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
     def stop(self) -> None:
         """End the child now, whatever it is doing; a no-op once it has ended."""
-        self._stopped = True
-        if not self._done.is_set():
-            with contextlib.suppress(ProcessLookupError):
+        self._stopped.set()
+        with self._reaping, contextlib.suppress(ProcessLookupError):
+            if not self._reaped:
                 os.kill(self.pid, signal.SIGKILL)
-
-    def __enter__(self) -> Forked:
-        """The caller's work beside the child."""
-        return self
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
-        """As :meth:`Background.__exit__`: stop the child after an interruption or a bug; a data error waits for its error."""
-        if exc is None:
-            return
-        try:
-            if isinstance(exc, PowerlawStatsError):
-                self.result()
-        finally:
-            self.stop()
 
 
 def _child(fn: Callable[..., Any], args: tuple, fd: int, parent: int) -> None:  # pragma: no cover - runs in the child

@@ -32,6 +32,7 @@ from ..formats import to_json
 from ..formula import parse
 from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
+from ..results import FitResult
 from ..simulation.engine import one_blas_thread
 from .analysis import (
     ESTIMATORS,
@@ -41,15 +42,16 @@ from .analysis import (
     bootstrap_fits,
     calibrated_test,
     fit_all,
+    fit_table,
     residual_shape,
     se_verdict,
     summarize_data,
     variance_tests,
     weight_summary,
 )
-from .background import Background, Forked, Steps, can_fork
+from .background import Background, Forked, Job, Steps, can_fork
 from .blocks import Figure, Note, Section, table_of_contents
-from .check import REALISTIC, CheckPlan, Progress, Scenario, SimulationCheck, plan_check, run_plan
+from .check import REALISTIC, Progress, Scenario, SimulationCheck, plan_check, run_plan
 from .dependence import dependence_check, dependence_section, with_dependence
 from .floor import FloorCheck, add_floor_results, floor_check, law_figure, place_floor
 from .sections import (
@@ -351,18 +353,21 @@ def build_report(
     inputs = resolve_inputs(data, formula, weights, effect, trials, seed, level, where, let, sim_estimators,
                             cluster, vcov, bootstrap, bootstrap_weights, floor, dependence)
     frame, rows_read, dropped = _model_rows(inputs)
-    fits = _fits(inputs, frame, progress)
-    term = fits.ols.term(inputs.effect) if inputs.effect else None
     steps, finished = Steps(progress), queue.SimpleQueue[Scenario]()  # finished: each scenario as it is done
     # From here on BLAS runs on one thread throughout: the engine holds it so for the whole process while the
     # trials run, and threaded BLAS sums in another order, so the numbers computed beside the trials would
     # otherwise depend on the timing. Held here, around them all, they are the same in every run.
-    with one_blas_thread(), _start_simulation(inputs, frame, term, steps, finished.put) as job:
-        base, floor_an, trust = _numbers(inputs, frame, fits, term, rows_read, dropped, steps.step)
-        early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
-        panels = _panels_beside(job, finished, term, steps.step)
-        steps.step("")  # nothing left to do beside the simulation
-        sim, verdict, drawn = job.result()
+    with one_blas_thread():
+        ols = fit_table(inputs.formula, frame, "ols", inputs.weights, inputs.level, inputs.cluster, inputs.vcov)
+        term = ols.term(inputs.effect) if inputs.effect else None  # the simulation needs the effect's name only
+        with _start_simulation(inputs, frame, term, steps, finished.put) as job:
+            with job.before():  # the fits come first in the report: an error there is the one to report
+                fits = _fits(inputs, frame, ols, steps.step)
+            base, floor_an, trust = _numbers(inputs, frame, fits, term, rows_read, dropped, steps.step)
+            early, floor_figure = _fit_sections(base, floor_an, steps.step, job)
+            panels = _panels_beside(job, finished, term, steps.step)
+            steps.step("")  # nothing left to do beside the simulation
+            sim, verdict, drawn = job.result()
     panels.take(drawn)
     dep_check = base.dependence
     an = dataclasses.replace(base, simulation=sim, verdict=verdict,
@@ -414,8 +419,8 @@ def _numbers(inputs: ReportInputs, frame: pd.DataFrame, fits, term: str | None, 
     return base, floor_an, trust
 
 
-def _fits(inputs: ReportInputs, frame: pd.DataFrame, progress: Progress | None):
-    fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level, inputs.cluster, inputs.vcov)
+def _fits(inputs: ReportInputs, frame: pd.DataFrame, ols: FitResult, progress: Progress | None):
+    fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level, inputs.cluster, inputs.vcov, ols=ols)
     if not inputs.bootstrap:
         return fits
     if progress:
@@ -432,8 +437,8 @@ def _floor(inputs: ReportInputs, frame: pd.DataFrame, an: Analysis, progress: Pr
 
 
 def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | None, steps: Steps,
-                      finished: Callable[[Scenario], object]) -> Background | Forked:
-    """Plan the simulation check here (its shared parts built now) and run its trials beside the caller.
+                      finished: Callable[[Scenario], object]) -> Job:
+    """The simulation check (its plan, then its trials) beside the caller.
 
     Where the system forks, a child process runs the trials and draws their panels (the figures'
     Python then never waits for the trials' GIL, nor they for it). Elsewhere a thread runs the
@@ -442,24 +447,25 @@ def _start_simulation(inputs: ReportInputs, frame: pd.DataFrame, term: str | Non
     """
     if term is None or inputs.trials == 0:
         return Background(lambda progress: (None, None, None), progress=None)
+    if can_fork():
+        _Panels.prepare()  # imported before the fork: once, not in each process
+        return Forked(_simulate_and_draw, inputs, frame, term, progress=steps.simulation)
+    return Background(_simulate, inputs, frame, term, finished, progress=steps.simulation)
+
+
+def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str, finished: Callable[[Scenario], object],
+              progress: Progress):
+    """The trials: the check and its verdict (and no panels, which the caller draws)."""
     plan = plan_check(inputs.formula, inputs.data, frame, weights=inputs.weights, where=inputs.where, let=inputs.let,
                       term=term, n_trials=inputs.trials, seed=inputs.seed, level=inputs.level,
                       estimators=inputs.sim_estimators, cluster=inputs.cluster, vcov=inputs.vcov)
-    if can_fork():
-        _Panels.prepare()  # imported before the fork: once, not in each process
-        return Forked(_simulate_and_draw, inputs, plan, term, progress=steps.simulation)
-    return Background(_simulate, inputs, plan, finished, progress=steps.simulation)
-
-
-def _simulate(inputs: ReportInputs, plan: CheckPlan, finished: Callable[[Scenario], object], progress: Progress):
-    """The trials: the check and its verdict (and no panels, which the caller draws)."""
     sim: SimulationCheck = run_plan(plan, progress, finished)
     rows = [{**r, "scenario": sc.key} for sc in sim.scenarios for r in sc.rows]
     realistic = [sc.key for sc in sim.scenarios if sc.residuals == REALISTIC]
     return sim, se_verdict(rows, inputs.trials, inputs.level, realistic, sim.judged), None
 
 
-def _simulate_and_draw(inputs: ReportInputs, plan: CheckPlan, term: str, progress: Progress):
+def _simulate_and_draw(inputs: ReportInputs, frame: pd.DataFrame, term: str, progress: Progress):
     """The trials and their panels, each scenario's drawn as soon as it is done (in the forked child)."""
     panels, end = _Panels(term), []
 
@@ -469,7 +475,7 @@ def _simulate_and_draw(inputs: ReportInputs, plan: CheckPlan, term: str, progres
         else:
             progress(what, done, total)
 
-    sim, verdict, _ = _simulate(inputs, plan, panels.draw, trials)
+    sim, verdict, _ = _simulate(inputs, frame, term, panels.draw, trials)
     counts = end[0] if end else (0, 1)
     progress("drawing the simulation's figures", *counts)
     panels.finish(sim)
@@ -486,7 +492,7 @@ def _calibrated(sim: SimulationCheck | None, verdict, fits, term: str | None, le
 
 
 def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | None,
-                  job: Background | Forked) -> tuple[tuple[Section, ...], Figure | None]:
+                  job: Job) -> tuple[tuple[Section, ...], Figure | None]:
     """Sections 1-4 and the floor's figure: they read the data and the fits only, so they are drawn beside the simulation."""
     if progress:
         progress("drawing the figures", 0, 1)
@@ -499,7 +505,7 @@ def _fit_sections(an: Analysis, floor: FloorCheck | None, progress: Progress | N
     return tuple(sections), law_figure(floor, an.data.x, an.data.groups, an.data.effect_factor, figure_block)
 
 
-def _panels_beside(job: Background | Forked, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
+def _panels_beside(job: Job, finished: queue.SimpleQueue, term: str | None, progress: Progress) -> _Panels:
     """Each finished scenario's panels, drawn while the next scenarios run, until the simulation ends."""
     panels = _Panels(term or "")
     while not job.done or not finished.empty():

@@ -142,9 +142,9 @@ def plan_check(formula: str, data: TableLike, frame: pd.DataFrame, *, weights: s
                cluster: Sequence[str] = (), vcov: str | None = None) -> CheckPlan:
     """The scenarios of :func:`run_check` and their shared parts, built now (table, model frame, truth, designs' rows).
 
-    Building the shared parts here, in the caller's thread, leaves only the trials to :func:`run_plan`
-    (which the report runs in a forked process or a thread of its own). An error is left for the scenario that meets it
-    in :func:`run_plan`, so it reads as before, with that scenario's name.
+    Built once, they serve every scenario's trials in :func:`run_plan` (which the report runs in a
+    forked process or a thread of its own). An error is left for the scenario that meets it in
+    :func:`run_plan`, so it reads as before, with that scenario's name.
     """
     designs, notes = designs_for(frame, formula, weights, term)
     simulator = Simulator(formula, data, weights=weights, where=where, let=list(let), terms=[term], level=level,
