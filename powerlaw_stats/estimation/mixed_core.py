@@ -104,6 +104,10 @@ class MixedProblem:
         offsets = np.cumsum([0] + [t.n_theta for t in terms])
         self.rest_theta = np.array([offsets[i] for i in self.rest], dtype=np.intp)
 
+    def dropping(self, group: str) -> MixedProblem:
+        """The same rows and fixed effects without ``group``'s random terms: the smaller model of a likelihood-ratio test."""
+        return MixedProblem(self.x, self.y, self.weights, tuple(t for t in self.terms if t.group != group))
+
     def with_response(self, y: np.ndarray) -> MixedProblem:
         """The same model for another response on the same rows.
 

@@ -348,7 +348,7 @@ def choose_dependence(formula: str, raw: pd.DataFrame, *, weights: WeightsLike =
     try:
         model = build_model(formula + RUN_BARS + SPLIT_BAR, raw, **rows)
         big_fit = fit_problem(model.problem)
-        small = fit_problem(build_model(formula + RUN_BARS, raw, **rows).problem)  # only its criterion is needed
+        small = fit_problem(model.problem.dropping("split_id"))  # on the same rows; only its criterion is needed
     except PowerlawStatsError as exc:  # e.g. one row per run: nothing to share within a run
         ols = fit(formula, raw, vcov="CR1", cluster="run_id", level=level, **rows)
         return DependenceChoice(model="cr1", formula=formula, fit=ols, lr_stat=float("nan"), p_value=float("nan"),
