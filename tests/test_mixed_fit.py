@@ -141,3 +141,18 @@ def test_effect_cli_random():
     assert "CR2 by split_id" in out.stdout and "variance components: run_id" in out.stdout
     bad = runner.invoke(app, ["effect", "--random", "run_id", "--method", "bisquare"])
     assert bad.exit_code == 1 and "CR1" in bad.output
+
+
+def test_a_model_less_one_term_is_the_model_fitted_without_it():
+    # the dependence check's likelihood-ratio test drops the split term from the bigger model's problem
+    from powerlaw_stats.estimation.mixed import fit_problem
+    from powerlaw_stats.mixed import build_model, variance_components
+
+    fixed = "log_err ~ I(log2(TS)-IXMin)*mix"
+    big = build_model(fixed + " + (1|run_id) + (1|split_id)", weights="w")
+    small = fit_problem(big.problem.dropping("split_id"))
+    direct = build_model(fixed + " + (1|run_id)", weights="w")
+    assert small.criterion == fit_problem(direct.problem).criterion  # EXACT: the same rows, design and terms
+    assert [t.group for t in big.problem.dropping("split_id").terms] == ["run_id"]
+    assert variance_components(fixed + " + (1|run_id)", weights="w").equals(
+        fit_mixed(fixed + " + (1|run_id)", weights="w").variance_components)
