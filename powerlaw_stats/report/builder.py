@@ -33,7 +33,7 @@ from ..formula import parse
 from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
 from ..results import FitResult
-from ..simulation.engine import one_blas_thread
+from ..simulation.engine import leave_cores, one_blas_thread
 from .analysis import (
     ESTIMATORS,
     SIM_ESTIMATORS,
@@ -467,6 +467,7 @@ def _simulate(inputs: ReportInputs, frame: pd.DataFrame, term: str, finished: Ca
 
 def _simulate_and_draw(inputs: ReportInputs, frame: pd.DataFrame, term: str, progress: Progress):
     """The trials and their panels, each scenario's drawn as soon as it is done (in the forked child)."""
+    leave_cores(1)  # the parent draws the figures on one core meanwhile
     panels, end = _Panels(term), []
 
     def trials(what: str, done: int, total: int) -> None:

@@ -151,9 +151,23 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_TRIM_THRESHOLD, 256 << 20)) and bool(mallopt(M_MMAP_THRESHOLD, 32 << 20))
 
 
+_reserved = [0]  # cores this process leaves to others (set by leave_cores)
+
+
+def leave_cores(n: int) -> None:
+    """Run the chunks of this process on ``n`` fewer threads than it has cores (at least one).
+
+    For a process with a sibling that keeps ``n`` cores busy beside it: the report's forked child
+    runs its trials while its parent draws the figures on a core of its own; a thread more than
+    the cores left would take turns with the parent's drawing and slow it, when the parent's
+    work is what the report waits for.
+    """
+    _reserved[0] = max(0, int(n))
+
+
 def _workers(n_chunks: int) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(n_chunks, cores))
+    return max(1, min(n_chunks, cores - _reserved[0]))
 
 
 def _holding_one_blas_thread(work: Callable[[int, int, int], Any]) -> Callable[[int, int, int], None]:
