@@ -234,3 +234,27 @@ def test_the_sections_numbers_beside_the_trials_run_on_one_blas_thread_and_come_
     assert set(seen) == {"dependence_check", "_floor", "trust_check"}
     assert all(n == 1 for counts in seen.values() for n in counts)
     assert builder.build_report(trials=30).json() == first
+
+
+def test_leaving_cores_to_a_sibling_runs_fewer_chunk_threads_never_none(monkeypatch):
+    from powerlaw_stats.simulation import engine
+
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(engine, "_reserved", [0])
+    assert engine._workers(8) == 4
+    engine.leave_cores(1)
+    assert engine._workers(8) == 3 and engine._workers(2) == 2
+    engine.leave_cores(9)
+    assert engine._workers(8) == 1
+
+
+@forking
+def test_the_forked_child_leaves_its_parent_a_core():
+    from powerlaw_stats.simulation import engine
+
+    def workers(progress):
+        engine.leave_cores(1)
+        return engine._workers(1000)
+
+    cores = len(os.sched_getaffinity(0))
+    assert Forked(workers, progress=None).result() == max(1, cores - 1) and engine._workers(1000) == cores
