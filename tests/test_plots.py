@@ -136,6 +136,18 @@ def test_a_blanked_figure_drawn_again_gives_the_bytes_of_a_fresh_one(fits, draw)
     assert plots.to_bytes(again) == plots.to_bytes(draw(fits["huber"], None))
 
 
+@pytest.mark.parametrize(("first", "then"), [(plots.residuals_vs_fitted, plots.weighted_residuals_vs_fitted),
+                                             (plots.weighted_residuals_vs_fitted, plots.residuals_vs_fitted),
+                                             (plots.qq, plots.residual_histogram)],
+                         ids=["resid-wresid", "wresid-resid", "qq-hist"])
+def test_a_figure_of_another_kind_drawn_into_blanked_axes_is_the_fresh_one(fits, first, then):
+    # the report draws the weighted residual plot into the residual plot's axes, and the histogram into the QQ plot's
+    fig = first(fits["bisquare"])
+    plots.to_bytes(fig)
+    assert then(fits["huber"], blank(fig).axes[0]) is fig
+    assert plots.to_bytes(fig) == plots.to_bytes(then(fits["huber"]))
+
+
 @pytest.mark.parametrize("kind", sorted(plots.PLOTS))
 def test_drawing_into_a_given_axes_returns_its_figure(fits, kind):
     from matplotlib.figure import Figure
