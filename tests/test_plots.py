@@ -64,6 +64,21 @@ def test_png_is_the_pixels_matplotlib_draws_at_150_dpi(fits):
     assert round(ours.info["dpi"][0]) == plots.DPI
 
 
+@pytest.mark.parametrize("width", [2.26, 3.0, 4.02])  # 2.26 * 150 and 4.02 * 150 fall a hair below a whole pixel
+def test_png_has_the_size_savefig_gives(width):
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    fig = Figure(figsize=(width, 1.38))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    reference = io.BytesIO()
+    fig.savefig(reference, format="png", dpi=plots.DPI)
+    ours, theirs = Image.open(io.BytesIO(plots.to_bytes(fig))), Image.open(reference)
+    assert ours.size == theirs.size and np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(theirs.convert("RGBA")))
+
+
 def test_png_keeps_transparency_where_a_pixel_has_some():
     import io
 

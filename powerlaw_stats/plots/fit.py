@@ -98,7 +98,7 @@ def to_bytes(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
     buf = io.BytesIO()
     if fmt == "png":
         fig.savefig(buf, format="rgba", dpi=dpi)  # the pixels Agg draws for PNG, raw
-        width = int(fig.get_figwidth() * dpi)  # as Agg sizes its canvas (figure inches times dpi, truncated)
+        width = int(fig.get_figwidth() * dpi + 1e-8)  # as Agg sizes its canvas (inches times dpi, truncated, 1e-8 up)
         return png_bytes(np.frombuffer(buf.getbuffer(), np.uint8).reshape(-1, width, 4), dpi)
     from matplotlib import rc_context
 
