@@ -48,6 +48,95 @@ def test_svg_is_the_same_bytes_every_time(fits):
 
 
 
+def test_png_is_the_pixels_matplotlib_draws_at_150_dpi(fits):
+    # to_bytes encodes Agg's pixels itself (unfiltered RGB rows): the image must be the one savefig writes
+    import io
+
+    from PIL import Image
+
+    fig = plots.qq_raw_weighted(fits["huber"])
+    ours = Image.open(io.BytesIO(plots.to_bytes(fig)))
+    theirs = io.BytesIO()
+    fig.savefig(theirs, format="png", dpi=plots.DPI)
+    reference = Image.open(theirs)
+    assert ours.size == reference.size == (1290, 600) and ours.mode == "RGB"
+    assert np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(reference.convert("RGBA")))
+    assert round(ours.info["dpi"][0]) == plots.DPI
+
+
+@pytest.mark.parametrize("width", [2.26, 3.0, 4.02])  # 2.26 * 150 and 4.02 * 150 fall a hair below a whole pixel
+def test_png_has_the_size_savefig_gives(width):
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    fig = Figure(figsize=(width, 1.38))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    reference = io.BytesIO()
+    fig.savefig(reference, format="png", dpi=plots.DPI)
+    ours, theirs = Image.open(io.BytesIO(plots.to_bytes(fig))), Image.open(reference)
+    assert ours.size == theirs.size and np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(theirs.convert("RGBA")))
+
+
+def test_png_keeps_transparency_where_a_pixel_has_some():
+    import io
+
+    from PIL import Image
+
+    rgba = np.full((3, 2, 4), 200, np.uint8)
+    rgba[0, 0, 3] = 0
+    image = Image.open(io.BytesIO(plots.png_bytes(rgba, 72)))
+    assert image.mode == "RGBA" and np.array_equal(np.asarray(image), rgba)
+
+
+def test_svg_writes_texts_as_text_not_glyph_outlines(fits):
+    svg = plots.to_bytes(plots.qq(fits["ols"]), "svg").decode()
+    assert "<text" in svg and "normal quantile" in svg  # the label is searchable text
+    assert 'id="DejaVuSans-' not in svg  # no glyph paths defined for it
+
+
+@pytest.mark.parametrize("kind", sorted(plots.PLOTS))
+def test_every_tick_matplotlib_makes_is_drawn(fits, kind):
+    # locators return locations beyond the view (a decade on a log axis); matplotlib makes a tick for each,
+    # formats and places it on every draw, then drops it: plots.ticks.InView hands over only those in view
+    fig = plots.plot(kind, fits["huber"])
+    plots.to_bytes(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for locs in (axis.get_majorticklocs(), axis.get_minorticklocs()):
+                assert np.all((locs >= lo - 1e-9 * (hi - lo)) & (locs <= hi + 1e-9 * (hi - lo))), (kind, locs, lo, hi)
+
+
+@pytest.mark.parametrize("kind", ["qq", "hist", "resid", "weights"])
+def test_linear_axes_have_a_few_round_ticks(fits, kind):
+    # matplotlib's automatic locator puts up to ten labels on a 6-inch axis; these figures get four to seven
+    fig = plots.plot(kind, fits["huber"])
+    plots.to_bytes(fig)
+    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
+        locs = axis.get_majorticklocs()
+        assert 3 <= len(locs) <= 7, locs
+        steps = np.diff(locs) / 10.0 ** np.floor(np.log10(np.diff(locs)))
+        assert np.allclose(steps, steps[0]) and any(np.isclose(steps[0], s) for s in (1, 2, 2.5, 5))
+
+
+def test_ticks_in_view_change_what_is_made_not_what_is_drawn(fits):
+    # the learning curves' log axes with InView against the same figure with the plain locators: same pixels
+    from powerlaw_stats.plots.ticks import InView
+
+    fig = plots.learning_curves(fits["ols"], effect=EFFECT)
+    wrapped = plots.to_bytes(fig)
+    ax = fig.axes[0]
+    shown = len(ax.yaxis.get_minorticklocs())
+    for axis in (ax.xaxis, ax.yaxis):
+        assert isinstance(axis.get_major_locator(), InView) and isinstance(axis.get_minor_locator(), InView)
+        axis.set_major_locator(axis.get_major_locator().inner)
+        axis.set_minor_locator(axis.get_minor_locator().inner)
+    assert plots.to_bytes(fig) == wrapped
+    assert len(ax.yaxis.get_minorticklocs()) > shown  # the plain locator's extra ticks are all out of view
+
+
 @pytest.mark.parametrize("draw", [
     lambda r, axes: plots.residuals_vs_fitted(r, None if axes is None else axes[0]),
     lambda r, axes: plots.weighted_residuals_vs_fitted(r, None if axes is None else axes[0]),
@@ -60,6 +149,18 @@ def test_a_blanked_figure_drawn_again_gives_the_bytes_of_a_fresh_one(fits, draw)
     again = draw(fits["huber"], blank(first).axes)
     assert again is first
     assert plots.to_bytes(again) == plots.to_bytes(draw(fits["huber"], None))
+
+
+@pytest.mark.parametrize(("first", "then"), [(plots.residuals_vs_fitted, plots.weighted_residuals_vs_fitted),
+                                             (plots.weighted_residuals_vs_fitted, plots.residuals_vs_fitted),
+                                             (plots.qq, plots.residual_histogram)],
+                         ids=["resid-wresid", "wresid-resid", "qq-hist"])
+def test_a_figure_of_another_kind_drawn_into_blanked_axes_is_the_fresh_one(fits, first, then):
+    # the report draws the weighted residual plot into the residual plot's axes, and the histogram into the QQ plot's
+    fig = first(fits["bisquare"])
+    plots.to_bytes(fig)
+    assert then(fits["huber"], blank(fig).axes[0]) is fig
+    assert plots.to_bytes(fig) == plots.to_bytes(then(fits["huber"]))
 
 
 @pytest.mark.parametrize("kind", sorted(plots.PLOTS))

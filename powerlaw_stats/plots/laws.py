@@ -125,6 +125,8 @@ def _floor_line(ax, res: LawFit, row: int, hue: str) -> None:
 def _style(ax, title: str, size: str, y_label: str) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    from .ticks import in_view
+
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 100 else f"{v:g}"))
@@ -135,6 +137,7 @@ def _style(ax, title: str, size: str, y_label: str) -> None:
     shown = "23456789" if high / low < 3 else "2345" if high / low < 12 else "25"
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in shown else ""))
     ax.tick_params(axis="both", which="both", labelsize=7.5)  # minor labels (0.2, 0.5) as small as the major ones
+    in_view(ax)  # log locators return decades beyond the view: no ticks made for them
     set_title(ax, title, 8.5)
     ax.set_xlabel(size, fontsize=8)
     ax.set_ylabel(y_label, fontsize=8)

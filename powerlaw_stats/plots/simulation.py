@@ -72,10 +72,12 @@ def _histogram(ax: Axes, values: np.ndarray, lines: Sequence[tuple[float, str, s
     bins = int(np.clip(np.sqrt(max(len(values), 1)) * 1.2, 10, 50))
     from matplotlib.ticker import MaxNLocator
 
+    from .ticks import InView
+
     heights, edges = np.histogram(values, bins=bins)
     bars(ax, heights, edges, color="#c6dbef", edgecolor="#4a7fb0", linewidth=0.4)
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10], integer=True))  # counts: a few round numbers
+    ax.xaxis.set_major_locator(InView(MaxNLocator(5)))
+    ax.yaxis.set_major_locator(InView(MaxNLocator(4, steps=[1, 2, 5, 10], integer=True)))  # counts: a few round numbers
     for x, colour, label in lines:
         ax.axvline(x, color=colour, lw=1.8, label=label)
     key(ax, [(label, colour) for _, colour, label in lines], x=0.02, ha="left")
@@ -185,6 +187,10 @@ def summary_figure(results: Sequence[SimulationResult], term: str | None = None)
     cover_ax.axvline(level, color="#555", lw=1, ls="--")
     ratio_ax.set_yticks(range(len(results)), labels)
     ratio_ax.invert_yaxis()
+    from .ticks import round_ticks
+
+    for ax in (ratio_ax, cover_ax):
+        round_ticks(ax, y=False)
     ratio_ax.set_xlabel("SE ratio (mean SE / SD of estimates)")
     cover_ax.set_xlabel(f"coverage of the {level:.0%} interval")
     name = results[0].terms[_column(results[0], term)]

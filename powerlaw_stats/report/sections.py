@@ -167,12 +167,12 @@ def least_squares_section(an: Analysis) -> Section:
     lo, hi = ci_labels(res.level)
     table = coefficient_table(res, an.effect, f"{weighted}least squares; {lo}/{hi}: {res.level:.0%} confidence interval"
                                               + se_caption(an))
-    figs = FigureRow((
-        figure_block("ls-qq", plots.qq(res), "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
-                "QQ plot of least-squares residuals"),
-        figure_block("ls-hist", plots.residual_histogram(res), "Residual histogram with the normal of the same mean and SD.",
-                "histogram of least-squares residuals"),
-    ))
+    qq = plots.qq(res)
+    qq_block = figure_block("ls-qq", qq, "Normal QQ plot of the raw residuals; the line passes through the quartiles.",
+                            "QQ plot of least-squares residuals")
+    hist = plots.residual_histogram(res, blank(qq).axes[0])  # the same size and margins: the QQ plot's axes and ticks
+    figs = FigureRow((qq_block, figure_block("ls-hist", hist, "Residual histogram with the normal of the same mean and SD.",
+                                             "histogram of least-squares residuals")))
     return Section("least-squares", "3. Least squares", (intro, *_covariance_note(an), table,
                                                           Heading("Are the residuals normal?"), figs,
                                                           Para(_shape_words(an.shape)), Heading("Is their variance constant?"),
@@ -237,7 +237,7 @@ def irwls_section(an: Analysis) -> Section:
                          f"{' (`' + an.weights + '`)' if an.weights else ''}.")]
     for w in an.fits.warnings:
         blocks.append(Note(w, "warn"))
-    again: dict[str, MplFigure] = {}  # each kind's figure of the last estimator, drawn again for the next one
+    again: dict[str, MplFigure] = {}  # each layout's last figure, drawn again for the next one
     for method in (m for m in an.fits.results if m != "ols"):
         blocks += _irwls_blocks(an, an.fits.results[method], again)
     return Section("irwls", "4. Robust fits (IRWLS)", tuple(blocks))
@@ -267,15 +267,14 @@ def _irwls_blocks(an: Analysis, res: FitResult, again: dict[str, MplFigure]) -> 
              f"{ws['down_weighted']} of {ws['n']} runs below full weight, {ws['below_half']} below one half, "
              f"{ws['rejected']} rejected (weight 0); smallest {num(ws['min_weight'], 3)}.")
     m = res.method
+    # both residual plots have one size and margins: each is drawn into the last one's axes once that is encoded
     resid = _redrawn(again, "resid", lambda axes: plots.residuals_vs_fitted(res, None if axes is None else axes[0]))
-    wresid = _redrawn(again, "wresid",
+    resid_block = figure_block(f"{m}-resid", resid, "Residuals against fitted values; each point as opaque as "
+                               "its final IRWLS weight (empty rings were ignored).", f"{name} residuals shaded by weight")
+    wresid = _redrawn(again, "resid",
                       lambda axes: plots.weighted_residuals_vs_fitted(res, None if axes is None else axes[0]))
-    figs = FigureRow((
-        figure_block(f"{m}-resid", resid, "Residuals against fitted values; each point as opaque as "
-                "its final IRWLS weight (empty rings were ignored).", f"{name} residuals shaded by weight"),
-        figure_block(f"{m}-wresid", wresid, "Weighted residuals √(w₀w)·e: what the final "
-                "weighted least-squares step sees.", f"{name} weighted residuals"),
-    ))
+    figs = FigureRow((resid_block, figure_block(f"{m}-wresid", wresid, "Weighted residuals √(w₀w)·e: what the final "
+                                                "weighted least-squares step sees.", f"{name} weighted residuals")))
     qq_fig = _redrawn(again, "qq", lambda axes: plots.qq_raw_weighted(res, None if axes is None else (axes[0], axes[1])))
     qq = figure_block(f"{m}-qq", qq_fig, "QQ plots of the raw residuals (left) and of the weighted "
                  "residuals (right). The weights pull the tails in where the weighted QQ is straighter.", f"{name} QQ plots")
