@@ -131,11 +131,12 @@ class IrwlsControl:
     least squares, ``b' = (X̃ᵀWX̃)⁻¹X̃ᵀWy``, with one exception, the Newton tail:
 
     - when ``acc`` is below MASS's 1e-4 (:data:`NEWTON_ACC`), a trial whose last step changed its
-      residuals by at most :data:`NEWTON_SWITCH` (1e-3) takes Newton steps on the estimating
-      equations ``X̃ᵀ s ψ(r/s) = 0``: ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀWr`` with ``D = ψ'(r/s)``
-      (times the case weights) and, for the unweighted MAD scale, the rank-one term of the scale's
-      dependence on ``b`` (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point
-      is IRWLS's (``X̃ᵀWr = 0``), reached in two or three steps where IRWLS takes ten;
+      residuals by at most :data:`NEWTON_SWITCH` (1e-3) takes Newton steps (for as long as they are
+      taken, however far they go) on the estimating equations ``X̃ᵀ s ψ(r/s) = 0``:
+      ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀWr`` with ``D = ψ'(r/s)`` (times the case weights) and, for the
+      unweighted MAD scale, the rank-one term of the scale's dependence on ``b``
+      (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point is IRWLS's
+      (``X̃ᵀWr = 0``), reached in two or three steps where IRWLS takes ten;
     - a Newton step that fails (a singular ``X̃ᵀDX̃``; bisquare's ψ' is negative beyond c/√5) or
       goes too far (a first one more than ten times the IRWLS step before it, or ten times IRWLS's
       estimated distance to its limit where it creeps, a later one further than the step before it)
@@ -415,8 +416,11 @@ def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> 
     """Which active trials take a Newton step now (None: none of them).
 
     Only where ``acc`` is below :data:`NEWTON_ACC` (MASS's 1e-4, whose fits stay MASS's to the bit);
-    then a trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`,
-    or, after a refused Newton step, by at most the smaller change that :func:`_refuse_newton` set.
+    then a trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`
+    (after a refused Newton step: by at most the smaller change that :func:`_refuse_newton` set), and
+    keeps doing so while its Newton steps are taken, however far the first one went: a Newton step
+    that lands near the optimum from where IRWLS crept leaves an IRWLS step tiny against the next
+    Newton step's reach, which refused good steps and left the trial creeping.
     Never on a design the solver treats by QR (``solver.exact``): there the steps keep R's accuracy,
     which the normal equations would not.
     Never with Huber's proposal 2: its scale is a fixed-point iteration of its own, which sets the
@@ -425,7 +429,7 @@ def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> 
     """
     if solver.exact or control.scale_est != "MAD" or not control.acc < NEWTON_ACC:
         return None
-    rows = work.change <= work.newton_below
+    rows = (work.change <= work.newton_below) | work.after_newton
     return rows if rows.any() else None
 
 
