@@ -373,7 +373,7 @@ def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: Wei
         resid = work.rows(work.resid)
         newton = _newton_rows(work, solver, control)
         medians = None if medians is None or newton is None else (medians[0][~zero], medians[1][~zero])
-    tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer())
+    tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer(), newton)
     u = np.divide(resid, scale[:, None], out=work.rows(work.spare[0]))
     weights = norm.weight(u, out=u)
     gram_weights = None if newton is None else _newton_weights(norm, weights, case_weights, work)
@@ -500,12 +500,24 @@ def _median_pair(partitioned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mad_gradient(xw: np.ndarray, resid: np.ndarray, medians: tuple[np.ndarray, np.ndarray],
-                  scratch: np.ndarray) -> np.ndarray:
+                  scratch: np.ndarray, newton: np.ndarray) -> np.ndarray:
     """∇s of MASS's MAD scale ``median|r| / 0.6745`` with respect to the coefficients, per trial (T × p).
 
     The median is the mean of the two middle |r_i| (r = y - X̃b), so it moves with
     ``-sign(r_i) x̃_i / 2`` for each of them (a tie picks one row twice: only the step's speed depends on it).
+    Only the trials in ``newton`` use it: the others' rows are zero, and searching them would cost
+    as much as searching the Newton trials' (the step after the switch has most trials still on IRWLS).
     """
+    if newton.all():
+        return _mad_gradient_of(xw, resid, medians, scratch)
+    grad = np.zeros((len(resid), xw.shape[1]))
+    at = np.flatnonzero(newton)
+    grad[at] = _mad_gradient_of(xw, resid[at], (medians[0][at], medians[1][at]), scratch[: len(at)])
+    return grad
+
+
+def _mad_gradient_of(xw: np.ndarray, resid: np.ndarray, medians: tuple[np.ndarray, np.ndarray],
+                     scratch: np.ndarray) -> np.ndarray:
     rows = np.arange(len(resid))
     absr = np.abs(resid, out=scratch)
     grad = np.zeros((len(resid), xw.shape[1]))
