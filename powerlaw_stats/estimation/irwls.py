@@ -9,8 +9,8 @@ IRWLS converges linearly (the change shrinks about fivefold a step), so reaching
 (:data:`NEWTON_ACC`), a trial whose step changed its residuals by at most :data:`NEWTON_SWITCH`
 (1e-3) takes Newton steps on the same estimating equations instead (see :class:`IrwlsControl`);
 they reach the same fixed point in two or three steps. A Newton step that fails or goes too far
-is replaced by the IRWLS step, and the trial tries again nearer the optimum. At ``acc >= 1e-4`` (MASS's settings) no
-trial ever takes a Newton step: those fits are MASS's, bit for bit.
+is replaced by the IRWLS step, and the trial tries again nearer the optimum. At ``acc >= 1e-4``
+(MASS's settings) no trial ever takes a Newton step: those fits are MASS's, bit for bit.
 """
 
 from __future__ import annotations
@@ -559,10 +559,11 @@ def _first_reach(change: np.ndarray, prev_change: np.ndarray) -> np.ndarray:
     """How many times its last IRWLS change a trial's first Newton step may change its residuals.
 
     IRWLS converging at the rate ``ρ`` (its last change over the one before) is still about
-    ``ρ/(1-ρ)`` times its last change from its limit: at ρ = 0.9 nine times, a Newton step that lands
-    there goes ninety percent further than NEWTON_REACH's tenfold margin lets. So the margin applies to
-    that distance: ``NEWTON_REACH × max(1, ρ/(1-ρ))``, ``ρ`` capped at :data:`NEWTON_RATE` (at most 90 times
-    the change, also where the IRWLS step grew; a trial with no step before it gets NEWTON_REACH's margin).
+    ``ρ/(1-ρ)`` times its last change from its limit (9 times at ρ = 0.9, 19 at 0.95): a Newton step
+    straight to the limit goes that far, and further where the rate is still rising. So the tenfold
+    margin applies to that distance: ``NEWTON_REACH × max(1, ρ/(1-ρ))``, with ``ρ``
+    capped at :data:`NEWTON_RATE` (at most 90 times the change, also where the IRWLS step grew); a
+    trial with no step before it gets NEWTON_REACH's margin alone.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = change / prev_change
