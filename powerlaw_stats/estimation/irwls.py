@@ -8,8 +8,9 @@ IRWLS converges linearly (the change shrinks about fivefold a step), so reaching
 (acc 1e-10) took three times the steps MASS's acc 1e-4 takes. When ``acc`` is below MASS's 1e-4
 (:data:`NEWTON_ACC`), a trial whose step changed its residuals by at most :data:`NEWTON_SWITCH`
 (1e-3) takes Newton steps on the same estimating equations instead (see :class:`IrwlsControl`);
-they reach the same fixed point in two or three steps. At ``acc >= 1e-4`` (MASS's settings) no
-trial ever takes a Newton step: those fits are MASS's, bit for bit.
+they reach the same fixed point in two or three steps. A Newton step that fails or goes too far
+is replaced by the IRWLS step, and the trial tries again nearer the optimum. At ``acc >= 1e-4``
+(MASS's settings) no trial ever takes a Newton step: those fits are MASS's, bit for bit.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ MAD_CONSTANT = 0.6745  # MASS divides the median absolute residual by this, not 
 # that follow R's IRWLS path step for step at a tight acc do so).
 NEWTON_SWITCH = 1e-3
 NEWTON_ACC = 1e-4
-NEWTON_REACH = 10.0  # how much further than the IRWLS step before it a first Newton step may go (see _refuse_newton)
+# How far a first Newton step may go: NEWTON_REACH times the IRWLS step before it, or more where IRWLS
+# creeps (see _first_reach); NEWTON_RATE caps the rate that reasoning trusts. A refused trial tries again
+# once its IRWLS change has fallen NEWTON_RETRY-fold below the change at the refusal, NEWTON_TRIES tries in all.
+NEWTON_REACH = 10.0
+NEWTON_RATE = 0.9
+NEWTON_TRIES = 3
+NEWTON_RETRY = 0.1
 
 
 # ----------------------------------------------------------------------------- scale estimates
@@ -124,15 +131,17 @@ class IrwlsControl:
     least squares, ``b' = (X̃ᵀWX̃)⁻¹X̃ᵀWy``, with one exception, the Newton tail:
 
     - when ``acc`` is below MASS's 1e-4 (:data:`NEWTON_ACC`), a trial whose last step changed its
-      residuals by at most :data:`NEWTON_SWITCH` (1e-3) takes Newton steps on the estimating
-      equations ``X̃ᵀ s ψ(r/s) = 0``: ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀWr`` with ``D = ψ'(r/s)``
-      (times the case weights) and, for the unweighted MAD scale, the rank-one term of the scale's
-      dependence on ``b`` (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point
-      is IRWLS's (``X̃ᵀWr = 0``), reached in two or three steps where IRWLS takes ten;
+      residuals by at most :data:`NEWTON_SWITCH` (1e-3) takes Newton steps (for as long as they are
+      taken, however far they go) on the estimating equations ``X̃ᵀ s ψ(r/s) = 0``:
+      ``b' = b + (X̃ᵀDX̃ - a∇sᵀ)⁻¹ X̃ᵀWr`` with ``D = ψ'(r/s)`` (times the case weights) and, for the
+      unweighted MAD scale, the rank-one term of the scale's dependence on ``b``
+      (``a = X̃ᵀ(ψ(u) - uψ'(u))``, ``∇s`` the MAD's gradient). The fixed point is IRWLS's
+      (``X̃ᵀWr = 0``), reached in two or three steps where IRWLS takes ten;
     - a Newton step that fails (a singular ``X̃ᵀDX̃``; bisquare's ψ' is negative beyond c/√5) or
-      goes too far (a first one more than ten times the IRWLS step before it, a later one further
-      than the step before it) is replaced by the IRWLS step from the same point, and that trial
-      takes IRWLS steps from then on;
+      goes too far (a first one more than ten times the IRWLS step before it, or ten times IRWLS's
+      estimated distance to its limit where it creeps, a later one further than the step before it)
+      is replaced by the IRWLS step from the same point; that trial takes IRWLS steps until its
+      change is ten times smaller than at the refusal, then tries Newton again (three tries in all);
     - designs that the solver treats by QR (condition number above ``COND_LIMIT``) and Huber's
       proposal 2 scale keep IRWLS throughout.
 
@@ -275,7 +284,9 @@ class _Work:
         self.weight_rows: np.ndarray | None = None  # the row of ``weights`` of each active trial (None: its own)
         self.spare = (np.empty_like(self.resid), np.empty_like(self.resid))
         self.change = np.full(yw.shape[0], np.inf)  # each trial's last relative change of its residuals
-        self.irwls_only = np.zeros(yw.shape[0], dtype=bool)  # trials whose Newton step was refused: IRWLS from then on
+        self.prev_change = np.full(yw.shape[0], np.inf)  # and the one before (their ratio: IRWLS's rate)
+        self.newton_below = np.full(yw.shape[0], NEWTON_SWITCH)  # a trial takes a Newton step once its change is this small
+        self.refusals = np.zeros(yw.shape[0], dtype=int)  # how many of a trial's Newton steps were refused
         self.after_newton = np.zeros(yw.shape[0], dtype=bool)  # trials whose last step was a Newton step
         self.newton_buffer: np.ndarray | None = None  # the Gram weights of Newton steps, allocated at the first one
 
@@ -313,7 +324,8 @@ class _Work:
             state[key][ids] = value[gone]
         state["weights"][ids] = self.weights[weight_rows[gone]]
         self.ids, self.coef, self.scale = self.ids[keep], self.coef[keep], self.scale[keep]
-        self.change, self.irwls_only, self.after_newton = self.change[keep], self.irwls_only[keep], self.after_newton[keep]
+        self.change, self.prev_change, self.after_newton = self.change[keep], self.prev_change[keep], self.after_newton[keep]
+        self.newton_below, self.refusals = self.newton_below[keep], self.refusals[keep]
         self.weight_rows = weight_rows[keep]
         if self.size == 0:
             return
@@ -361,7 +373,7 @@ def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: Wei
         resid = work.rows(work.resid)
         newton = _newton_rows(work, solver, control)
         medians = None if medians is None or newton is None else (medians[0][~zero], medians[1][~zero])
-    tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer())
+    tilt = None if medians is None else _mad_gradient(xw, resid, medians, work.newton_rows_buffer(), newton)
     u = np.divide(resid, scale[:, None], out=work.rows(work.spare[0]))
     weights = norm.weight(u, out=u)
     gram_weights = None if newton is None else _newton_weights(norm, weights, case_weights, work)
@@ -382,7 +394,7 @@ def _irwls_step(xw, norm, case_weights, control, state, work: _Work, solver: Wei
         change = _relative_change(resid, new_resid, before, out=gram_weights)
         _refuse_newton(xw, solver, weights, y, resid, before, coef, new_resid, change, newton, work)
     work.advance(coef, scale)
-    work.change = change
+    work.prev_change, work.change = work.change, change
     state["n_iter"][work.ids] += 1
     failed = ~np.isfinite(change)
     done = (change <= control.acc) & ~failed
@@ -404,16 +416,20 @@ def _newton_rows(work: _Work, solver: WeightedSolver, control: IrwlsControl) -> 
     """Which active trials take a Newton step now (None: none of them).
 
     Only where ``acc`` is below :data:`NEWTON_ACC` (MASS's 1e-4, whose fits stay MASS's to the bit);
-    then a trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`,
-    unless a Newton step of it was refused before. Never on a design the solver treats by QR
-    (``solver.exact``): there the steps keep R's accuracy, which the normal equations would not.
+    then a trial does once its last step changed its residuals by at most :data:`NEWTON_SWITCH`
+    (after a refused Newton step: by at most the smaller change that :func:`_refuse_newton` set), and
+    keeps doing so while its Newton steps are taken, however far the first one went: a Newton step
+    that lands near the optimum from where IRWLS crept leaves an IRWLS step tiny against the next
+    Newton step's reach, which refused good steps and left the trial creeping.
+    Never on a design the solver treats by QR (``solver.exact``): there the steps keep R's accuracy,
+    which the normal equations would not.
     Never with Huber's proposal 2: its scale is a fixed-point iteration of its own, which sets the
     pace there; Newton steps on the coefficients saved one step in twenty and let MASS's test (on
     the residuals) pass while the scale was still twice as far from its limit as IRWLS leaves it.
     """
     if solver.exact or control.scale_est != "MAD" or not control.acc < NEWTON_ACC:
         return None
-    rows = (work.change <= NEWTON_SWITCH) & ~work.irwls_only
+    rows = (work.change <= work.newton_below) | work.after_newton
     return rows if rows.any() else None
 
 
@@ -484,12 +500,24 @@ def _median_pair(partitioned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mad_gradient(xw: np.ndarray, resid: np.ndarray, medians: tuple[np.ndarray, np.ndarray],
-                  scratch: np.ndarray) -> np.ndarray:
+                  scratch: np.ndarray, newton: np.ndarray) -> np.ndarray:
     """∇s of MASS's MAD scale ``median|r| / 0.6745`` with respect to the coefficients, per trial (T × p).
 
     The median is the mean of the two middle |r_i| (r = y - X̃b), so it moves with
     ``-sign(r_i) x̃_i / 2`` for each of them (a tie picks one row twice: only the step's speed depends on it).
+    Only the trials in ``newton`` use it: the others' rows are zero, and searching them would cost
+    as much as searching the Newton trials' (the step after the switch has most trials still on IRWLS).
     """
+    if newton.all():
+        return _mad_gradient_of(xw, resid, medians, scratch)
+    grad = np.zeros((len(resid), xw.shape[1]))
+    at = np.flatnonzero(newton)
+    grad[at] = _mad_gradient_of(xw, resid[at], (medians[0][at], medians[1][at]), scratch[: len(at)])
+    return grad
+
+
+def _mad_gradient_of(xw: np.ndarray, resid: np.ndarray, medians: tuple[np.ndarray, np.ndarray],
+                     scratch: np.ndarray) -> np.ndarray:
     rows = np.arange(len(resid))
     absr = np.abs(resid, out=scratch)
     grad = np.zeros((len(resid), xw.shape[1]))
@@ -504,12 +532,16 @@ def _refuse_newton(xw, solver, weights, y, resid, before, coef, new_resid, chang
 
     Far from the optimum (bisquare's ψ' is negative beyond c/√5) X̃ᵀDX̃ may be singular or
     indefinite and the step may lead away. A trial's first Newton step may change its residuals
-    by up to :data:`NEWTON_REACH` times its last IRWLS step (IRWLS creeping at a rate of 0.9 a step
-    is still that far from the optimum), each later one by no more than the step before: a step
-    that fails or goes further is replaced by the IRWLS step from the same point, in the same
-    iteration, and that trial takes IRWLS steps only from then on.
+    by up to :data:`NEWTON_REACH` times its last IRWLS step, more where IRWLS creeps and so is
+    further from its limit (:func:`_first_reach`), each later one by no more than the step before: a
+    step that fails or goes further is replaced by the IRWLS step from the same point, in the same
+    iteration. That trial then takes IRWLS steps until its change has fallen :data:`NEWTON_RETRY`
+    (tenfold) below the change at the refusal and tries Newton again, :data:`NEWTON_TRIES` times in
+    all; after that, IRWLS only. (Bisquare trials whose IRWLS creeps at a rate near 1 saw a first
+    Newton step go 10-80 times the IRWLS change, or a second one not contract, and then crept to
+    acc 1e-10 for a hundred steps or more; nearer the optimum, the same Newton steps succeed.)
     """
-    reach = np.where(work.after_newton, 1.0, NEWTON_REACH) * work.change
+    reach = np.where(work.after_newton, 1.0, _first_reach(work.change, work.prev_change)) * work.change
     bad = newton & ~(change <= reach)  # NaN: refused too
     work.after_newton = newton & ~bad
     refused = np.flatnonzero(bad)
@@ -518,7 +550,25 @@ def _refuse_newton(xw, solver, weights, y, resid, before, coef, new_resid, chang
     coef[refused] = solver.solve(weights[refused], y[refused])
     new_resid[refused] = y[refused] - coef[refused] @ xw.T
     change[refused] = _relative_change(resid[refused], new_resid[refused], before[refused])
-    work.irwls_only[refused] = True
+    work.refusals[refused] += 1
+    again = work.refusals[refused] < NEWTON_TRIES
+    work.newton_below[refused] = np.where(again, NEWTON_RETRY * np.minimum(work.change[refused], NEWTON_SWITCH), -np.inf)
+
+
+def _first_reach(change: np.ndarray, prev_change: np.ndarray) -> np.ndarray:
+    """How many times its last IRWLS change a trial's first Newton step may change its residuals.
+
+    IRWLS converging at the rate ``ρ`` (its last change over the one before) is still about
+    ``ρ/(1-ρ)`` times its last change from its limit (9 times at ρ = 0.9, 19 at 0.95): a Newton step
+    straight to the limit goes that far, and further where the rate is still rising. So the tenfold
+    margin applies to that distance: ``NEWTON_REACH × max(1, ρ/(1-ρ))``, with ``ρ``
+    capped at :data:`NEWTON_RATE` (at most 90 times the change, also where the IRWLS step grew); a
+    trial with no step before it gets NEWTON_REACH's margin alone.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = change / prev_change
+    rate = np.where(rate <= NEWTON_RATE, rate, np.where(rate > NEWTON_RATE, NEWTON_RATE, 0.0))  # NaN: no rate known
+    return NEWTON_REACH * np.maximum(1.0, rate / (1.0 - rate))
 
 
 # ----------------------------------------------------------------------------- MASS's covariance of an M-estimate
