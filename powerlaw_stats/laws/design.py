@@ -10,6 +10,7 @@ linear inequality per distinct row of its design (a *cell*: ``E ~ EvalSet`` has 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,17 +66,29 @@ class LawDesign:
         """The coefficients' names, parameter by parameter."""
         return tuple(n for p in self.params for n in p.names)
 
-    @property
+    @functools.cached_property
     def n_coef(self) -> int:
         """The length of the coefficient vector."""
         return sum(p.matrix.shape[1] for p in self.params)
 
+    @functools.cached_property
+    def by_name(self) -> dict[str, ParamDesign]:
+        """Each parameter's design by its name."""
+        return {p.param: p for p in self.params}
+
+    @functools.cached_property
+    def blocks(self) -> tuple[tuple[str, np.ndarray, slice], ...]:
+        """(name, model matrix, coefficient slice) per parameter: what every evaluation of the law reads."""
+        return tuple((p.param, p.matrix, self.slices[p.param]) for p in self.params)
+
     def param(self, name: str) -> ParamDesign:
         """The design of parameter ``name``."""
-        return next(p for p in self.params if p.param == name)
+        return self.by_name[name]
 
-    def values(self, theta: np.ndarray, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
-        """Each parameter's value on every row (zero for a parameter fixed at zero)."""
+    def values(self, theta: np.ndarray, rows: np.ndarray | slice | None = None) -> dict[str, np.ndarray]:
+        """Each parameter's value on every row, or on ``rows`` (zero for a parameter fixed at zero)."""
+        if rows is None:  # the solver's case, thousands of times per fit
+            return {name: matrix @ theta[sl] for name, matrix, sl in self.blocks}
         return {p.param: p.matrix[rows] @ theta[self.slices[p.param]] for p in self.params}
 
     def subset(self, rows: np.ndarray) -> LawDesign:

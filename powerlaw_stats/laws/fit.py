@@ -125,7 +125,8 @@ def fit_law(
         (``inputs={"x": "log2(TS) - IXMin"}``).
     where, let, na : as in :func:`powerlaw_stats.fit`.
     profile : profile-likelihood intervals (least squares only) for every slope and floor term and
-        every floor cell (True), none (False), or the listed terms.
+        every floor cell (True), none (False), or the listed terms (coefficients, floor cells such
+        as ``"E[EvalSet=cinic10]"``, or ``"E[*]"`` for every floor cell).
     compare : fit the nested law too (E = 0) for the floor test, AIC and the held-out check.
     inflation_limit : a slope SE more than this many times its SE without a floor counts as
         confounded with the floor.

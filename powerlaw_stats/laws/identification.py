@@ -123,14 +123,17 @@ def _targets(problem: LawProblem, which) -> list[tuple[str, np.ndarray]]:
         names = [n for prm in chosen for n in design.param(prm).names]
         return [(n, coefs[n]) for n in names] + list(cells.items())
     out = []
+    every_cell = f"{law.floor}[*]"
     for name in which:
         if name in coefs:
             out.append((name, coefs[name]))
         elif name in cells:
             out.append((name, cells[name]))
+        elif name == every_cell and cells:  # every floor cell, without knowing their labels beforehand
+            out.extend(cells.items())
         else:
             raise OptionError(f"cannot profile {name!r}: not a coefficient or floor cell "
-                              f"({', '.join(list(coefs) + list(cells))})")
+                              f"({', '.join(list(coefs) + list(cells) + ([every_cell] if cells else []))})")
     return out
 
 
