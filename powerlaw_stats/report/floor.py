@@ -167,13 +167,14 @@ def floor_check(formula: str, frame: pd.DataFrame, weights: str | None, effect: 
                 effect_factor: str | None, level: float) -> FloorCheck:
     """Fit the log-linear and the saturating law to the report's rows and read the effect under each."""
     from ..laws import fit_law
+    from ..laws.design import shared_designs
 
     forms = law_formulas(formula, effect, effect_factor)
     if isinstance(forms, str):
         return FloorCheck(formulas=None, skipped=forms)
     data, let = _with_constants(frame)
     law_fit = functools.partial(fit_law, data, weights=weights, level=level, let=let)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, shared_designs():  # three laws, one table: a and b repeat
         warnings.simplefilter("always", IdentificationWarning)
         warnings.simplefilter("always", ConvergenceWarning)
         try:
