@@ -132,12 +132,20 @@ class LawDesign:
         """(name, model matrix, coefficient slice) per parameter: what every evaluation of the law reads."""
         return tuple((p.param, p.matrix, self.slices[p.param]) for p in self.params)
 
+    @functools.cached_property
+    def constant(self) -> bool:
+        """Whether every parameter is one value on all rows (``~ 1``: a single curve, as the backtest fits)."""
+        return all(p.matrix.shape[1] == 1 and bool(np.all(p.matrix == 1.0)) for p in self.params)
+
     def param(self, name: str) -> ParamDesign:
         """The design of parameter ``name``."""
         return self.by_name[name]
 
     def values(self, theta: np.ndarray, rows: np.ndarray | slice | None = None) -> dict[str, np.ndarray]:
         """Each parameter's value on every row, or on ``rows`` (zero for a parameter fixed at zero)."""
+        if rows is None and self.constant:  # a column of ones times θ_j is θ_j (+ 0.0: the product's zero is +0)
+            n = len(self.y)
+            return {name: np.full(n, theta[sl.start] + 0.0) for name, _, sl in self.blocks}
         if rows is None:  # the solver's case, thousands of times per fit
             return {name: matrix @ theta[sl] for name, matrix, sl in self.blocks}
         return {p.param: p.matrix[rows] @ theta[self.slices[p.param]] for p in self.params}

@@ -62,8 +62,11 @@ class LawProblem:
     def _jacobian_at(self, values: dict[str, np.ndarray]) -> np.ndarray:
         grad = self.design.law.gradient(values, self.design.inputs)
         out = np.empty((self.n, self.design.n_coef))
+        constant = self.design.constant  # columns of ones: the gradient itself (times 1.0, exactly)
         for name, matrix, sl in self.design.blocks:
-            if matrix.shape[1]:
+            if constant:
+                out[:, sl.start] = grad[name]
+            elif matrix.shape[1]:
                 np.multiply(grad[name][:, None], matrix, out=out[:, sl])
         return out
 
