@@ -10,19 +10,71 @@ linear inequality per distinct row of its design (a *cell*: ``E ~ EvalSet`` has 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..data.frame import ModelFrame, evaluate
+from ..data.frame import Inputs, ModelFrame, evaluate, model_frame
 from ..errors import FormulaError, OptionError, SingularDesignError
 from ..estimation.least_squares import kept_columns
 from ..formula import design_matrices, parse
 from .registry import Law, StartProblem, Values
 
 _DUMMY_RESPONSE = "law_response_"  # a zero column the one-sided formulas are evaluated against
+
+# model frames and parameter designs shared by the fits inside :func:`shared_designs` (None outside)
+_SHARED: ContextVar[dict | None] = ContextVar("powerlaw_stats_shared_law_designs", default=None)
+
+
+@contextmanager
+def shared_designs() -> Iterator[None]:
+    """Let the law fits inside share model frames and parameter designs built from one table.
+
+    Several laws fitted to the same rows repeat most of their parameter formulas (the report's
+    floor check fits three laws whose ``a`` and ``b`` are the same), and each model frame and
+    patsy design costs milliseconds. Inside, a model frame is reused for the same table *object*
+    and the same options, and a parameter's design for the same model frame and formula: the
+    caller promises not to change the table while inside (a frame or design is never shared
+    outside the block, nor between threads). Fits that read different columns build their own
+    model frames, and so their own designs.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from powerlaw_stats.data.datasets import load_example
+    >>> from powerlaw_stats.laws import fit_law
+    >>> table = load_example()
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     with shared_designs():
+    ...         one = fit_law(table, "saturating", {"b": "mix"}, weights="w", profile=False, compare=False)
+    ...         two = fit_law(table, "saturating", {"a": "mix", "b": "mix"}, weights="w", profile=False, compare=False)
+    >>> one.designs["b"] is two.designs["b"], one.designs["a"] is two.designs["a"]
+    (True, False)
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def law_model_frame(inputs: Inputs, variables: Sequence[str], extra_columns: Sequence[str] = ()) -> ModelFrame:
+    """:func:`~powerlaw_stats.data.frame.model_frame`, shared inside :func:`shared_designs` for a table given as a frame."""
+    shared = _SHARED.get()
+    plain_weights = inputs.weights is None or isinstance(inputs.weights, str)
+    if shared is None or not isinstance(inputs.data, pd.DataFrame) or not plain_weights:
+        return model_frame(inputs, variables, extra_columns=list(extra_columns))
+    key = ("frame", id(inputs.data), inputs.weights, inputs.weight_type, inputs.where, tuple(inputs.let), inputs.na,
+           inputs.columns, tuple(variables), tuple(extra_columns))
+    if key not in shared:  # the table is held beside its frame, so its id cannot be reused while inside
+        shared[key] = (inputs.data, model_frame(inputs, variables, extra_columns=list(extra_columns)))
+    return shared[key][1]
 
 
 @dataclass(frozen=True)
@@ -65,17 +117,37 @@ class LawDesign:
         """The coefficients' names, parameter by parameter."""
         return tuple(n for p in self.params for n in p.names)
 
-    @property
+    @functools.cached_property
     def n_coef(self) -> int:
         """The length of the coefficient vector."""
         return sum(p.matrix.shape[1] for p in self.params)
 
+    @functools.cached_property
+    def by_name(self) -> dict[str, ParamDesign]:
+        """Each parameter's design by its name."""
+        return {p.param: p for p in self.params}
+
+    @functools.cached_property
+    def blocks(self) -> tuple[tuple[str, np.ndarray, slice], ...]:
+        """(name, model matrix, coefficient slice) per parameter: what every evaluation of the law reads."""
+        return tuple((p.param, p.matrix, self.slices[p.param]) for p in self.params)
+
+    @functools.cached_property
+    def constant(self) -> bool:
+        """Whether every parameter is one value on all rows (``~ 1``: a single curve, as the backtest fits)."""
+        return all(p.matrix.shape[1] == 1 and bool(np.all(p.matrix == 1.0)) for p in self.params)
+
     def param(self, name: str) -> ParamDesign:
         """The design of parameter ``name``."""
-        return next(p for p in self.params if p.param == name)
+        return self.by_name[name]
 
-    def values(self, theta: np.ndarray, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
-        """Each parameter's value on every row (zero for a parameter fixed at zero)."""
+    def values(self, theta: np.ndarray, rows: np.ndarray | slice | None = None) -> dict[str, np.ndarray]:
+        """Each parameter's value on every row, or on ``rows`` (zero for a parameter fixed at zero)."""
+        if rows is None and self.constant:  # a column of ones times θ_j is θ_j (+ 0.0: the product's zero is +0)
+            n = len(self.y)
+            return {name: np.full(n, theta[sl.start] + 0.0) for name, _, sl in self.blocks}
+        if rows is None:  # the solver's case, thousands of times per fit
+            return {name: matrix @ theta[sl] for name, matrix, sl in self.blocks}
         return {p.param: p.matrix[rows] @ theta[self.slices[p.param]] for p in self.params}
 
     def subset(self, rows: np.ndarray) -> LawDesign:
@@ -170,8 +242,15 @@ def build_design(law: Law, rhs: Mapping[str, str], mf: ModelFrame, response: str
     values = {name: _finite(evaluate(expr, mf.frame, mf.namespace, f"input {name}"), f"input {name} = {expr!r}", mf)
               for name, expr in inputs.items()}
     params, slices, start = [], {}, 0
+    shared = _SHARED.get()
     for name in law.params:
-        p = _param_design(name, rhs[name], tmp)
+        if shared is None:
+            p = _param_design(name, rhs[name], tmp)
+        else:  # the model frame is held beside its designs, so its id cannot be reused while inside
+            key = ("param", id(mf), name, rhs[name])
+            if key not in shared:
+                shared[key] = (mf, _param_design(name, rhs[name], tmp))
+            p = shared[key][1]
         params.append(p)
         slices[name] = slice(start, start + len(p.names))
         start += len(p.names)

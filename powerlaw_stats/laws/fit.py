@@ -15,13 +15,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..data.frame import Inputs, model_frame
+from ..data.frame import Inputs
 from ..errors import ConvergenceWarning, OptionError
 from ..estimation.norms import make_norm
 from ..inference.covariance import make_clusters
 from ..inference.tests import t_tests
 from ..options import CLUSTER_KINDS, NaPolicy, check_level, split_names
-from .design import LawDesign, build_design, formula_variables, parse_params
+from .design import LawDesign, build_design, formula_variables, law_model_frame, parse_params
 from .identification import fit_nested, floor_test, identification, profile_terms
 from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .registry import Law, get_law
@@ -125,7 +125,8 @@ def fit_law(
         (``inputs={"x": "log2(TS) - IXMin"}``).
     where, let, na : as in :func:`powerlaw_stats.fit`.
     profile : profile-likelihood intervals (least squares only) for every slope and floor term and
-        every floor cell (True), none (False), or the listed terms.
+        every floor cell (True), none (False), or the listed terms (coefficients, floor cells such
+        as ``"E[EvalSet=cinic10]"``, or ``"E[*]"`` for every floor cell).
     compare : fit the nested law too (E = 0) for the floor test, AIC and the held-out check.
     inflation_limit : a slope SE more than this many times its SE without a floor counts as
         confounded with the floor.
@@ -182,7 +183,7 @@ def prepare(data, law: Law, rhs: Mapping[str, str], *, weights=None, bounds: boo
     if set(input_exprs) != set(law.inputs):
         raise OptionError(f"law {law.name!r} reads inputs {', '.join(law.inputs)}; got {', '.join(input_exprs)}")
     inputs_ = Inputs(data=data, weights=weights, where=where, let=tuple(let or ()), na=na)
-    mf = model_frame(inputs_, formula_variables(law, rhs, response, input_exprs), extra_columns=list(extra_columns))
+    mf = law_model_frame(inputs_, formula_variables(law, rhs, response, input_exprs), extra_columns)
     design = build_design(law, rhs, mf, response, input_exprs)
     prior = np.ones(len(design.y)) if mf.weights is None else mf.weights
     rows = prior > 0

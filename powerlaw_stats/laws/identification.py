@@ -3,7 +3,9 @@
 - Profile-likelihood intervals (least squares): for a coefficient (or a floor cell, a linear
   function of coefficients) the profile ``S(v) = min S(θ) subject to c·θ = v`` and the bounds,
   ``τ(v) = sign(v − v̂)·√(S(v) − S(θ̂))/s``, and the interval where ``|τ| ≤ t(1 − α/2, n − q)``:
-  MASS's ``confint.nls`` (profile t), solved to 1e-7 in τ instead of interpolated. A floor's
+  MASS's ``confint.nls`` (profile t), solved to 1e-7 in τ instead of interpolated, by Newton
+  steps on τ whose slope comes free with each solve (dS/dv is the Lagrange multiplier of
+  ``c·θ = v``), each solve started on the line through its solved neighbours. A floor's
   lower limit stops at its bound when τ has not reached the cutoff there.
 - Confounding: a slope term's SE inflated beyond its SE under the nested law (E = 0) by more than
   a stated factor, or a floor whose profile is flat from its bound to half the cell's smallest
@@ -33,7 +35,7 @@ from ..inference.distributions import chi2_sf
 from ..inference.tests import t_quantile
 from .problem import Estimate, LawProblem, at_bound, covariance, estimate, loglik
 from .result import FloorTest, Identification
-from .solver import Constraints, lm_solve, null_space, project_feasible
+from .solver import Constraints, NlsState, lm_solve, null_space, project_feasible
 
 CHIBAR_DRAWS = 20000
 CHIBAR_MAX_CELLS = 10
@@ -97,7 +99,7 @@ def profile_terms(problem: LawProblem, est: Estimate, norm, opts, which: bool | 
         key = tuple(np.round(c, 12))
         if key not in done:
             se = math.sqrt(max(float(c @ guess_cov @ c), 0.0)) if guess_cov is not None else 0.0
-            done[key] = _profile_one(problem, est, c, q, scale, se, opts.control)
+            done[key] = _profile_one(problem, est, c, q, scale, se, opts.control, guess_cov)
         rows.append({"term": label, **done[key]})
     return pd.DataFrame(rows).set_index("term")
 
@@ -121,14 +123,17 @@ def _targets(problem: LawProblem, which) -> list[tuple[str, np.ndarray]]:
         names = [n for prm in chosen for n in design.param(prm).names]
         return [(n, coefs[n]) for n in names] + list(cells.items())
     out = []
+    every_cell = f"{law.floor}[*]"
     for name in which:
         if name in coefs:
             out.append((name, coefs[name]))
         elif name in cells:
             out.append((name, cells[name]))
+        elif name == every_cell and cells:  # every floor cell, without knowing their labels beforehand
+            out.extend(cells.items())
         else:
             raise OptionError(f"cannot profile {name!r}: not a coefficient or floor cell "
-                              f"({', '.join(list(coefs) + list(cells))})")
+                              f"({', '.join(list(coefs) + list(cells) + ([every_cell] if cells else []))})")
     return out
 
 
@@ -153,88 +158,153 @@ def _lower_bound(problem: LawProblem, c: np.ndarray) -> float | None:
 
 
 def _profile_one(problem: LawProblem, est: Estimate, c: np.ndarray, q: float, scale: float, se: float,
-                 control) -> dict:
+                 control, cov: np.ndarray | None = None) -> dict:
     v0 = float(c @ est.theta)
     step = q * (se if se > 0 else max(abs(v0), 1e-3) * 0.1)
     bound = _lower_bound(problem, c)
-    count = [0]
-
-    def solve_at(v: float, start: np.ndarray):
-        count[0] += 1
-        cons = problem.cons.with_equality(c, v)
-        theta = project_feasible(start + c * (v - c @ start) / (c @ c), cons)
-        return lm_solve(problem.resid_jac, theta, cons, control=control, curvature=problem.curvature)
-
-    def tau(v: float, start: np.ndarray) -> tuple[float, np.ndarray]:
-        # moving one coefficient alone can leave the model's domain (a negative floor below the
-        # smallest error): then walk there from the start, halving the stride until a solve succeeds
-        v_from, target = float(c @ start), v
-        for _ in range(30):
-            state = solve_at(target, start)
-            if np.isfinite(state.rss):
-                if target == v:
-                    return math.copysign(math.sqrt(max(state.rss - est.rss, 0.0)) / scale, v - v0), state.theta
-                start, v_from, target = state.theta, target, v
-            else:
-                target = v_from + 0.5 * (target - v_from)
-        return math.copysign(math.inf, v - v0), start
-
+    search = _ProfileSearch(problem, est, c, scale, control, _trace(c, cov))
     out = {"estimate": v0}
     for side, direction in (("upper", 1.0), ("lower", -1.0)):
-        limit, at_bound, open_ = _one_side(tau, v0, est.theta, direction, step, q, bound if direction < 0 else None)
+        limit, at_bound, open_ = _one_side(search, v0, direction, step, q, bound if direction < 0 else None)
         out[side] = limit
         out[f"{side}_at_bound"] = at_bound
         out[f"open_{side}"] = open_
-    out["evaluations"] = count[0]
+    out["evaluations"] = search.count
     return out
 
 
-def _one_side(tau: Callable, v0: float, theta0: np.ndarray, direction: float, step: float, q: float,
-              bound: float | None, max_expand: int = 40) -> tuple[float, bool, bool]:
-    """Walk out from the estimate until |τ| ≥ q, then solve |τ(v)| = q on the bracket."""
+def _trace(c: np.ndarray, cov: np.ndarray | None) -> np.ndarray:
+    """How the other coefficients follow ``c·θ`` along the profile, to first order: ``Σc / c'Σc``.
+
+    Moving along ``c`` alone leaves every correlated coefficient behind, which the solver then
+    has to walk back; without a usable covariance that is still the start.
+    """
+    if cov is not None:
+        var = float(c @ cov @ c)
+        if var > 0 and np.all(np.isfinite(cov)):
+            return cov @ c / var
+    return c / float(c @ c)
+
+
+class _ProfileSearch:
+    """τ(v) and dτ/dv at points of one profile, each solve started where the points around v predict."""
+
+    def __init__(self, problem: LawProblem, est: Estimate, c: np.ndarray, scale: float, control, trace: np.ndarray):
+        self.problem, self.est, self.c, self.scale, self.control, self.trace = problem, est, c, scale, control, trace
+        self.v0 = float(c @ est.theta)
+        self.points: list[tuple[float, np.ndarray]] = [(self.v0, est.theta)]  # (v, θ(v)) solved so far
+        self.count = 0
+
+    def solve_at(self, v: float, start: np.ndarray) -> NlsState:
+        self.count += 1
+        c = self.c
+        cons = self.problem.cons.with_equality(c, v)
+        theta = project_feasible(start + c * (v - c @ start) / (c @ c), cons)
+        return lm_solve(self.problem.resid_jac, theta, cons, control=self.control, curvature=self.problem.curvature)
+
+    def guess(self, v: float) -> np.ndarray:
+        """θ(v) by the line through the two solved points nearest v (the trace from the estimate at first)."""
+        near = sorted(self.points, key=lambda p: abs(p[0] - v))[:2]
+        (va, ta) = near[0]
+        if len(near) < 2 or near[1][0] == va:
+            return ta + self.trace * (v - va)
+        vb, tb = near[1]
+        return ta + (tb - ta) * ((v - va) / (vb - va))
+
+    def __call__(self, v: float) -> tuple[float, float]:
+        """τ(v) and its slope dτ/dv (NaN where it cannot be had)."""
+        state = self.solve_at(v, self.guess(v))
+        if not np.isfinite(state.rss):
+            state = self._walk(v)
+        if not np.isfinite(state.rss):
+            return math.copysign(math.inf, v - self.v0), math.nan
+        self.points.append((v, state.theta))
+        t = math.copysign(math.sqrt(max(state.rss - self.est.rss, 0.0)) / self.scale, v - self.v0)
+        return t, self._slope(state, v, t)
+
+    def _walk(self, v: float) -> NlsState:
+        # moving one coefficient alone can leave the model's domain (a negative floor below the
+        # smallest error): then walk there from the nearest solved point, halving the stride until a solve succeeds
+        v_from, start = min(self.points, key=lambda p: abs(p[0] - v))
+        target = v
+        state = None
+        for _ in range(30):
+            state = self.solve_at(target, start)
+            if np.isfinite(state.rss):
+                if target == v:
+                    return state
+                start, v_from, target = state.theta, target, v
+            else:
+                target = v_from + 0.5 * (target - v_from)
+        assert state is not None
+        return NlsState(start, math.inf, state.active, False, 0, "the profile left the model's domain")
+
+    def _slope(self, state: NlsState, v: float, t: float) -> float:
+        """dτ/dv = (dS/dv) / (2 s² τ), with dS/dv the Lagrange multiplier of ``c·θ = v`` at the solution."""
+        if t == 0.0:
+            return math.nan
+        cons = self.problem.cons.with_equality(self.c, v)
+        r, jac = self.problem.resid_jac(state.theta)
+        grad = -2.0 * jac.T @ r  # ∇S = Σ multipliers × constraint rows at a constrained minimum
+        eq = np.atleast_2d(self.c) if cons.a is None else cons.a  # never None: the profile's equality is last
+        rows = np.vstack([eq, cons.g[state.active]]) if len(cons.g) else eq
+        mult = np.linalg.lstsq(rows.T, grad, rcond=None)[0]
+        slope = float(mult[cons.n_eq - 1]) / (2.0 * self.scale**2 * t)
+        return slope if math.isfinite(slope) and slope > 0 else math.nan
+
+
+def _one_side(tau: Callable, v0: float, direction: float, step: float, q: float, bound: float | None,
+              max_expand: int = 40, maxit: int = 60) -> tuple[float, bool, bool]:
+    """Solve |τ(v)| = q on one side of the estimate: safeguarded Newton on τ's analytic slope.
+
+    Outward from the estimate until |τ| ≥ q (Newton steps, at most the doubling strides of a plain
+    walk), then inside the bracket: Newton where it lands inside, Illinois regula falsi where not.
+    """
     if bound is not None and v0 <= bound + 1e-14:
         return bound, True, False
-    prev_v, prev_t, prev_theta = v0, 0.0, theta0
-    for k in range(max_expand):
-        v = prev_v + direction * step * (2.0**k if k else 1.0)
-        if bound is not None and v <= bound:
-            t_b, _ = tau(bound, prev_theta)
+    inside, outside = (v0, -q), None  # (v, |τ| − q) with |τ| < q, and with |τ| ≥ q (f may be inf)
+    v, stride, side = v0 + direction * step, step, 0
+    for it in range(max_expand + maxit):
+        if outside is None and bound is not None and v <= bound:  # only the lower side has a bound
+            v = bound
+            t_b, _ = tau(bound)
             if abs(t_b) < q:
                 return bound, True, False
-            v = bound
-        t, theta = tau(v, prev_theta)
-        if not abs(t) < q:
-            return _bracket_root(tau, (prev_v, abs(prev_t), prev_theta), (v, abs(t), theta), q), False, False
-        prev_v, prev_t, prev_theta = v, t, theta
-    return prev_v, False, True
-
-
-def _bracket_root(tau: Callable, lo: tuple, hi: tuple, q: float, maxit: int = 60) -> float:
-    # Illinois regula falsi on |τ(v)| − q between a point inside (|τ| < q) and one outside
-    (va, ta, tha), (vb, tb, thb) = lo, hi
-    fa, fb = ta - q, tb - q
-    side = 0
-    v = vb
-    for _ in range(maxit):
-        # regula falsi while both ends are finite; bisection when the outer end left the model's
-        # domain (an unbounded floor so negative that E + 2^u < 0 somewhere)
-        secant = math.isfinite(fb) and fb != fa
-        v = vb - fb * (vb - va) / (fb - fa) if secant else 0.5 * (va + vb)
-        t, th = tau(v, tha if abs(v - va) < abs(v - vb) else thb)
+            t, slope = t_b, math.nan
+        else:
+            t, slope = tau(v)
         f = abs(t) - q if math.isfinite(t) else math.inf
-        if abs(f) < PROFILE_TOL or abs(vb - va) < 1e-12 * (abs(v) + 1e-12):
-            return v
+        if abs(f) < PROFILE_TOL:
+            return v, False, False
         if f < 0:
-            va, fa, tha = v, f, th
-            if side == -1:
-                fb /= 2
+            inside = (v, f)
+            if side == -1 and outside is not None:
+                outside = (outside[0], outside[1] / 2)  # Illinois: the stale end's value halved
             side = -1
         else:
-            vb, fb, thb = v, f, th
+            outside = (v, f)
             if side == 1:
-                fa /= 2
+                inside = (inside[0], inside[1] / 2)
             side = 1
-    return v
+        newton = v - direction * f / slope if math.isfinite(f) and math.isfinite(slope) else math.nan
+        if outside is None:
+            if it + 1 >= max_expand:
+                return v, False, True
+            stride *= 2.0
+            far = v + direction * stride  # no further than the doubling walk would go
+            v = newton if math.isfinite(newton) and 0 < (newton - v) * direction <= stride else far
+            continue
+        (va, fa), (vb, fb) = inside, outside
+        if abs(vb - va) < 1e-12 * (abs(v) + 1e-12):
+            return v, False, False
+        lo, hi = min(va, vb), max(va, vb)
+        if math.isfinite(newton) and lo < newton < hi:
+            v = newton
+        elif math.isfinite(fb) and fb != fa:
+            v = vb - fb * (vb - va) / (fb - fa)
+        else:  # the outer end left the model's domain: bisect
+            v = 0.5 * (va + vb)
+    return inside[0], False, False
 
 
 # ----------------------------------------------------------------------------- identification
@@ -409,6 +479,7 @@ def _cone_dimensions(v: np.ndarray, m: np.ndarray, seed: int, draws: int) -> tup
     k = v.shape[0]
     prec = np.linalg.inv(v)
     z = np.random.default_rng(seed).standard_normal((draws, k)) @ np.linalg.cholesky(v).T
+    zt = np.ascontiguousarray(z.T)  # draws along the rows' length: each check below reduces k short rows, not draws
     best = np.full(draws, np.inf)
     dim = np.zeros(draws, dtype=int)
     for size in range(len(m) + 1):
@@ -416,15 +487,15 @@ def _cone_dimensions(v: np.ndarray, m: np.ndarray, seed: int, draws: int) -> tup
             basis = null_space(m[list(subset)], k)
             d = basis.shape[1]
             if d == 0:
-                theta = np.zeros_like(z)
+                theta = np.zeros_like(zt)
             else:
                 proj = basis @ np.linalg.solve(basis.T @ prec @ basis, basis.T @ prec)
-                theta = z @ proj.T
-            feasible = (theta @ m.T >= -1e-10).all(axis=1)
-            diff = z - theta
-            obj = np.einsum("ij,jk,ik->i", diff, prec, diff)
-            better = feasible & (obj < best - 1e-12)
-            best[better], dim[better] = obj[better], d
+                theta = proj @ zt
+            rows = np.flatnonzero(np.logical_and.reduce(m @ theta >= -1e-10, axis=0))  # draws whose projection fits
+            diff = zt[:, rows] - theta[:, rows]
+            obj = np.einsum("ji,jk,ki->i", diff, prec, diff)
+            better = obj < best[rows] - 1e-12
+            best[rows[better]], dim[rows[better]] = obj[better], d
     return tuple(float(np.mean(dim == j)) for j in range(k + 1))
 
 

@@ -8,6 +8,7 @@ simulations) works on it, so the table is read and the formulas evaluated once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,9 +37,9 @@ class LawProblem:
         """The response."""
         return self.design.y
 
-    @property
+    @functools.cached_property
     def root(self) -> np.ndarray:
-        """√w, the whitening of each row."""
+        """√w, the whitening of each row (once per problem: every evaluation reads it)."""
         return np.sqrt(self.weights)
 
     @property
@@ -56,13 +57,24 @@ class LawProblem:
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         """∂f/∂θ (n × p): the law's gradient in each parameter times that parameter's design."""
-        grad = self.design.law.gradient(self.design.values(theta), self.design.inputs)
-        blocks = [grad[p.param][:, None] * p.matrix for p in self.design.params if not p.fixed_at_zero]
-        return np.hstack(blocks) if blocks else np.zeros((self.n, 0))
+        return self._jacobian_at(self.design.values(theta))
+
+    def _jacobian_at(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        grad = self.design.law.gradient(values, self.design.inputs)
+        out = np.empty((self.n, self.design.n_coef))
+        constant = self.design.constant  # columns of ones: the gradient itself (times 1.0, exactly)
+        for name, matrix, sl in self.design.blocks:
+            if constant:
+                out[:, sl.start] = grad[name]
+            elif matrix.shape[1]:
+                np.multiply(grad[name][:, None], matrix, out=out[:, sl])
+        return out
 
     def resid_jac(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whitened residuals and whitened Jacobian at ``theta``."""
-        return self.resid(theta), self.root[:, None] * self.jacobian(theta)
+        """Whitened residuals and whitened Jacobian at ``theta`` (the parameters' values computed once for both)."""
+        values = self.design.values(theta)
+        fitted = self.design.law.mean(values, self.design.inputs)
+        return self.root * (self.y - fitted), self.root[:, None] * self._jacobian_at(values)
 
     def curvature(self, theta: np.ndarray, c: np.ndarray) -> np.ndarray | None:
         """``Σ_i c_i √w_i ∇²f_i(θ)`` (p × p) from the law's second derivatives, or None without them.
@@ -76,8 +88,9 @@ class LawProblem:
         second = law.hessian(values, self.design.inputs)
         coef = c * self.root
         out = np.zeros((self.design.n_coef, self.design.n_coef))
+        by_name = self.design.by_name
         for (p, q), h in second.items():
-            zp, zq = self.design.param(p).matrix, self.design.param(q).matrix
+            zp, zq = by_name[p].matrix, by_name[q].matrix
             if zp.shape[1] == 0 or zq.shape[1] == 0:
                 continue
             block = zp.T @ (zq * (coef * h)[:, None])

@@ -176,8 +176,12 @@ def lm_solve(resid_jac: ResidJac, theta0: np.ndarray, cons: Constraints, *, omeg
     damping, released = (0.0, 2.0), 0
     limit = int(control.maxit if maxit is None else maxit)
     tol = control.tol if tol is None else tol
+    bases: dict[bytes, np.ndarray] = {}  # the free directions of each active set met (an SVD each)
     for it in range(1, limit + 1):
-        basis = null_space(np.vstack([eq, cons.g[active]]), p)
+        key = active.tobytes()
+        if key not in bases:
+            bases[key] = null_space(np.vstack([eq, cons.g[active]]), p)
+        basis = bases[key]
         if basis.shape[1] == 0:
             return NlsState(theta, rss, active, True, it, "every coefficient is fixed by the constraints")
         jn = jac @ basis

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..data.frame import Inputs, model_frame
 from ..errors import ConvergenceWarning, IdentificationWarning, PowerlawStatsError
 from ..formats import json_float, num, p_is, pval
 from ..formula import parse
@@ -168,20 +167,21 @@ def floor_check(formula: str, frame: pd.DataFrame, weights: str | None, effect: 
                 effect_factor: str | None, level: float) -> FloorCheck:
     """Fit the log-linear and the saturating law to the report's rows and read the effect under each."""
     from ..laws import fit_law
+    from ..laws.design import shared_designs
 
     forms = law_formulas(formula, effect, effect_factor)
     if isinstance(forms, str):
         return FloorCheck(formulas=None, skipped=forms)
     data, let = _with_constants(frame)
     law_fit = functools.partial(fit_law, data, weights=weights, level=level, let=let)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, shared_designs():  # three laws, one table: a and b repeat
         warnings.simplefilter("always", IdentificationWarning)
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             line = law_fit("loglinear", {"a": forms.a, "b": forms.b}, profile=[forms.term] if forms.term else False,
                            compare=False)
             params = {"E": forms.floor, "a": forms.a, "b": forms.b}
-            sat = law_fit("saturating", params, profile=_profiled(data, params, let, forms.term))
+            sat = law_fit("saturating", params, profile=_profiled(forms.term))
             moved = _moved_floor_fit(law_fit, forms) if forms.floor_with_effect and forms.term else None
         except PowerlawStatsError as exc:
             return FloorCheck(formulas=forms, skipped=f"the saturating law could not be fitted to these rows: {exc}")
@@ -200,16 +200,9 @@ def floor_check(formula: str, frame: pd.DataFrame, weights: str | None, effect: 
                       warnings=notes, depends=depends, level=level)
 
 
-def _profiled(data: pd.DataFrame, params: Mapping[str, str], let: Sequence[str], term: str | None) -> list[str]:
+def _profiled(term: str | None) -> list[str]:
     """The effect and every floor cell: what the section and the identification check read (other terms cost time)."""
-    from ..laws import get_law
-    from ..laws.design import build_design, formula_variables, parse_params
-
-    law = get_law("saturating")
-    rhs = parse_params(law, params)
-    mf = model_frame(Inputs(data=data, let=tuple(let)), formula_variables(law, rhs, law.response, law.inputs))
-    floor = build_design(law, rhs, mf, law.response, law.inputs).param("E")
-    return [*([term] if term else []), *(f"E[{label}]" for label in floor.cell_labels)]
+    return [*([term] if term else []), "E[*]"]
 
 
 def _moved_floor_fit(law_fit, forms: LawFormulas):
