@@ -1,6 +1,6 @@
 """How far ``simulate`` and ``fit`` move against another checkout's (e.g. main's), case by case, in one process.
 
-Run:  python benchmarks/agree_simulate.py --baseline /work/main [--trials 200] [--exact]
+Run:  python benchmarks/agree_simulate.py --baseline /path/to/main [--trials 200] [--exact]
 
 For a grid of simulations on curves_a (seeds; residual models normal, empirical, skewed-hetero;
 designs observed, n, min4; inverse-variance, case and no weights; classic, HC1 and CR1 standard
