@@ -3,6 +3,8 @@
 Tolerances:
 - against statsmodels' cluster covariance (same formula, same small-sample factor): 1e-10
   relative; both sides are a few matrix products (we see 1e-14).
+- ``fit_covariances`` (one fit, several covariances) against ``fit_fixed`` once per kind: equal
+  to the bit, since the estimate and each covariance run the same code on the same arrays.
 - identities that hold exactly in exact arithmetic (CR3 = leave-one-cluster-out jackknife for
   least squares, CR1 with one row per cluster = HC1, Huber with a huge tuning constant = least
   squares): 1e-9 relative.
@@ -10,6 +12,7 @@ Tolerances:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +151,62 @@ def test_errors(kwargs, error, text):
     formula = kwargs.pop("formula", FORMULA)
     with pytest.raises(error, match=text):
         ps.fit(formula, CSV, **kwargs)
+
+
+# ----------------------------------------------------------------------------- one estimate, several covariances
+
+
+def assert_same_fit(a, b):
+    for name in ("params", "bse", "tvalues", "pvalues", "cov_params", "resid", "fittedvalues", "weights"):
+        left, right = getattr(a, name), getattr(b, name)
+        assert np.array_equal(np.asarray(left), np.asarray(right), equal_nan=True), name
+    assert (a.method, a.cluster, a.settings, a.df_resid, a.scale, a.nobs, a.n_iter) == \
+        (b.method, b.cluster, b.settings, b.df_resid, b.scale, b.nobs, b.n_iter)
+    assert np.array_equal(a.conf_int(), b.conf_int(), equal_nan=True)
+
+
+@pytest.mark.parametrize("method, weights, kinds, cluster", [
+    ("ols", "w", ("CR1", "classic", "HC3"), "run_id"),
+    ("ols", None, ("classic", "CR3"), ["run_id", "split"]),
+    ("huber", "w", ("CR1", "classic"), "run_id"),
+    ("bisquare", "w", ("classic", "CR3", "HC1"), "run_id"),
+    ("mm", "w", ("CR1", "classic", "HC0"), ["run_id", "split"]),
+    ("huber", None, ("HC0", "classic"), None),
+])
+def test_one_fit_gives_each_covariance_as_a_fit_of_its_own(method, weights, kinds, cluster):
+    from powerlaw_stats.fitting import fit_covariances, fit_fixed
+
+    frame = pd.read_csv(CSV).dropna(subset=["split"])
+    got = fit_covariances(FORMULA, frame, method, weights, kinds=kinds, cluster=cluster)
+    assert tuple(got) == kinds
+    for kind in kinds:
+        clustered = kind in ("CR1", "CR3")
+        alone = fit_fixed(FORMULA, frame, method=method, weights=weights, vcov=kind, cluster=cluster if clustered else None)
+        assert_same_fit(got[kind], alone)
+    assert not np.array_equal(got[kinds[0]].bse, got[kinds[1]].bse)  # the kinds differ: the test can fail
+
+
+def test_one_fit_calls_the_method_once(monkeypatch):
+    from powerlaw_stats.estimation import methods
+    from powerlaw_stats.fitting import fit_covariances
+
+    calls = []
+    counted = dataclasses.replace(methods.MM, fit=lambda problem: calls.append(problem.settings) or methods.MM.fit(problem))
+    monkeypatch.setitem(methods.METHODS, "mm", counted)
+    got = fit_covariances(FORMULA, CSV, "mm", "w", kinds=("classic", "CR1"), cluster="run_id")
+    assert len(calls) == 1 and calls[0].vcov == "CR1" and calls[0].also_vcov == ("classic", "CR1")
+    assert got["classic"].settings.also_vcov == ()  # the results say what each one is, as fit_fixed's do
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(method="huber", kinds=("classic", "HC3"), cluster=None), "'HC3' applies to least squares only"),
+    (dict(method="ols", kinds=("classic", "CR1"), cluster=None), "is cluster-robust: name the cluster column"),
+    (dict(method="huber", kinds=("classic", "CR1"), cluster="run_id", weight_type="case"), "inverse-variance"),
+    (dict(method="ols", kinds=(), cluster="run_id"), "name at least one covariance"),
+    (dict(method="ols", kinds=("classic", "HC9")), "'HC9' is unknown"),
+])
+def test_fit_covariances_refuses_what_fit_refuses(kwargs, text):
+    from powerlaw_stats.fitting import fit_covariances
+
+    with pytest.raises(OptionError, match=text):
+        fit_covariances(FORMULA, CSV, weights="w", **kwargs)

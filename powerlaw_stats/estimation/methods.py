@@ -45,12 +45,15 @@ class Settings:
     """How a method is asked to run: the typed controls of every estimator, validated where built.
 
     ``weight_type`` says how prior weights act (MASS's ``wt.method``), ``vcov`` which covariance
-    to report, ``tuning`` the psi constant (None: MASS's default), ``irwls`` and ``mm`` the
-    iteration settings of M- and MM-estimation, ``seed`` MM's subsampling seed.
+    to report, ``also_vcov`` more covariances of the same estimate (a single fit computes them
+    beside ``vcov``, into :attr:`ArrayFit.more_cov`, instead of being fitted again for each),
+    ``tuning`` the psi constant (None: MASS's default), ``irwls`` and ``mm`` the iteration
+    settings of M- and MM-estimation, ``seed`` MM's subsampling seed.
     """
 
     weight_type: WeightType = "inv.var"
     vcov: VcovKind = "classic"
+    also_vcov: tuple[VcovKind, ...] = ()
     tuning: float | None = None
     irwls: IrwlsControl = TIGHT
     mm: MMControl = field(default_factory=MMControl)
@@ -106,8 +109,9 @@ class ArrayFit:
     """A single fit's numbers, before names are put on them.
 
     ``coef`` has NaN for aliased columns (``kept`` False); ``cov`` is the covariance of the kept
-    coefficients; ``fitted`` is on the original scale; ``weights`` the final IRWLS weights (the
-    prior weights for least squares); ``s_coef`` the S-estimate an MM fit started from.
+    coefficients (``settings.vcov``'s), ``more_cov`` those of ``settings.also_vcov`` by kind;
+    ``fitted`` is on the original scale; ``weights`` the final IRWLS weights (the prior weights
+    for least squares); ``s_coef`` the S-estimate an MM fit started from.
     """
 
     coef: np.ndarray
@@ -123,6 +127,7 @@ class ArrayFit:
     tuning: float | None = None
     ls_summary: LeastSquaresSummary | None = None
     s_coef: np.ndarray | None = None
+    more_cov: Mapping[VcovKind, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,6 +362,18 @@ def _sandwich_se(xw: np.ndarray, clusters: Clusters | None, kind: VcovKind,
     return se
 
 
+def covariances(settings: Settings, cov_of: Callable[[VcovKind], np.ndarray]
+                ) -> tuple[np.ndarray, dict[VcovKind, np.ndarray]]:
+    """``settings.vcov``'s covariance and each of ``settings.also_vcov``'s, by ``cov_of(kind)`` on one estimate.
+
+    Examples
+    --------
+    >>> covariances(Settings(vcov="HC0", also_vcov=("classic",)), lambda kind: np.eye(1) * len(kind))
+    (array([[3.]]), {'classic': array([[7.]])})
+    """
+    return cov_of(settings.vcov), {kind: cov_of(kind) for kind in settings.also_vcov if kind != settings.vcov}
+
+
 # ----------------------------------------------------------------------------- least squares (lm)
 
 
@@ -376,14 +393,13 @@ def ls_fit(problem: Problem) -> ArrayFit:
     if df <= 0:
         raise SingularDesignError(f"{n:g} rows for {ls.rank} coefficients leave no residual degrees of freedom; "
                                   "a fit needs more rows than coefficients: add data or drop terms")
-    if settings.vcov == "classic":
-        cov = classic_cov(ls.xtx_inv, ls.resid, df)
-    else:
-        cov = sandwich_many(wh.xw[:, ls.kept], ls.resid[None], None, settings.vcov, problem.cluster_codes(),
-                            bread_inv=ls.xtx_inv)[0]
+    cov, more_cov = covariances(settings, lambda kind: classic_cov(ls.xtx_inv, ls.resid, df) if kind == "classic" else
+                                sandwich_many(wh.xw[:, ls.kept], ls.resid[None], None, kind, problem.cluster_codes(),
+                                              bread_inv=ls.xtx_inv)[0])
     weights = np.ones(len(yw)) if w0 is None else w0
     nobs = int(round(n)) if case else int(np.count_nonzero(weights))
-    return ArrayFit(coef=ls.coef, kept=ls.kept, cov=cov, df=float(df), fitted=problem.x[:, ls.kept] @ ls.coef[ls.kept],
+    return ArrayFit(coef=ls.coef, kept=ls.kept, cov=cov, more_cov=more_cov, df=float(df),
+                    fitted=problem.x[:, ls.kept] @ ls.coef[ls.kept],
                     scale=float(np.sqrt(ls.resid @ ls.resid / df)), weights=weights, nobs=nobs,
                     ls_summary=ls_summary(yw, wh.root, ls.resid, ls.rank, df, problem.intercept))
 
@@ -462,13 +478,16 @@ def m_fit(psi: str) -> Callable[[Problem], ArrayFit]:
         res = irwls(wh.xw, yw[None], norm, case_weights=case, control=settings.irwls, start=start.coef[None])
         _warn_if_not_converged(psi, res.converged[0], int(res.n_iter[0]), settings.irwls.acc)
         p = wh.xw.shape[1]
-        if settings.vcov == "classic":
-            sigma = float(rlm_sigma(res.resid, res.scale, norm, p, case)[0])
-            cov = sigma**2 * start.xtx_inv  # full rank, so the start's (X̃ᵀX̃)⁻¹ is over every column
-        else:
-            cov = sandwich_many(wh.xw, *m_scores(res.resid, res.scale, norm), settings.vcov, problem.cluster_codes())[0]
+
+        def cov_of(kind: VcovKind) -> np.ndarray:
+            if kind == "classic":  # full rank, so the start's (X̃ᵀX̃)⁻¹ is over every column
+                return float(rlm_sigma(res.resid, res.scale, norm, p, case)[0]) ** 2 * start.xtx_inv
+            return sandwich_many(wh.xw, *m_scores(res.resid, res.scale, norm), kind, problem.cluster_codes())[0]
+
+        cov, more_cov = covariances(settings, cov_of)
         coef = res.coef[0]
-        return ArrayFit(coef=coef, kept=start.kept, cov=cov, df=(len(yw) if case is None else float(case.sum())) - p,
+        return ArrayFit(coef=coef, kept=start.kept, cov=cov, more_cov=more_cov,
+                        df=(len(yw) if case is None else float(case.sum())) - p,
                         fitted=problem.x @ coef, scale=float(res.scale[0]), weights=res.weights[0], nobs=len(yw),
                         converged=bool(res.converged[0]), n_iter=int(res.n_iter[0]),
                         tuning=norm.k if hasattr(norm, "k") else norm.c)
@@ -562,14 +581,14 @@ def mm_fit(problem: Problem) -> ArrayFit:
     _full_rank(least_squares(xw, yw).kept, problem, "mm")
     fit = mm_estimate(xw, yw[None], settings.mm, settings.seed)
     _warn_if_not_converged("mm", bool(fit.converged[0]), int(fit.n_iter[0]), settings.mm.acc)
-    if settings.vcov == "classic":
-        cov = mm_covariance(xw, fit.resid, fit.s_resid, fit.scale, settings.mm)[0]
-    else:
-        cov = sandwich_many(xw, *_mm_scores(fit.resid, fit.scale, settings.mm), settings.vcov, problem.cluster_codes(rows))[0]
+    cov, more_cov = covariances(settings, lambda kind: mm_covariance(xw, fit.resid, fit.s_resid, fit.scale, settings.mm)[0]
+                                if kind == "classic" else sandwich_many(xw, *_mm_scores(fit.resid, fit.scale, settings.mm),
+                                                                        kind, problem.cluster_codes(rows))[0])
     weights = np.zeros(len(problem.y))
     weights[rows] = fit.weights[0]
     coef = fit.coef[0]
-    return ArrayFit(coef=coef, kept=np.ones(len(coef), dtype=bool), cov=cov, df=float(rows.sum() - xw.shape[1]),
+    return ArrayFit(coef=coef, kept=np.ones(len(coef), dtype=bool), cov=cov, more_cov=more_cov,
+                    df=float(rows.sum() - xw.shape[1]),
                     fitted=problem.x @ coef, scale=float(fit.scale[0]), weights=weights, nobs=int(rows.sum()),
                     converged=bool(fit.converged[0]), n_iter=int(fit.n_iter[0]), tuning=MM_TUNING, s_coef=fit.s_coef[0])
 
@@ -684,18 +703,24 @@ def label_words(label: SeLabel | str, style: WordStyle = "prose") -> str:
 
 
 def check_settings(m: Method, settings: Settings, cluster: tuple[str, ...]) -> None:
-    """Refuse a covariance, a weight type or cluster columns the method cannot combine."""
-    vcov = settings.vcov
-    if vcov not in m.vcov_kinds:
-        where = "applies to least squares only" if vcov in OLS.vcov_kinds else "is unknown"
-        raise OptionError(f"vcov {vcov!r} {where}; for method {m.name!r} choose one of {', '.join(m.vcov_kinds)}")
+    """Refuse a covariance, a weight type or cluster columns the method cannot combine.
+
+    ``settings.also_vcov`` is checked as ``vcov`` is, except that it may hold non-clustered
+    kinds beside a clustered ``vcov`` (the classic SE beside CR1, say).
+    """
+    vcov, kinds = settings.vcov, (settings.vcov, *settings.also_vcov)
+    for kind in kinds:
+        if kind not in m.vcov_kinds:
+            where = "applies to least squares only" if kind in OLS.vcov_kinds else "is unknown"
+            raise OptionError(f"vcov {kind!r} {where}; for method {m.name!r} choose one of {', '.join(m.vcov_kinds)}")
     if len(cluster) > 2:
         raise OptionError(f"cluster by one or two columns, got {len(cluster)}: {', '.join(cluster)}")
-    if vcov in CLUSTER_KINDS and not cluster:
-        raise OptionError(f"vcov {vcov!r} is cluster-robust: name the cluster column(s), e.g. --cluster run_id")
+    for kind in kinds:
+        if kind in CLUSTER_KINDS and not cluster:
+            raise OptionError(f"vcov {kind!r} is cluster-robust: name the cluster column(s), e.g. --cluster run_id")
     if cluster and vcov not in CLUSTER_KINDS:
         raise OptionError(f"--cluster needs vcov CR1 or CR3, not {vcov!r}")
-    if vcov != "classic" and settings.weight_type not in m.sandwich_weights:
+    if any(kind != "classic" for kind in kinds) and settings.weight_type not in m.sandwich_weights:
         raise OptionError(f"sandwich covariances of {m.words.prose} take inverse-variance weights; "
                           "use --weight-type inv.var")
 

@@ -10,13 +10,14 @@ import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning
 from ..estimation.methods import DEFAULT_SIMULATED, METHODS, label_words
-from ..fitting import breusch_pagan, fit_fixed
+from ..fitting import breusch_pagan, fit_covariances, fit_fixed
 from ..inference.bootstrap import wild_bootstrap
 from ..inference.distributions import t_sf2
 from ..inference.tests import TestResult, t_quantile
@@ -110,29 +111,43 @@ class Fits:
         return out
 
 
+class TableFit(NamedTuple):
+    """One estimator's fit as the tables show it, and with a cluster the same estimate with its classic SE."""
+
+    shown: FitResult
+    classic: FitResult | None = None
+
+
 def fit_all(formula: str, frame: pd.DataFrame, weights: str | None, level: float, cluster: Sequence[str] = (),
-            kind: str | None = None, ols: FitResult | None = None) -> Fits:
+            kind: str | None = None, ols: TableFit | None = None) -> Fits:
     """Every estimator on the same rows and weights, collecting convergence warnings.
 
-    With ``cluster`` each is fitted twice: with the ``kind`` (CR1 or CR3) the tables show, and with
-    its classic SE for the simulation's comparison. ``ols``: the tables' least-squares fit, made
-    already by :func:`fit_table` with the same settings.
+    With ``cluster`` each estimate gets two covariances from one fit: the ``kind`` (CR1 or CR3)
+    the tables show, and its classic one for the simulation's comparison. ``ols``: the tables'
+    least-squares fit, made already by :func:`fit_table` with the same settings.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        results = {m: ols if m == "ols" and ols is not None else fit_table(formula, frame, m, weights, level, cluster, kind)
-                   for m in ESTIMATORS}
-        classic = {m: fit_fixed(formula, frame, method=m, weights=weights, level=level) for m in ESTIMATORS} if cluster else {}
+        fits = {m: ols if m == "ols" and ols is not None else fit_table(formula, frame, m, weights, level, cluster, kind)
+                for m in ESTIMATORS}
     messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)))
     covariance = (Covariance(kind or "CR1", tuple(cluster), tuple(int(frame[c].nunique()) for c in cluster))
                   if cluster else None)
-    return Fits(results, messages, covariance, classic)
+    classic = {m: f.classic for m, f in fits.items() if f.classic is not None}
+    return Fits({m: f.shown for m, f in fits.items()}, messages, covariance, classic)
 
 
 def fit_table(formula: str, frame: pd.DataFrame, method: str, weights: str | None, level: float,
-              cluster: Sequence[str] = (), kind: str | None = None) -> FitResult:
-    """One estimator's fit as the tables show it: with the ``kind`` of covariance by ``cluster``, else classic."""
-    return fit_fixed(formula, frame, method=method, weights=weights, level=level, vcov=kind, cluster=list(cluster) or None)
+              cluster: Sequence[str] = (), kind: str | None = None) -> TableFit:
+    """One estimator's fit as the tables show it: with the ``kind`` of covariance by ``cluster``, else classic.
+
+    With ``cluster`` the classic covariance of the same estimate comes beside it, from the same fit.
+    """
+    if not cluster:
+        return TableFit(fit_fixed(formula, frame, method=method, weights=weights, level=level))
+    shown = kind or "CR1"
+    both = fit_covariances(formula, frame, method, weights, kinds=(shown, "classic"), cluster=list(cluster), level=level)
+    return TableFit(both[shown], both["classic"])
 
 
 def bootstrap_fits(fits: Fits, n_boot: int, weights: BootWeights, seed: int) -> Fits:

@@ -32,12 +32,12 @@ from ..formats import to_json
 from ..formula import parse
 from ..options import CLUSTER_KINDS, BootWeights, DependenceMode, check_level, check_option, split_names
 from ..plots.fit import curve_layout
-from ..results import FitResult
 from ..simulation.engine import leave_cores, one_blas_thread
 from .analysis import (
     ESTIMATORS,
     SIM_ESTIMATORS,
     Calibrated,
+    TableFit,
     agreement,
     bootstrap_fits,
     calibrated_test,
@@ -359,7 +359,7 @@ def build_report(
     # otherwise depend on the timing. Held here, around them all, they are the same in every run.
     with one_blas_thread():
         ols = fit_table(inputs.formula, frame, "ols", inputs.weights, inputs.level, inputs.cluster, inputs.vcov)
-        term = ols.term(inputs.effect) if inputs.effect else None  # the simulation needs the effect's name only
+        term = ols.shown.term(inputs.effect) if inputs.effect else None  # the simulation needs the effect's name only
         with _start_simulation(inputs, frame, term, steps, finished.put) as job:
             with job.before():  # the fits come first in the report: an error there is the one to report
                 fits = _fits(inputs, frame, ols, steps.step)
@@ -419,7 +419,7 @@ def _numbers(inputs: ReportInputs, frame: pd.DataFrame, fits, term: str | None, 
     return base, floor_an, trust
 
 
-def _fits(inputs: ReportInputs, frame: pd.DataFrame, ols: FitResult, progress: Progress | None):
+def _fits(inputs: ReportInputs, frame: pd.DataFrame, ols: TableFit, progress: Progress | None):
     fits = fit_all(inputs.formula, frame, inputs.weights, inputs.level, inputs.cluster, inputs.vcov, ols=ols)
     if not inputs.bootstrap:
         return fits
