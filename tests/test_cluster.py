@@ -135,6 +135,25 @@ def test_batched_rows_are_independent():
         np.testing.assert_allclose(batch[t], sandwich_many(x, e[t], kind="CR3", clusters=cl)[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("sizes", ["pairs", "unequal", "one big cluster"])
+@pytest.mark.parametrize("kind", ["CR1", "CR3"])
+def test_a_batch_of_trials_gives_each_trial_its_own_covariance(sizes, kind):
+    # a batch of 40 trials sums the clusters' scores as small products on padded clusters (or row by row
+    # when padding would double the rows: one big cluster); a single trial always row by row
+    rng = np.random.default_rng(7)
+    n = 120
+    codes = {"pairs": np.arange(n) // 2, "unequal": rng.integers(0, 25, n),
+             "one big cluster": np.r_[np.zeros(60), np.arange(1, 61)]}
+    x = np.column_stack([np.ones(n), rng.normal(size=n), rng.uniform(size=n)])
+    e, dpsi = rng.standard_t(3, size=(40, n)), rng.uniform(0.2, 1, size=(40, n))
+    cl = make_clusters({"g": rng.permutation(codes[sizes])})
+    for weights in (None, dpsi):
+        batch = sandwich_many(x, e, weights, kind=kind, clusters=cl)
+        for t in range(0, 40, 13):
+            one = sandwich_many(x, e[t], None if weights is None else weights[t], kind=kind, clusters=cl)[0]
+            np.testing.assert_allclose(batch[t], one, rtol=1e-12)
+
+
 @pytest.mark.parametrize("kwargs, error, text", [
     (dict(cluster="nope"), DataError, "no column 'nope'"),
     (dict(vcov="CR1"), OptionError, "--cluster"),
