@@ -229,3 +229,15 @@ def test_fit_covariances_refuses_what_fit_refuses(kwargs, text):
 
     with pytest.raises(OptionError, match=text):
         fit_covariances(FORMULA, CSV, weights="w", **kwargs)
+
+
+def test_hc_meat_of_a_large_table_is_the_same_sum():
+    # n p² above 4M takes one product per trial instead of the rows' outer products: the same sum
+    from powerlaw_stats.inference.covariance import _weighted_grams
+
+    rng = np.random.default_rng(3)
+    h, omega = rng.normal(size=(41_000, 10)), rng.uniform(size=(2, 41_000))
+    direct = np.einsum("tn,ni,nj->tij", omega, h, h)
+    np.testing.assert_allclose(_weighted_grams(omega, h), direct, rtol=1e-12)
+    small = np.einsum("tn,ni,nj->tij", omega[:, :300], h[:300], h[:300])  # the outer products' branch
+    np.testing.assert_allclose(_weighted_grams(omega[:, :300], h[:300]), small, rtol=1e-12)

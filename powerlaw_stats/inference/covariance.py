@@ -129,10 +129,21 @@ def sandwich_many(
     omega = _HC_OMEGA[kind](score_resid**2, xw, bread_inv, dpsi)
     if dpsi is None and bread_inv.shape[0] == 1:
         # sum_i omega_i (A^-1 x_i)(A^-1 x_i)': no large meat cancelling inside A^-1 M A^-1 (old lm-style hc_cov)
-        h = xw @ bread_inv[0]
-        return np.einsum("tn,ni,nj->tij", omega, h, h)
+        return _weighted_grams(omega, xw @ bread_inv[0])
     meat = (omega @ xx).reshape(-1, p, p)
     return bread_inv @ meat @ bread_inv
+
+
+def _weighted_grams(omega: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``Σ_i omega[t, i] h_i h_iᵀ`` for each row t of ``omega``: (T, p, p).
+
+    A batch is one product with the rows' outer products (einsum's loop over t, i, j: 50× slower);
+    a table too large for those (n p² over 4M) takes one product per row of ``omega``.
+    """
+    n, p = h.shape
+    if n * p * p <= 4_000_000:
+        return (omega @ (h[:, :, None] * h[:, None, :]).reshape(n, p * p)).reshape(-1, p, p)
+    return np.stack([(h.T * w) @ h for w in omega])
 
 
 def _hc3_omega(squares: np.ndarray, xw: np.ndarray, bread_inv: np.ndarray, dpsi: np.ndarray | None) -> np.ndarray:
