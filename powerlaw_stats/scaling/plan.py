@@ -288,12 +288,25 @@ def candidate_table(pilot: pd.DataFrame, design: Design, config: Sequence[str], 
             raise DataError(f"planning rebuilds the schema's trials, but the pilot lacks column {col!r}")
     rows = pilot.assign(__template__=np.arange(len(pilot)))
     rows = _first_groups(rows, group_by, design.n_groups)
-    parts = [_config_rows(cell, design) for _, cell in rows.groupby(config, sort=False, dropna=False)] if config \
-        else [_config_rows(rows, design)]
-    out = pd.concat(parts, ignore_index=True).drop(columns=["run_id"], errors="ignore")  # new runs, no ids yet
+    cells = (rows.groupby(list(config), sort=False, dropna=False).ngroup().to_numpy() if config
+             else np.zeros(len(rows), dtype=np.int64))
+    columns = _CellColumns.of(rows)
+    # each configuration's picks, then the whole table in one pick: a DataFrame pick or column costs
+    # milliseconds whatever its size, and a plan builds a table for every candidate
+    picks = [_config_rows(columns.take(at), at, design) for at in _cell_positions(cells)]
+    out = rows.iloc[np.concatenate([p.rows for p in picks])].reset_index(drop=True)
+    for name in ("trial", "split", "train_size", "n_splits", "trials"):
+        out[name] = np.concatenate([getattr(p, name) for p in picks])
+    out = out.drop(columns=["run_id"], errors="ignore")  # new runs, no ids yet
     if "w" in pilot.columns and np.allclose(pilot["w"].to_numpy(float), 1.0 / pilot["trials"].to_numpy(float)):
         out["w"] = 1.0 / out["trials"]  # a stored schema weight follows the new trial counts
     return out
+
+
+def _cell_positions(cells: np.ndarray) -> list[np.ndarray]:
+    """The rows of each configuration (numbered in order of appearance), in table order."""
+    order = np.argsort(cells, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(cells[order])) + 1)
 
 
 def _first_groups(rows: pd.DataFrame, group_by: Sequence[str], n: int | None) -> pd.DataFrame:
@@ -308,27 +321,36 @@ def _first_groups(rows: pd.DataFrame, group_by: Sequence[str], n: int | None) ->
     return rows[keys.isin(order[:n]).to_numpy()]
 
 
-def _config_rows(cell: pd.DataFrame, design: Design) -> pd.DataFrame:
-    pool = float((cell["train_size"] * cell["n_splits"]).max())
-    sizes = np.sort(cell["train_size"].unique().astype(float))
+@dataclass(frozen=True, slots=True)
+class _Rebuilt:
+    """One configuration's rebuilt rows: the table's rows they copy, and their new trial, split, size and counts."""
+
+    rows: np.ndarray
+    trial: np.ndarray
+    split: np.ndarray
+    train_size: np.ndarray
+    n_splits: np.ndarray
+    trials: np.ndarray
+
+
+def _config_rows(cell: _CellColumns, at: np.ndarray, design: Design) -> _Rebuilt:
+    """The configuration whose rows are ``at`` (its columns ``cell``), rebuilt under ``design``."""
+    pool = float(np.nanmax(cell.train_size * cell.n_splits))  # as pandas takes it: missing values skipped
+    sizes = np.sort(np.unique(cell.train_size).astype(float))
     smallest = sizes[0] if design.smallest is None else float(design.smallest)
     new = sizes[0] / 2.0 ** np.arange(1, 64)
     keep = np.concatenate([new[new >= smallest * (1 - 1e-9)][::-1], sizes[sizes >= smallest * (1 - 1e-9)]])
     if keep.size == 0:
         raise OptionError(f"smallest size {smallest:g} is above every pilot size of a configuration (largest {sizes[-1]:g})")
-    columns = _CellColumns.of(cell)
-    picks = [_size_picks(columns, s, pool, design) for s in keep]
-    # every size's rows in one pick: a DataFrame pick costs milliseconds whatever its size
-    out = cell.iloc[np.concatenate([p.rows for p in picks])].reset_index(drop=True)
-    out["trial"] = np.concatenate([p.trial for p in picks])
-    out["split"] = np.concatenate([p.split for p in picks])
+    picks = [_size_picks(cell, s, pool, design) for s in keep]
     counts = [len(p.rows) for p in picks]
     sizes_out = [p.size for p in picks]
-    dtype = cell["train_size"].dtype if all(isinstance(v, np.ndarray) for v in sizes_out) else np.dtype(float)
-    out["train_size"] = np.repeat(np.array([float(v) for v in sizes_out]).astype(dtype), counts)
-    out["n_splits"] = np.repeat([p.n_splits for p in picks], counts)
-    out["trials"] = np.repeat([p.trials for p in picks], counts)
-    return out
+    dtype = cell.train_size.dtype if all(isinstance(v, np.ndarray) for v in sizes_out) else np.dtype(float)
+    return _Rebuilt(rows=at[np.concatenate([p.rows for p in picks])], trial=np.concatenate([p.trial for p in picks]),
+                    split=np.concatenate([p.split for p in picks]),
+                    train_size=np.repeat(np.array([float(v) for v in sizes_out]).astype(dtype), counts),
+                    n_splits=np.repeat([p.n_splits for p in picks], counts),
+                    trials=np.repeat([p.trials for p in picks], counts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,15 +371,24 @@ class _CellColumns:
 
     logs: np.ndarray
     train_size: np.ndarray
+    n_splits: np.ndarray
     trials: np.ndarray
+    trial: np.ndarray | None  # the trial column's values, None without the column
     trial_codes: np.ndarray | None  # trial values as codes in sorted order (-1: missing), None without the column
 
     @classmethod
-    def of(cls, cell: pd.DataFrame) -> _CellColumns:
-        """The columns of ``cell``."""
-        codes = pd.factorize(cell["trial"], sort=True)[0] if "trial" in cell.columns else None
-        return cls(logs=np.log2(cell["train_size"].to_numpy(float)), train_size=cell["train_size"].to_numpy(),
-                   trials=cell["trials"].to_numpy(), trial_codes=codes)
+    def of(cls, table: pd.DataFrame) -> _CellColumns:
+        """The columns of ``table``; :meth:`take` gives a configuration's."""
+        trial = table["trial"].to_numpy() if "trial" in table.columns else None
+        return cls(logs=np.log2(table["train_size"].to_numpy(float)), train_size=table["train_size"].to_numpy(),
+                   n_splits=table["n_splits"].to_numpy(), trials=table["trials"].to_numpy(), trial=trial, trial_codes=None)
+
+    def take(self, at: np.ndarray) -> _CellColumns:
+        """The rows ``at``, their trials coded in sorted order as that configuration's own."""
+        trial = None if self.trial is None else self.trial[at]
+        return _CellColumns(logs=self.logs[at], train_size=self.train_size[at], n_splits=self.n_splits[at],
+                            trials=self.trials[at], trial=trial,
+                            trial_codes=None if trial is None else pd.factorize(trial, sort=True)[0])
 
 
 def _size_picks(cell: _CellColumns, size: float, pool: float, design: Design) -> _SizePicks:
