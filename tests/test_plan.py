@@ -76,6 +76,22 @@ def test_candidate_table_follows_the_trial_scheme():
     assert (cells["trials"] == np.maximum(cells["n_splits"], 2)).all()
 
 
+@pytest.mark.parametrize("design", [Design(1562.5, 2), Design(None, None), Design(3125, 8, max_trials=4)])
+def test_candidate_table_is_each_configuration_rebuilt_in_order_of_appearance(design):
+    # the table is built in one pick: with the configurations' rows interleaved (a shuffled pilot) it must
+    # still be each configuration's own table, one after another in the order the pilot first shows them
+    pilot = pd.read_csv(CURVES).sample(frac=1.0, random_state=4).reset_index(drop=True)
+    config = ["train_set", "eval_set", "mixup"]
+    whole = candidate_table(pilot, design, config, [])
+    keys = pilot[config].astype(str).agg("|".join, axis=1)
+    parts = []
+    for key in dict.fromkeys(keys):
+        cell = pilot[keys == key]
+        part = candidate_table(cell.reset_index(drop=True), design, [], [])
+        parts.append(part.assign(__template__=cell.index.to_numpy()[part["__template__"].to_numpy()]))
+    pd.testing.assert_frame_equal(whole, pd.concat(parts, ignore_index=True), check_exact=True)
+
+
 def test_a_cap_gives_a_fixed_number_of_runs_per_size():
     pilot = pd.read_csv(CURVES)
     config = ["train_set", "eval_set", "width", "params", "mixup"]
