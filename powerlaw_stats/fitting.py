@@ -297,6 +297,9 @@ def fit_covariances(
     if not wanted:
         raise OptionError("kinds: name at least one covariance, e.g. kinds=('classic', 'CR1')")
     clustered = {k: k in CLUSTER_KINDS for k in wanted}
+    if split_names(cluster, "cluster columns") and not any(clustered.values()):
+        raise OptionError(f"cluster columns need a cluster-robust kind among kinds ({', '.join(CLUSTER_KINDS)}), "
+                          f"got {', '.join(wanted)}; add CR1 or drop cluster")
     each = {k: fit_options(method, weight_type=weight_type, vcov=k, cluster=cluster if clustered[k] else None,
                            level=level, seed=seed) for k in wanted}
     inputs = Inputs(data=data, weights=weights, weight_type=weight_type)

@@ -223,6 +223,7 @@ def test_one_fit_calls_the_method_once(monkeypatch):
     (dict(method="huber", kinds=("classic", "CR1"), cluster="run_id", weight_type="case"), "inverse-variance"),
     (dict(method="ols", kinds=(), cluster="run_id"), "name at least one covariance"),
     (dict(method="ols", kinds=("classic", "HC9")), "'HC9' is unknown"),
+    (dict(method="ols", kinds=("classic", "HC1"), cluster="run_id"), "cluster columns need a cluster-robust kind"),
 ])
 def test_fit_covariances_refuses_what_fit_refuses(kwargs, text):
     from powerlaw_stats.fitting import fit_covariances
