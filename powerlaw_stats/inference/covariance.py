@@ -193,8 +193,8 @@ def _cluster_scores(xw: np.ndarray, score_resid: np.ndarray, codes: np.ndarray) 
     would more than double the rows, sums them row by row.
     """
     t, n = score_resid.shape
-    members = _members(codes)
-    if t < 8 or members.size > 2 * n:
+    members = _members(codes) if t >= 8 else None  # a single fit never pads: no sort of its rows for nothing
+    if members is None or members.size > 2 * n:
         return _per_cluster(score_resid[:, :, None] * xw[None], codes)
     x_pad = np.concatenate([xw, np.zeros((1, xw.shape[1]))])[members]  # G, k, p
     r_pad = np.concatenate([score_resid, np.zeros((t, 1))], axis=1)[:, members]  # T, G, k
