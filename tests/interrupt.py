@@ -11,6 +11,16 @@ import pytest
 INTERRUPT_S = 5.0  # from SIGINT to exit; the issue's target is 2 s, and a loaded CI machine needs room
 
 
+def as_at_a_terminal() -> None:
+    """``preexec_fn`` for a command that will get SIGINT: Ctrl-C raises KeyboardInterrupt in it, as at a terminal.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, its children inherit that,
+    and Python installs its KeyboardInterrupt handler only where SIGINT is not ignored: without
+    this, a test run started in the background sends Ctrl-C to a command that cannot hear it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(proc: subprocess.Popen, start_s: float, what: str) -> tuple[str, str]:
     """Send SIGINT to ``proc`` after ``start_s`` seconds; its stdout and stderr once it exits.
 

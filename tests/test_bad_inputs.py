@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from interrupt import INTERRUPT_S, interrupt
+from interrupt import INTERRUPT_S, as_at_a_terminal, interrupt
 from refdata import DATA
 
 import powerlaw_stats as ps
@@ -256,7 +256,8 @@ def test_ctrl_c_stops_a_long_simulation_quickly_and_writes_nothing(work):
     before = listing(work)
     proc = subprocess.Popen([sys.executable, "-c", "from powerlaw_stats.cli import main; main()", "simulate", "curves.csv",
                              "-f", FORMULA, "--trials", "200000", "-q", "--output", "sim.json", "--plots", "figs"],
-                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_at_a_terminal)
     out, err = interrupt(proc, START_S, "simulation")
     assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     assert listing(work) == before
@@ -268,8 +269,12 @@ def test_a_simulation_too_large_for_memory_is_refused_or_runs_in_bounded_memory(
     before = listing(work)
     args = [sys.executable, "-c", "from powerlaw_stats.cli import main; main()", "simulate", "curves.csv", "-f", FORMULA,
             "--trials", "10000000", "-q", "--output", "sim.json"]
-    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP)))
+
+    def capped() -> None:
+        as_at_a_terminal()
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=capped)
     try:
         out, err = proc.communicate(timeout=30)  # refused up front, with its estimated size
     except subprocess.TimeoutExpired:

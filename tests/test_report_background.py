@@ -16,7 +16,7 @@ import time
 import warnings
 
 import pytest
-from interrupt import interrupt
+from interrupt import as_at_a_terminal, interrupt
 
 from powerlaw_stats.errors import DataError, OptionError
 from powerlaw_stats.report.background import Background, Forked, Steps, Stopped, can_fork
@@ -207,7 +207,7 @@ def test_one_progress_bar_names_the_caller_s_step_beside_the_simulation():
 def test_ctrl_c_stops_the_report_while_it_simulates_and_writes_nothing(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from powerlaw_stats.cli import main; main()", "report", "--trials",
                              "200000", "-q", "--out", "rep"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=as_at_a_terminal)
     _, err = interrupt(proc, START_S, "report")
     assert proc.returncode != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
