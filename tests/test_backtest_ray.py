@@ -2,8 +2,9 @@
 
 Tolerances: none. A Ray task runs the same code on the same numbers as the serial loop (each
 curve's laws are fitted in one task, single-threaded either way), so the tables must be equal.
-Ray starts twice in this file (about 8 s each on a quiet 2-core machine): once by the command
-itself, once for the module's tests.
+Ray starts twice here (about 8 s each on a quiet 2-core machine): once by the command itself, once
+for the tests that call the backtest with Ray in a Python process (in_ray_backtest.py), which run
+in a process of their own (see own_process.py).
 """
 
 import json
@@ -17,10 +18,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ray (pip install -e '.[ray]')")
 
+from own_process import pytest_in_own_process  # noqa: E402
 from test_backtest import LAWS, simulated_table  # noqa: E402
 
 from powerlaw_stats.errors import OptionError  # noqa: E402
-from powerlaw_stats.extrapolation.backtest import backtest, read_results  # noqa: E402
+from powerlaw_stats.extrapolation.backtest import backtest  # noqa: E402
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,16 +34,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
-    yield
-    ray.shutdown()
-
-
 def test_cli_starts_a_local_ray_resumes_and_gives_the_serial_table(tmp_path):
-    """Before the module's Ray starts: the command starts (and stops) its own local Ray."""
+    """The command starts (and stops) a local Ray of its own."""
     data, results, pred = tmp_path / "c.csv", tmp_path / "r.jsonl", tmp_path / "p.csv"
     simulated_table(n_curves=4).to_csv(data, index=False)
     # a first run did cutoff 0.5 and was killed mid-line; the Ray run adds only cutoff 0.75
@@ -74,19 +68,6 @@ def test_an_address_needs_the_ray_backend():
         backtest(simulated_table(2), laws=("loglinear",), cutoffs=(0.5,), groups=["curve_id"], address="auto")
 
 
-def test_ray_tasks_give_the_serial_numbers_and_resume(tmp_path, local_ray):
-    table = simulated_table(n_curves=6)
-    serial = backtest(table, laws=LAWS, cutoffs=(0.5, 0.75), groups=["curve_id"])
-    on_ray = backtest(table, laws=LAWS, cutoffs=(0.5, 0.75), groups=["curve_id"], backend="ray")
-    assert ray.is_initialized(), "a Ray the caller started is left running"
-    for name in ("predictions", "scores", "ranks", "coverage"):
-        pd.testing.assert_frame_equal(getattr(serial, name), getattr(on_ray, name), check_exact=True)
-    # resume on Ray: half the curves done serially, the rest on Ray, each task once, the same table
-    results = tmp_path / "r.jsonl"
-    backtest(table[table.curve_id < 3], laws=LAWS, cutoffs=(0.5, 0.75), groups=["curve_id"], results=results)
-    seen = []
-    resumed = backtest(table, laws=LAWS, cutoffs=(0.5, 0.75), groups=["curve_id"], backend="ray", results=results,
-                       progress=lambda done, total: seen.append((done, total)))
-    assert len(read_results(results)) == len(results.read_text().splitlines()) == 6 * 4 * 2
-    assert seen[-1] == (48, 48) and len(seen) == 3  # one report per curve run on Ray
-    pd.testing.assert_frame_equal(resumed.predictions, serial.predictions, check_exact=True)
+def test_ray_tasks_in_a_driver_of_their_own():
+    """in_ray_backtest.py: the backtest started from Python on a Ray the caller started, in a fresh process."""
+    pytest_in_own_process(Path(__file__).with_name("in_ray_backtest.py"))
